@@ -1,0 +1,151 @@
+"""Settings: defaults in code, then the TOML file named by SHIPLOG_CONFIG, then SHIPLOG_* vars."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
+DEFAULT_INCIDENT_LABEL = "incident"
+REPO_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+
+# TOML section -> {key: Flask config key}; each secret may be given as `<key>_env` instead.
+TOML_KEYS: dict[str, dict[str, str]] = {
+    "server": {
+        "database_url": "DATABASE_URL",
+        "base_url": "BASE_URL",
+        "admin_token": "ADMIN_TOKEN",
+        "secret_key": "SECRET_KEY",
+    },
+    "github": {
+        "repos": "REPOS",
+        "incident_label": "INCIDENT_LABEL",
+        "token": "GITHUB_TOKEN",
+        "webhook_secret": "GITHUB_WEBHOOK_SECRET",
+        "api_url": "GITHUB_API_URL",
+    },
+}
+# Sections that later parts of shiplog read; kept as they are.
+TOML_RAW_SECTIONS = {
+    "components": "COMPONENTS",
+    "channels": "CHANNELS",
+    "subscriptions": "SUBSCRIPTIONS",
+    "security": "SECURITY",
+}
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The settings the core and the integrations read, validated."""
+
+    database_url: str
+    github_webhook_secret: str | None
+    github_token: str | None
+    github_api_url: str
+    repos: tuple[str, ...]
+    incident_label: str
+    admin_token: str | None
+    base_url: str | None
+
+    @property
+    def has_github_source(self) -> bool:
+        """True once anything connects shiplog to GitHub."""
+        return bool(self.repos or self.github_webhook_secret or self.github_token)
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any]) -> Settings:
+        """Validate the Flask config's SHIPLOG keys."""
+        base_url = _text(config, "BASE_URL")
+        if base_url is not None:
+            _check_http_url("BASE_URL", base_url)
+            base_url = base_url.rstrip("/")
+        api_url = _text(config, "GITHUB_API_URL") or DEFAULT_GITHUB_API_URL
+        _check_http_url("GITHUB_API_URL", api_url)
+        label = _text(config, "INCIDENT_LABEL") or DEFAULT_INCIDENT_LABEL
+        database_url = _text(config, "DATABASE_URL")
+        if not database_url:
+            raise ConfigError("config: DATABASE_URL is empty")
+        return cls(
+            database_url=database_url,
+            github_webhook_secret=_text(config, "GITHUB_WEBHOOK_SECRET"),
+            github_token=_text(config, "GITHUB_TOKEN"),
+            github_api_url=api_url.rstrip("/"),
+            repos=_repos(config.get("REPOS")),
+            incident_label=label,
+            admin_token=_text(config, "ADMIN_TOKEN"),
+            base_url=base_url,
+        )
+
+
+def read_toml(path: str | os.PathLike[str], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Flask config keys from a TOML file; `*_env` keys are looked up in `environ`."""
+    try:
+        document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config: {path} is not valid TOML: {exc}") from None
+
+    result: dict[str, Any] = {}
+    for section, value in document.items():
+        if section in TOML_RAW_SECTIONS:
+            result[TOML_RAW_SECTIONS[section]] = value
+            continue
+        keys = TOML_KEYS.get(section)
+        if keys is None:
+            known = ", ".join(sorted([*TOML_KEYS, *TOML_RAW_SECTIONS]))
+            raise ConfigError(f"config: unknown section [{section}]; known: {known}")
+        if not isinstance(value, dict):
+            raise ConfigError(f"config: [{section}] must be a table")
+        for key, item in value.items():
+            name = key.removesuffix("_env")
+            if name not in keys:
+                raise ConfigError(f"config: unknown key {section}.{key}")
+            if key.endswith("_env"):
+                if not isinstance(item, str) or item not in environ:
+                    raise ConfigError(
+                        f"config: {section}.{key} names {item!r}, "
+                        "which is not set in the environment"
+                    )
+                item = environ[item]
+            result[keys[name]] = item
+    return result
+
+
+def _text(config: Mapping[str, Any], key: str) -> str | None:
+    value = config.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str | int):
+        raise ConfigError(f"config: {key} must be text")
+    text = str(value).strip()
+    return text or None
+
+
+def _repos(value: Any) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ConfigError("config: REPOS must be a list or comma-separated owner/name")
+    repos = tuple(str(item).strip() for item in items if str(item).strip())
+    for repo in repos:
+        if not REPO_NAME.fullmatch(repo):
+            raise ConfigError(f"config: REPOS: {repo!r} is not owner/name")
+    return repos
+
+
+def _check_http_url(key: str, url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ConfigError(f"config: {key} must be an http(s) URL")

@@ -1,0 +1,250 @@
+"""The one Filter: read from query args or subscription JSON, applied to SQL, written back to URLs.
+
+Globs: `*` matches any run of characters (slashes included); everything else is literal.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, time
+from typing import Any, Protocol
+
+from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from feed.models import INCIDENT_KINDS, KINDS, Event, EventFile
+
+KIND_CHOICES = (*KINDS, "incident")
+MAX_VALUES = 20
+MAX_LENGTH = {"repo": 200, "kind": 32, "branch": 255, "author": 200, "path": 1024, "q": 200}
+REPO_PATTERN = re.compile(r"[A-Za-z0-9_.*-]+/[A-Za-z0-9_.*-]+")
+COMMA_SEPARATED = {"repo", "kind", "branch", "author"}
+FIELDS = {
+    "repo": "repos",
+    "kind": "kinds",
+    "branch": "branches",
+    "author": "authors",
+    "path": "paths",
+}
+FILTER_NAMES = frozenset({*FIELDS, "q", "since", "until"})
+
+
+class FilterError(ValueError):
+    """A filter value that cannot be understood; its message says which and why."""
+
+
+class MultiArgs(Protocol):
+    def getlist(self, key: str) -> list[str]: ...
+    def keys(self) -> Iterable[str]: ...
+
+
+@dataclass(frozen=True)
+class Filter:
+    """What part of the timeline to show; empty means everything."""
+
+    repos: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    branches: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()
+    q: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @classmethod
+    def from_args(cls, args: MultiArgs, *, allowed_extra: Iterable[str] = ()) -> Filter:
+        """Parse query arguments; names other than the filter's and `allowed_extra` are errors."""
+        unknown = sorted(set(args.keys()) - FILTER_NAMES - set(allowed_extra))
+        if unknown:
+            raise FilterError(
+                f"unknown query argument {unknown[0]!r}; "
+                f"use {', '.join(sorted({*FILTER_NAMES, *allowed_extra}))}"
+            )
+        return cls.from_dict({key: args.getlist(key) for key in args if key in FILTER_NAMES})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Filter:
+        """Parse a mapping such as a subscription's `filter`; values are strings or lists."""
+        unknown = sorted(set(data) - FILTER_NAMES)
+        if unknown:
+            raise FilterError(f"unknown filter field {unknown[0]!r}")
+        values: dict[str, Any] = {}
+        for name, attribute in FIELDS.items():
+            values[attribute] = _parse_list(name, data.get(name))
+        values["q"] = _parse_text(data.get("q"))
+        values["since"] = _parse_time("since", data.get("since"))
+        values["until"] = _parse_time("until", data.get("until"))
+        if values["since"] and values["until"] and values["since"] >= values["until"]:
+            raise FilterError("since: must be earlier than until")
+        return cls(**values)
+
+    def to_args(self) -> list[tuple[str, str]]:
+        """The query arguments that parse back into this filter."""
+        args: list[tuple[str, str]] = []
+        for name, attribute in FIELDS.items():
+            args.extend((name, value) for value in getattr(self, attribute))
+        if self.q:
+            args.append(("q", self.q))
+        for name in ("since", "until"):
+            moment = getattr(self, name)
+            if moment is not None:
+                args.append((name, moment.isoformat().replace("+00:00", "Z")))
+        return args
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready mapping that `from_dict` reads back."""
+        result: dict[str, Any] = {}
+        for name, value in self.to_args():
+            if name in FIELDS:
+                result.setdefault(name, []).append(value)
+            else:
+                result[name] = value
+        return result
+
+    @property
+    def is_empty(self) -> bool:
+        return all(not getattr(self, f.name) for f in fields(self))
+
+    def describe(self) -> str:
+        """A short human label such as `repo acme/* · kind revert`."""
+        parts = [
+            f"{name} {', '.join(getattr(self, attr))}"
+            for name, attr in FIELDS.items()
+            if getattr(self, attr)
+        ]
+        if self.q:
+            parts.append(f'"{self.q}"')
+        if self.since:
+            parts.append(f"since {self.since:%Y-%m-%d %H:%M} UTC")
+        if self.until:
+            parts.append(f"until {self.until:%Y-%m-%d %H:%M} UTC")
+        return " · ".join(parts)
+
+    def expanded_kinds(self) -> tuple[str, ...]:
+        """The stored kinds this filter selects; `incident` stands for all three."""
+        kinds: list[str] = []
+        for kind in self.kinds:
+            kinds.extend(INCIDENT_KINDS if kind == "incident" else (kind,))
+        return tuple(dict.fromkeys(kinds))
+
+    def apply(self, stmt: Select[Any]) -> Select[Any]:
+        """Narrow a select over Event to the events this filter matches."""
+        conditions: list[ColumnElement[bool]] = []
+        if self.repos:
+            conditions.append(_any_glob(Event.repo, self.repos))
+        if self.kinds:
+            conditions.append(Event.kind.in_(self.expanded_kinds()))
+        if self.branches:
+            conditions.append(_any_glob(Event.branch, self.branches))
+        if self.authors:
+            conditions.append(_any_glob(Event.actor, self.authors))
+        if self.paths:
+            conditions.append(
+                exists(
+                    select(EventFile.id).where(
+                        EventFile.event_id == Event.id, _any_glob(EventFile.path, self.paths)
+                    )
+                )
+            )
+        if self.q:
+            pattern = f"%{_escape_like(self.q.lower())}%"
+            conditions.append(
+                or_(
+                    func.lower(Event.title).like(pattern, escape="\\"),
+                    func.lower(Event.body).like(pattern, escape="\\"),
+                )
+            )
+        if self.since:
+            conditions.append(Event.occurred_at >= self.since)
+        if self.until:
+            conditions.append(Event.occurred_at < self.until)
+        return stmt.where(and_(*conditions)) if conditions else stmt
+
+
+def glob_to_like(glob: str) -> str:
+    """A LIKE pattern (escape character `\\`) matching what `glob` matches."""
+    return "%".join(_escape_like(part) for part in glob.split("*"))
+
+
+def _any_glob(column: Any, globs: tuple[str, ...]) -> ColumnElement[bool]:
+    exact = [glob for glob in globs if "*" not in glob]
+    clauses: list[ColumnElement[bool]] = []
+    if exact:
+        clauses.append(column.in_(exact))
+    clauses.extend(column.like(glob_to_like(glob), escape="\\") for glob in globs if "*" in glob)
+    return or_(*clauses)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _parse_list(name: str, raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
+        raise FilterError(f"{name}: expected text or a list of text")
+    values: list[str] = []
+    for item in items:
+        parts = item.split(",") if name in COMMA_SEPARATED else [item]
+        values.extend(part.strip() for part in parts if part.strip())
+    if len(values) > MAX_VALUES:
+        raise FilterError(f"{name}: at most {MAX_VALUES} values")
+    for value in values:
+        _check_text(name, value)
+        if name == "repo" and not REPO_PATTERN.fullmatch(value):
+            raise FilterError(
+                f"repo: {value!r} is not owner/name (a `*` matches any run of characters)"
+            )
+        if name == "kind" and value not in KIND_CHOICES:
+            raise FilterError(f"kind: {value!r} is not one of {', '.join(KIND_CHOICES)}")
+    return tuple(dict.fromkeys(values))
+
+
+def _parse_text(raw: Any) -> str | None:
+    if isinstance(raw, list | tuple):
+        if len(raw) > 1:
+            raise FilterError("q: give it once")
+        raw = raw[0] if raw else None
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise FilterError("q: expected text")
+    text = " ".join(raw.split())
+    if not text:
+        return None
+    _check_text("q", text)
+    return text
+
+
+def _parse_time(name: str, raw: Any) -> datetime | None:
+    if isinstance(raw, list | tuple):
+        if len(raw) > 1:
+            raise FilterError(f"{name}: give it once")
+        raw = raw[0] if raw else None
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if not isinstance(raw, str) or len(raw) > 40:
+        raise FilterError(f"{name}: expected a date or an ISO 8601 time")
+    text = raw.strip()
+    try:
+        if len(text) == 10:
+            moment = datetime.combine(datetime.strptime(text, "%Y-%m-%d").date(), time())
+        else:
+            moment = datetime.fromisoformat(text.replace(" ", "T"))
+    except ValueError:
+        raise FilterError(
+            f"{name}: {raw!r} is not a date (2026-11-26) or an ISO 8601 time (2026-11-26T09:00:00Z)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _check_text(name: str, value: str) -> None:
+    if len(value) > MAX_LENGTH[name]:
+        raise FilterError(f"{name}: longer than {MAX_LENGTH[name]} characters")
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise FilterError(f"{name}: control characters are not allowed")

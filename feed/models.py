@@ -1,0 +1,171 @@
+"""The schema: one timeline of events, their files, tracked repos and received deliveries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+KINDS = (
+    "commit",
+    "revert",
+    "force_push",
+    "release",
+    "deployment",
+    "incident_opened",
+    "incident_update",
+    "incident_resolved",
+)
+INCIDENT_KINDS = ("incident_opened", "incident_update", "incident_resolved")
+KIND_LABELS = {
+    "commit": "Commit",
+    "revert": "Revert",
+    "force_push": "Force push",
+    "release": "Release",
+    "deployment": "Deployment",
+    "incident_opened": "Incident opened",
+    "incident_update": "Incident update",
+    "incident_resolved": "Incident resolved",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always UTC-aware in Python, whatever the database keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where UTC is required")
+        value = value.astimezone(UTC)
+        # SQLite keeps text; store naive UTC so that text order is time order.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONData = JSON().with_variant(JSONB(), "postgresql")
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    """The current time, UTC-aware."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class Event(Base):
+    """One entry of the timeline; `uid` names what it is about and is unique."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    uid: Mapped[str] = mapped_column(String(512), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    repo: Mapped[str] = mapped_column(String(200))
+    branch: Mapped[str | None] = mapped_column(String(255))
+    actor: Mapped[str | None] = mapped_column(String(200))
+    sha: Mapped[str | None] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str | None] = mapped_column(Text)
+    occurred_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONData, default=dict)
+
+    files: Mapped[list[EventFile]] = relationship(
+        back_populates="event",
+        cascade="all, delete-orphan",
+        order_by="EventFile.position",
+        passive_deletes=True,
+    )
+
+    __table_args__ = (
+        # Keyset pagination walks (occurred_at, id) newest first; each filter the page
+        # offers has an index that leads with its column and ends in that order.
+        Index("ix_events_timeline", "occurred_at", "id"),
+        Index("ix_events_repo_timeline", "repo", "occurred_at", "id"),
+        Index("ix_events_kind_timeline", "kind", "occurred_at", "id"),
+        Index("ix_events_branch_timeline", "branch", "occurred_at", "id"),
+        Index("ix_events_actor_timeline", "actor", "occurred_at", "id"),
+        Index("ix_events_sha", "sha"),
+    )
+
+    @property
+    def short_sha(self) -> str | None:
+        return self.sha[:7] if self.sha else None
+
+
+class EventFile(Base):
+    """A file an event touched, with its patch once one is known."""
+
+    __tablename__ = "event_files"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    path: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    previous_path: Mapped[str | None] = mapped_column(Text)
+    additions: Mapped[int | None] = mapped_column(Integer)
+    deletions: Mapped[int | None] = mapped_column(Integer)
+    patch: Mapped[str | None] = mapped_column(Text)
+
+    event: Mapped[Event] = relationship(back_populates="files")
+
+    __table_args__ = (
+        Index("ix_event_files_event", "event_id", "position"),
+        Index("ix_event_files_path", "path", "event_id"),
+    )
+
+
+class Repo(Base):
+    """A repository the timeline knows about."""
+
+    __tablename__ = "repos"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    full_name: Mapped[str] = mapped_column(String(200), unique=True)
+    html_url: Mapped[str | None] = mapped_column(Text)
+    default_branch: Mapped[str | None] = mapped_column(String(255))
+    is_demo: Mapped[bool] = mapped_column(default=False)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Delivery(Base):
+    """A GitHub webhook delivery we accepted, keyed by `X-GitHub-Delivery`."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(String(100), unique=True)
+    event: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str | None] = mapped_column(String(64))
+    repo: Mapped[str | None] = mapped_column(String(200))
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    events_created: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)

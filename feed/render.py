@@ -1,0 +1,56 @@
+"""Untrusted text made safe for HTML: Markdown through a sanitizer, diffs through Pygments."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import markdown
+import nh3
+from markupsafe import Markup
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import DiffLexer
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "del", "details", "em", "h1", "h2", "h3",
+    "h4", "h5", "h6", "hr", "i", "kbd", "li", "ol", "p", "pre", "s", "strong", "sub",
+    "summary", "sup", "table", "tbody", "td", "th", "thead", "tr", "ul",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "td": {"align"}, "th": {"align"}}
+URL_SCHEMES = {"http", "https", "mailto"}
+MARKDOWN_EXTENSIONS = ["fenced_code", "tables", "sane_lists", "nl2br"]
+
+
+def render_markdown(source: str) -> Markup:
+    """HTML for untrusted Markdown: no script, no styles, no images, only http(s)/mailto links."""
+    if not source.strip():
+        return Markup("")
+    html = markdown.markdown(source, extensions=MARKDOWN_EXTENSIONS, output_format="html")
+    return Markup(sanitize_html(html))
+
+
+def sanitize_html(html: str) -> str:
+    """Keep only harmless tags and attributes; links get rel=nofollow noopener noreferrer."""
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="nofollow noopener noreferrer",
+        strip_comments=True,
+    )
+
+
+def render_diff(patch: str) -> Markup:
+    """A unified diff as highlighted, escaped HTML."""
+    formatter = HtmlFormatter(nowrap=False, cssclass="diff")
+    return Markup(highlight(patch, DiffLexer(), formatter))
+
+
+def safe_url(url: str | None) -> str | None:
+    """`url` if it is an absolute http(s) URL, else None: data never becomes a script link."""
+    if not url:
+        return None
+    url = url.strip()
+    parts = urlsplit(url)
+    return url if parts.scheme in {"http", "https"} and parts.netloc else None

@@ -1,0 +1,268 @@
+"""Writes and reads of the timeline: idempotent upserts and keyset-paginated queries."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import Select, delete, func, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, selectinload
+
+from feed.filters import Filter
+from feed.models import KINDS, Delivery, Event, EventFile, Repo
+
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+Outcome = Literal["created", "updated", "unchanged"]
+
+
+class InvalidCursor(ValueError):
+    """A cursor that this store did not make."""
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """A file touched by an event, as a source reports it."""
+
+    path: str
+    status: str
+    previous_path: str | None = None
+    additions: int | None = None
+    deletions: int | None = None
+    patch: str | None = None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """An event as a source reports it, before it is stored."""
+
+    uid: str
+    kind: str
+    repo: str
+    title: str
+    occurred_at: datetime
+    updated_at: datetime | None = None
+    branch: str | None = None
+    actor: str | None = None
+    sha: str | None = None
+    body: str = ""
+    url: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    files: Sequence[FileRecord] = ()
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"store: unknown event kind {self.kind!r}")
+        if self.occurred_at.tzinfo is None:
+            raise ValueError("store: occurred_at must carry a time zone")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the timeline, newest first, and the cursor of the next one."""
+
+    events: list[Event]
+    next_cursor: str | None
+
+
+def upsert_event(session: Session, record: EventRecord, *, replace: bool = False) -> Outcome:
+    """Store `record` once by its uid.
+
+    A uid seen before changes nothing, unless `replace` is set and the record is newer
+    (its `updated_at` is later than the stored one): then the stored event takes its text,
+    data and files.
+    """
+    updated_at = record.updated_at or record.occurred_at
+    values = {
+        "uid": record.uid,
+        "kind": record.kind,
+        "repo": record.repo,
+        "branch": record.branch,
+        "actor": record.actor,
+        "sha": record.sha,
+        "title": record.title,
+        "body": record.body,
+        "url": record.url,
+        "occurred_at": record.occurred_at,
+        "updated_at": updated_at,
+        "data": record.data,
+    }
+    insert = _insert_for(session)
+    event_id = session.scalar(
+        insert(Event)
+        .values(**values, ingested_at=datetime.now(UTC))
+        .on_conflict_do_nothing(index_elements=["uid"])
+        .returning(Event.id)
+    )
+    if event_id is not None:
+        _add_files(session, event_id, record.files)
+        return "created"
+    if not replace:
+        return "unchanged"
+
+    existing = session.scalars(select(Event).where(Event.uid == record.uid).with_for_update()).one()
+    if updated_at <= existing.updated_at:
+        return "unchanged"
+    for name, value in values.items():
+        setattr(existing, name, value)
+    existing.occurred_at = min(existing.occurred_at, record.occurred_at)
+    if record.files:
+        session.execute(delete(EventFile).where(EventFile.event_id == existing.id))
+        _add_files(session, existing.id, record.files)
+    session.flush()
+    return "updated"
+
+
+def delete_event(session: Session, uid: str) -> bool:
+    """Remove the event named `uid`; True if there was one."""
+    result = session.execute(delete(Event).where(Event.uid == uid))
+    return bool(result.rowcount)
+
+
+def upsert_repo(
+    session: Session,
+    full_name: str,
+    *,
+    html_url: str | None = None,
+    default_branch: str | None = None,
+    is_demo: bool = False,
+) -> None:
+    """Remember a repository; a known one keeps its row and gains what was missing."""
+    insert = _insert_for(session)
+    stmt = insert(Repo).values(
+        full_name=full_name,
+        html_url=html_url,
+        default_branch=default_branch,
+        is_demo=is_demo,
+        first_seen_at=datetime.now(UTC),
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["full_name"],
+        set_={
+            "html_url": func.coalesce(stmt.excluded.html_url, Repo.html_url),
+            "default_branch": func.coalesce(stmt.excluded.default_branch, Repo.default_branch),
+        },
+    )
+    session.execute(stmt)
+
+
+def claim_delivery(
+    session: Session, delivery_id: str, event: str, action: str | None, repo: str | None
+) -> Delivery | None:
+    """Record a webhook delivery; None if that delivery id was received before."""
+    insert = _insert_for(session)
+    row_id = session.scalar(
+        insert(Delivery)
+        .values(
+            delivery_id=delivery_id,
+            event=event,
+            action=action,
+            repo=repo,
+            outcome="received",
+            detail="",
+            events_created=0,
+            received_at=datetime.now(UTC),
+        )
+        .on_conflict_do_nothing(index_elements=["delivery_id"])
+        .returning(Delivery.id)
+    )
+    return None if row_id is None else session.get(Delivery, row_id)
+
+
+def list_events(
+    session: Session,
+    filter: Filter,
+    *,
+    cursor: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> Page:
+    """The page of events matching `filter`, newest first, after `cursor`."""
+    limit = max(1, min(limit, MAX_LIMIT))
+    stmt: Select[tuple[Event]] = filter.apply(select(Event))
+    if cursor:
+        occurred_at, event_id = decode_cursor(cursor)
+        stmt = stmt.where(tuple_(Event.occurred_at, Event.id) < (occurred_at, event_id))
+    stmt = stmt.order_by(Event.occurred_at.desc(), Event.id.desc()).limit(limit + 1)
+    events = list(session.scalars(stmt))
+    next_cursor = encode_cursor(events[limit - 1]) if len(events) > limit else None
+    return Page(events[:limit], next_cursor)
+
+
+def get_event(session: Session, event_id: int) -> Event | None:
+    """One event with its files, or None."""
+    return session.scalars(
+        select(Event).where(Event.id == event_id).options(selectinload(Event.files))
+    ).one_or_none()
+
+
+def count_events(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Event)) or 0
+
+
+def demo_repos(session: Session) -> list[str]:
+    """Names of the repositories that hold demo data."""
+    return list(session.scalars(select(Repo.full_name).where(Repo.is_demo).order_by(Repo.id)))
+
+
+def remove_demo(session: Session) -> int:
+    """Delete the demo repositories and their events; the number of events removed."""
+    names = demo_repos(session)
+    if not names:
+        return 0
+    removed = session.execute(delete(Event).where(Event.repo.in_(names))).rowcount
+    session.execute(delete(Repo).where(Repo.full_name.in_(names)))
+    return removed or 0
+
+
+def encode_cursor(event: Event) -> str:
+    """An opaque cursor that resumes the timeline after `event`."""
+    micros = (event.occurred_at - EPOCH) // timedelta(microseconds=1)
+    raw = f"{micros}.{event.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """The (occurred_at, id) a cursor resumes after; InvalidCursor if it is not ours."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        micros, event_id = raw.split(".")
+        when = EPOCH + timedelta(microseconds=int(micros))
+        ident = int(event_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError, OSError) as exc:
+        raise InvalidCursor("cursor: not a cursor this server made") from exc
+    if ident < 0 or len(cursor) > 64:
+        raise InvalidCursor("cursor: not a cursor this server made")
+    return when, ident
+
+
+def _add_files(session: Session, event_id: int, files: Sequence[FileRecord]) -> None:
+    session.add_all(
+        EventFile(
+            event_id=event_id,
+            position=position,
+            path=file.path,
+            status=file.status,
+            previous_path=file.previous_path,
+            additions=file.additions,
+            deletions=file.deletions,
+            patch=file.patch,
+        )
+        for position, file in enumerate(files)
+    )
+
+
+def _insert_for(session: Session):  # type: ignore[no-untyped-def]
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert
+    if name == "sqlite":
+        return sqlite.insert
+    raise RuntimeError(f"store: unsupported database {name!r}")

@@ -1,0 +1,145 @@
+"""Atom and RSS (feedgen) and JSON Feed 1.1 from a list of events.
+
+Everything in a feed comes from the data: entry ids are tag: URIs built from the event's uid,
+and the feed's `updated` is the newest entry's, so an unchanged timeline gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+from feedgen.feed import FeedGenerator
+from markupsafe import Markup, escape
+
+from feed.models import KIND_LABELS, Event
+from feed.render import render_markdown, safe_url
+from feed.timefmt import iso_utc
+
+# The date part of every tag: URI. It names when the authority minted the ids and never moves.
+TAG_DATE = "2026"
+EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
+ATOM_TYPE = "application/atom+xml; charset=utf-8"
+RSS_TYPE = "application/rss+xml; charset=utf-8"
+JSON_FEED_TYPE = "application/feed+json; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class FeedMeta:
+    """What a feed says about itself, all URLs absolute."""
+
+    title: str
+    description: str
+    self_url: str
+    home_url: str
+    feed_key: str
+    tag_authority: str
+    event_url: Callable[[Event], str]
+    next_url: str | None = None
+
+
+def tag_uri(authority: str, name: str) -> str:
+    """A tag: URI (RFC 4151) for `name` that stays the same for as long as the authority does."""
+    return f"tag:{authority},{TAG_DATE}:{quote(name, safe=':/?@!$&()*+,;=-._~')}"
+
+
+def updated_of(events: Sequence[Event]) -> datetime:
+    """The feed's updated time: the newest change among its entries."""
+    return max((event.updated_at for event in events), default=EMPTY_FEED_UPDATED)
+
+
+def entry_title(event: Event) -> str:
+    return f"{event.repo}: {event.title}"
+
+
+def entry_html(event: Event) -> Markup:
+    """The HTML body of a feed entry: what, where, who, then the message."""
+    facts = [Markup("<strong>{}</strong>").format(KIND_LABELS[event.kind]), escape(event.repo)]
+    if event.branch:
+        facts.append(Markup("branch <code>{}</code>").format(event.branch))
+    if event.sha:
+        facts.append(Markup("<code>{}</code>").format(event.short_sha))
+    if event.actor:
+        facts.append(Markup("by {}").format(event.actor))
+    html = Markup("<p>{}</p>").format(Markup(" · ").join(facts))
+    html += render_markdown(event.body)
+    github = safe_url(event.url)
+    if github:
+        html += Markup('<p><a href="{}">View on GitHub</a></p>').format(github)
+    return html
+
+
+def atom(events: Sequence[Event], meta: FeedMeta) -> bytes:
+    """An Atom 1.0 document."""
+    generator = _generator(events, meta)
+    if meta.next_url:
+        generator.link(href=meta.next_url, rel="next")
+    return generator.atom_str(pretty=True)
+
+
+def rss(events: Sequence[Event], meta: FeedMeta) -> bytes:
+    """An RSS 2.0 document."""
+    return _generator(events, meta).rss_str(pretty=True)
+
+
+def json_feed(events: Sequence[Event], meta: FeedMeta) -> bytes:
+    """A JSON Feed 1.1 document."""
+    document: dict[str, object] = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": meta.title,
+        "description": meta.description,
+        "home_page_url": meta.home_url,
+        "feed_url": meta.self_url,
+    }
+    if meta.next_url:
+        document["next_url"] = meta.next_url
+    document["items"] = [
+        {
+            "id": tag_uri(meta.tag_authority, event.uid),
+            "url": meta.event_url(event),
+            **({"external_url": safe_url(event.url)} if safe_url(event.url) else {}),
+            "title": entry_title(event),
+            "content_html": str(entry_html(event)),
+            "date_published": iso_utc(event.occurred_at),
+            "date_modified": iso_utc(event.updated_at),
+            **({"authors": [{"name": event.actor}]} if event.actor else {}),
+            "tags": [event.kind, event.repo],
+        }
+        for event in events
+    ]
+    return json.dumps(document, ensure_ascii=False, indent=1).encode()
+
+
+def _generator(events: Sequence[Event], meta: FeedMeta) -> FeedGenerator:
+    generator = FeedGenerator()
+    generator.load_extension("dc")
+    generator.id(tag_uri(meta.tag_authority, meta.feed_key))
+    generator.title(meta.title)
+    generator.subtitle(meta.description)
+    # feedgen gives RSS's <link> the last link added: the page, not the feed itself.
+    generator.link(href=meta.self_url, rel="self")
+    generator.link(href=meta.home_url, rel="alternate")
+    generator.generator("shiplog")
+    updated = updated_of(events)
+    generator.updated(updated)
+    generator.lastBuildDate(updated)
+    for event in events:
+        entry = generator.add_entry(order="append")
+        entry_id = tag_uri(meta.tag_authority, event.uid)
+        entry.id(entry_id)
+        entry.guid(entry_id, permalink=False)
+        entry.title(entry_title(event))
+        # One link only: feedgen 1.0 drops `rel` on entry links, so a second would read as
+        # another alternate. The GitHub link is in the content instead.
+        entry.link(href=meta.event_url(event), rel="alternate")
+        entry.published(event.occurred_at)
+        entry.updated(event.updated_at)
+        if event.actor:
+            entry.author(name=event.actor)
+            entry.dc.dc_creator(event.actor)
+        entry.category(term=event.kind, label=KIND_LABELS[event.kind])
+        entry.content(str(entry_html(event)), type="html")
+    return generator

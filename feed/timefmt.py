@@ -1,0 +1,30 @@
+"""Times as the timeline shows them: ISO 8601 in UTC, and "3 hours ago"."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def iso_utc(moment: datetime) -> str:
+    """`2026-11-26T09:00:00Z`."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def exact_utc(moment: datetime) -> str:
+    """`2026-11-26 09:00:00 UTC`, for hover text."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def ago(moment: datetime, now: datetime) -> str:
+    """How long before `now` the moment was, in the largest unit that fits."""
+    seconds = int((now - moment).total_seconds())
+    if seconds < 0:
+        return "in the future"
+    if seconds < 45:
+        return "just now"
+    for size, unit in ((86400 * 365, "year"), (86400 * 30, "month"), (86400 * 7, "week"),
+                       (86400, "day"), (3600, "hour"), (60, "minute")):  # fmt: skip
+        count = round(seconds / size) if size == 60 else seconds // size
+        if count >= 1:
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"

@@ -1,0 +1,17 @@
+"""The web surfaces of the timeline: pages, feeds, the JSON API and health."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from feed.web import api, feeds, ops, pages
+from feed.web.errors import register_error_handlers
+from feed.web.helpers import register_template_helpers
+
+
+def register(app: Flask) -> None:
+    """Attach the core's blueprints, template helpers and error pages to `app`."""
+    for module in (pages, feeds, api, ops):
+        app.register_blueprint(module.blueprint)
+    register_template_helpers(app)
+    register_error_handlers(app)

@@ -1,0 +1,67 @@
+"""The JSON API over the timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, jsonify, url_for
+
+from feed.models import Event
+from feed.store import get_event, list_events
+from feed.timefmt import iso_utc
+from feed.web.listing import absolute, parse_listing
+
+blueprint = Blueprint("api", __name__, url_prefix="/api")
+
+
+@blueprint.get("/events")
+def events() -> Response:
+    """`{"events": [...], "next_cursor": ...}` for the filter in the query."""
+    listing = parse_listing(allow_limit=True)
+    with current_app.extensions["shiplog"].db.read() as session:
+        page = list_events(session, listing.filter, cursor=listing.cursor, limit=listing.limit)
+    return jsonify(
+        events=[event_json(event) for event in page.events], next_cursor=page.next_cursor
+    )
+
+
+@blueprint.get("/events/<int:event_id>")
+def event(event_id: int) -> Response:
+    """One event with its files and patches."""
+    with current_app.extensions["shiplog"].db.read() as session:
+        found = get_event(session, event_id)
+        if found is None:
+            abort(404, description=f"There is no event {event_id}.")
+        document = event_json(found)
+        document["files"] = [
+            {
+                "path": file.path,
+                "status": file.status,
+                "previous_path": file.previous_path,
+                "additions": file.additions,
+                "deletions": file.deletions,
+                "patch": file.patch,
+            }
+            for file in found.files
+        ]
+    return jsonify(document)
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    """The fields of an event as the API shows them."""
+    return {
+        "id": event.id,
+        "uid": event.uid,
+        "kind": event.kind,
+        "repo": event.repo,
+        "branch": event.branch,
+        "actor": event.actor,
+        "sha": event.sha,
+        "title": event.title,
+        "body": event.body,
+        "url": event.url,
+        "occurred_at": iso_utc(event.occurred_at),
+        "updated_at": iso_utc(event.updated_at),
+        "data": event.data,
+        "html_url": absolute(url_for("pages.event", event_id=event.id)),
+    }

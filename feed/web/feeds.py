@@ -1,0 +1,77 @@
+"""Atom, RSS and JSON feeds of any filter, with ETag and Last-Modified."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from urllib.parse import urlencode, urlsplit
+
+from flask import Blueprint, Response, current_app, request, url_for
+
+from feed import syndication
+from feed.filters import Filter
+from feed.models import Event
+from feed.store import list_events
+from feed.web.listing import absolute, listing_url, parse_listing
+
+blueprint = Blueprint("feeds", __name__)
+
+Renderer = Callable[[Sequence[Event], syndication.FeedMeta], bytes]
+
+
+@blueprint.get("/feed.atom")
+def atom() -> Response:
+    return _feed("feeds.atom", syndication.atom, syndication.ATOM_TYPE)
+
+
+@blueprint.get("/feed.rss")
+def rss() -> Response:
+    return _feed("feeds.rss", syndication.rss, syndication.RSS_TYPE)
+
+
+@blueprint.get("/feed.json")
+def json_feed() -> Response:
+    return _feed("feeds.json_feed", syndication.json_feed, syndication.JSON_FEED_TYPE)
+
+
+def _feed(endpoint: str, render: Renderer, content_type: str) -> Response:
+    listing = parse_listing(allow_limit=True)
+    shiplog = current_app.extensions["shiplog"]
+    with shiplog.db.read() as session:
+        page = list_events(session, listing.filter, cursor=listing.cursor, limit=listing.limit)
+    limit = str(listing.limit) if "limit" in request.args else ""
+    described = listing.filter.describe()
+    meta = syndication.FeedMeta(
+        title=f"shiplog: {described}" if described else "shiplog: all activity",
+        description="Commits, reverts, releases, deployments and incidents, newest first.",
+        self_url=listing_url(
+            endpoint, listing.filter, external=True, cursor=listing.cursor or "", limit=limit
+        ),
+        home_url=listing_url("pages.activity", listing.filter, external=True),
+        feed_key=_feed_key(listing.filter),
+        tag_authority=_tag_authority(),
+        event_url=lambda event: absolute(url_for("pages.event", event_id=event.id)),
+        next_url=listing_url(
+            endpoint, listing.filter, external=True, cursor=page.next_cursor, limit=limit
+        )
+        if page.next_cursor
+        else None,
+    )
+    body = render(page.events, meta)
+    response = Response(body, content_type=content_type)
+    response.set_etag(hashlib.sha256(body).hexdigest()[:32])
+    response.last_modified = syndication.updated_of(page.events)
+    response.cache_control.public = True
+    response.cache_control.max_age = 60
+    return response.make_conditional(request)
+
+
+def _feed_key(filter: Filter) -> str:
+    """Names the feed by its filter, the same for Atom, RSS and JSON."""
+    query = urlencode(filter.to_args())
+    return f"feed?{query}" if query else "feed"
+
+
+def _tag_authority() -> str:
+    base = current_app.extensions["shiplog"].settings.base_url or request.host_url
+    return urlsplit(base).hostname or "localhost"

@@ -1,0 +1,25 @@
+"""Template helpers: times, kinds, safe links and rendered Markdown."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Flask
+
+from feed.models import KIND_LABELS
+from feed.render import render_diff, render_markdown, safe_url
+from feed.timefmt import ago, exact_utc, iso_utc
+from feed.web.listing import listing_url
+
+
+def register_template_helpers(app: Flask) -> None:
+    app.jinja_env.filters.update(
+        ago=lambda moment: ago(moment, datetime.now(UTC)),
+        exact_utc=exact_utc,
+        iso_utc=iso_utc,
+        kind_label=lambda kind: KIND_LABELS.get(kind, kind),
+        markdown=render_markdown,
+        diff=render_diff,
+        safe_url=safe_url,
+    )
+    app.jinja_env.globals.update(listing_url=listing_url)

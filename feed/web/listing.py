@@ -1,0 +1,50 @@
+"""Reading a listing request (filter, cursor, limit) and building URLs that repeat it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from flask import current_app, request, url_for
+
+from feed.filters import Filter, FilterError
+from feed.store import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A parsed listing request."""
+
+    filter: Filter
+    cursor: str | None
+    limit: int
+
+
+def parse_listing(*, allow_limit: bool) -> Listing:
+    """The filter, cursor and limit of the current request; FilterError if any is bad."""
+    extra = ("cursor", "limit") if allow_limit else ("cursor",)
+    filter = Filter.from_args(request.args, allowed_extra=extra)
+    cursor = request.args.get("cursor") or None
+    if cursor:
+        decode_cursor(cursor)
+    limit = DEFAULT_LIMIT
+    if allow_limit and request.args.get("limit"):
+        raw = request.args["limit"]
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+            raise FilterError(f"limit: expected a whole number from 1 to {MAX_LIMIT}")
+        limit = int(raw)
+    return Listing(filter, cursor, limit)
+
+
+def listing_url(endpoint: str, filter: Filter, *, external: bool = False, **extra: str) -> str:
+    """The URL of `endpoint` showing exactly `filter` (plus `extra` arguments)."""
+    path = url_for(endpoint)
+    args = filter.to_args() + [(key, value) for key, value in extra.items() if value]
+    query = f"?{urlencode(args)}" if args else ""
+    return (absolute(path) if external else path) + query
+
+
+def absolute(path: str) -> str:
+    """`path` on SHIPLOG_BASE_URL, else on the URL this request came to."""
+    base = current_app.extensions["shiplog"].settings.base_url or request.host_url.rstrip("/")
+    return base + path

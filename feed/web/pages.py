@@ -1,0 +1,50 @@
+"""The activity page and the page of one event."""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from flask import Blueprint, abort, current_app, render_template
+
+from feed.filters import KIND_CHOICES
+from feed.store import demo_repos, get_event, list_events
+from feed.web.listing import listing_url, parse_listing
+
+blueprint = Blueprint("pages", __name__)
+
+
+@blueprint.get("/")
+def activity() -> str:
+    """The timeline, newest first and grouped by day, with the filter bar and feed links."""
+    listing = parse_listing(allow_limit=False)
+    shiplog = current_app.extensions["shiplog"]
+    with shiplog.db.read() as session:
+        page = list_events(session, listing.filter, cursor=listing.cursor, limit=listing.limit)
+        demo = demo_repos(session)
+    days = [(day, list(events)) for day, events in groupby(page.events, _day)]
+    return render_template(
+        "activity.html",
+        days=days,
+        filter=listing.filter,
+        kinds=KIND_CHOICES,
+        paged=listing.cursor is not None,
+        older_url=listing_url("pages.activity", listing.filter, cursor=page.next_cursor)
+        if page.next_cursor
+        else None,
+        demo_repos=demo,
+        settings=shiplog.settings,
+    )
+
+
+@blueprint.get("/events/<int:event_id>")
+def event(event_id: int) -> str:
+    """One event: its whole message as sanitized Markdown, its files and their diffs."""
+    with current_app.extensions["shiplog"].db.read() as session:
+        found = get_event(session, event_id)
+    if found is None:
+        abort(404, description=f"There is no event {event_id}.")
+    return render_template("event.html", event=found)
+
+
+def _day(event):  # type: ignore[no-untyped-def]
+    return event.occurred_at.date()

@@ -1,0 +1,1 @@
+"""Adapters between shiplog's core and the outside world."""

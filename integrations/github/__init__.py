@@ -1,0 +1,1 @@
+"""GitHub: webhook deliveries in, and (later) the REST API through PyGithub."""

@@ -1,0 +1,374 @@
+"""GitHub deliveries to timeline records: one handler per (event, action), and nothing else."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from feed.store import EventRecord, FileRecord
+from integrations.github.payload import PayloadError, optional, required, timestamp
+
+REVERT_TRAILER = re.compile(r"This reverts commit ([0-9a-fA-F]{7,40})")
+SHA = re.compile(r"[0-9a-f]{40}")
+TITLE_LIMIT = 300
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the handlers need to know about this installation."""
+
+    incident_label: str
+
+
+@dataclass
+class Routed:
+    """What a delivery means for the timeline."""
+
+    records: list[EventRecord] = field(default_factory=list)
+    replace: bool = False
+    deletions: list[str] = field(default_factory=list)
+    ignored: str | None = None
+    repo: dict[str, Any] | None = None
+
+
+Handler = Callable[[dict[str, Any], Context], Routed]
+HANDLERS: dict[tuple[str, str | None], Handler] = {}
+
+
+def handles(event: str, *actions: str) -> Callable[[Handler], Handler]:
+    """Register a handler for `event` with each of `actions` (or with any action)."""
+
+    def register(handler: Handler) -> Handler:
+        for action in actions or (None,):
+            HANDLERS[(event, action)] = handler
+        return handler
+
+    return register
+
+
+def route(event: str, payload: dict[str, Any], context: Context) -> Routed:
+    """What `payload`, delivered as `event`, adds to or changes in the timeline."""
+    action = payload.get("action") if isinstance(payload.get("action"), str) else None
+    handler = HANDLERS.get((event, action)) or HANDLERS.get((event, None))
+    if handler is None:
+        label = f"{event}.{action}" if action else event
+        return Routed(ignored=f"{label} is not something shiplog records")
+    routed = handler(payload, context)
+    if routed.repo is None and isinstance(payload.get("repository"), dict):
+        routed.repo = _repository(payload)
+    return routed
+
+
+@handles("ping")
+def ping(payload: dict[str, Any], context: Context) -> Routed:
+    return Routed()
+
+
+@handles("push")
+def push(payload: dict[str, Any], context: Context) -> Routed:
+    ref = required(payload, "ref", str)
+    if not ref.startswith("refs/heads/"):
+        return Routed(
+            ignored="tag pushes are not recorded"
+            if ref.startswith("refs/tags/")
+            else f"push to {ref} is not a branch"
+        )
+    if optional(payload, "deleted", bool):
+        return Routed(ignored="branch deletions are not recorded")
+    repo = _repo_name(payload)
+    branch = ref.removeprefix("refs/heads/")
+    pusher = optional(payload, "pusher.name", str) or optional(payload, "sender.login", str)
+    pushed_at = timestamp(payload, "repository.pushed_at") or timestamp(
+        payload, "head_commit.timestamp"
+    )
+
+    records: list[EventRecord] = []
+    commits = optional(payload, "commits", list) or []
+    for index, commit in enumerate(commits):
+        if not isinstance(commit, dict):
+            raise PayloadError(f"payload: commits[{index}] must be an object")
+        if commit.get("distinct") is False:
+            continue
+        records.append(_commit_record(commit, repo, branch, pusher, pushed_at))
+
+    if optional(payload, "forced", bool):
+        before = optional(payload, "before", str) or ""
+        after = required(payload, "after", str)
+        records.insert(
+            0,
+            EventRecord(
+                uid=f"force_push:{repo}:{branch}:{before}..{after}",
+                kind="force_push",
+                repo=repo,
+                branch=branch,
+                actor=pusher,
+                sha=after if SHA.fullmatch(after) else None,
+                title=f"Force-pushed {branch}"[:TITLE_LIMIT],
+                body=f"`{before[:7]}` → `{after[:7]}`",
+                url=optional(payload, "compare", str),
+                occurred_at=pushed_at or datetime.now(UTC),
+                data={"before": before, "after": after, "commits": len(commits)},
+            ),
+        )
+    return Routed(records=records)
+
+
+@handles("issues", "opened", "labeled", "closed", "reopened")
+def issues(payload: dict[str, Any], context: Context) -> Routed:
+    issue = required(payload, "issue", dict)
+    action = required(payload, "action", str)
+    if "pull_request" in issue:
+        return Routed(ignored="pull requests are not incidents")
+    if action == "labeled":
+        label = optional(payload, "label.name", str) or ""
+        if label.casefold() != context.incident_label.casefold():
+            return Routed(ignored=f"label {label!r} is not the incident label")
+    elif not _is_incident(issue, context):
+        return Routed(ignored="issue without the incident label")
+
+    repo = _repo_name(payload)
+    base = _incident_uid(repo, issue)
+    title = required(issue, "title", str)
+    actor = optional(payload, "sender.login", str) or optional(issue, "user.login", str)
+    if action in {"opened", "labeled"}:
+        when = timestamp(issue, "created_at" if action == "opened" else "updated_at")
+        record = _incident_record(
+            issue,
+            repo,
+            uid=base,
+            kind="incident_opened",
+            title=title,
+            body=optional(issue, "body", str) or "",
+            actor=actor,
+            when=when,
+        )
+    elif action == "closed":
+        when = timestamp(issue, "closed_at") or timestamp(issue, "updated_at")
+        record = _incident_record(
+            issue,
+            repo,
+            uid=f"{base}/resolved/{_stamp(when)}",
+            kind="incident_resolved",
+            title=f"Resolved: {title}",
+            body="",
+            actor=actor,
+            when=when,
+        )
+    else:
+        when = timestamp(issue, "updated_at")
+        record = _incident_record(
+            issue,
+            repo,
+            uid=f"{base}/reopened/{_stamp(when)}",
+            kind="incident_update",
+            title=f"Reopened: {title}",
+            body="",
+            actor=actor,
+            when=when,
+        )
+    return Routed(records=[record])
+
+
+@handles("issue_comment", "created", "edited", "deleted")
+def issue_comment(payload: dict[str, Any], context: Context) -> Routed:
+    issue = required(payload, "issue", dict)
+    if "pull_request" in issue:
+        return Routed(ignored="pull request comments are not incident updates")
+    if not _is_incident(issue, context):
+        return Routed(ignored="comment on an issue without the incident label")
+    repo = _repo_name(payload)
+    comment_id = required(payload, "comment.id", int)
+    uid = f"{_incident_uid(repo, issue)}/comment/{comment_id}"
+    if payload.get("action") == "deleted":
+        return Routed(deletions=[uid])
+    note = optional(payload, "comment.body", str) or ""
+    first_line = next((line.strip() for line in note.splitlines() if line.strip()), "")
+    title = required(issue, "title", str)
+    record = _incident_record(
+        issue,
+        repo,
+        uid=uid,
+        kind="incident_update",
+        title=f"{title} — {first_line}" if first_line else title,
+        body=note,
+        actor=optional(payload, "comment.user.login", str),
+        when=timestamp(payload, "comment.created_at"),
+        updated=timestamp(payload, "comment.updated_at"),
+        url=optional(payload, "comment.html_url", str),
+        extra={"comment_id": comment_id},
+    )
+    return Routed(records=[record], replace=True)
+
+
+@handles("release", "published")
+def release(payload: dict[str, Any], context: Context) -> Routed:
+    repo = _repo_name(payload)
+    tag = required(payload, "release.tag_name", str)
+    name = optional(payload, "release.name", str) or tag
+    when = timestamp(payload, "release.published_at") or timestamp(payload, "release.created_at")
+    record = EventRecord(
+        uid=f"release:{repo}:{tag}",
+        kind="release",
+        repo=repo,
+        actor=optional(payload, "release.author.login", str),
+        title=f"Released {name}"[:TITLE_LIMIT],
+        body=optional(payload, "release.body", str) or "",
+        url=optional(payload, "release.html_url", str),
+        occurred_at=when or datetime.now(UTC),
+        data={
+            "tag": tag,
+            "name": name,
+            "prerelease": bool(optional(payload, "release.prerelease", bool)),
+            "target": optional(payload, "release.target_commitish", str),
+        },
+    )
+    return Routed(records=[record])
+
+
+@handles("deployment_status")
+def deployment_status(payload: dict[str, Any], context: Context) -> Routed:
+    repo = _repo_name(payload)
+    deployment_id = required(payload, "deployment.id", int)
+    state = required(payload, "deployment_status.state", str)
+    environment = (
+        optional(payload, "deployment_status.environment", str)
+        or optional(payload, "deployment.environment", str)
+        or "unknown"
+    )
+    ref = optional(payload, "deployment.ref", str)
+    sha = optional(payload, "deployment.sha", str)
+    created = timestamp(payload, "deployment.created_at")
+    updated = timestamp(payload, "deployment_status.updated_at") or timestamp(
+        payload, "deployment_status.created_at"
+    )
+    record = EventRecord(
+        uid=f"deployment:{repo}:{deployment_id}",
+        kind="deployment",
+        repo=repo,
+        branch=ref if ref and not SHA.fullmatch(ref) else None,
+        sha=sha if sha and SHA.fullmatch(sha) else None,
+        actor=optional(payload, "deployment.creator.login", str)
+        or optional(payload, "sender.login", str),
+        title=f"Deployment to {environment}: {state}"[:TITLE_LIMIT],
+        body=optional(payload, "deployment_status.description", str) or "",
+        url=optional(payload, "deployment_status.target_url", str)
+        or optional(payload, "deployment_status.log_url", str)
+        or optional(payload, "repository.html_url", str),
+        occurred_at=created or updated or datetime.now(UTC),
+        updated_at=updated,
+        data={
+            "deployment_id": deployment_id,
+            "environment": environment,
+            "state": state,
+            "status_id": optional(payload, "deployment_status.id", int),
+        },
+    )
+    return Routed(records=[record], replace=True)
+
+
+def _commit_record(
+    commit: dict[str, Any],
+    repo: str,
+    branch: str,
+    pusher: str | None,
+    pushed_at: datetime | None,
+) -> EventRecord:
+    sha = required(commit, "id", str)
+    message = optional(commit, "message", str) or ""
+    title, _, body = message.strip().partition("\n")
+    revert = REVERT_TRAILER.search(message)
+    files = [
+        FileRecord(path=path, status=status)
+        for key, status in (("added", "added"), ("removed", "removed"), ("modified", "modified"))
+        for path in (optional(commit, key, list) or [])
+        if isinstance(path, str)
+    ]
+    data: dict[str, Any] = {
+        "author_name": optional(commit, "author.name", str),
+        "pusher": pusher,
+    }
+    if revert:
+        data["reverts"] = revert.group(1).lower()
+    return EventRecord(
+        uid=f"commit:{repo}:{sha}",
+        kind="revert" if revert else "commit",
+        repo=repo,
+        branch=branch,
+        actor=optional(commit, "author.username", str) or optional(commit, "author.name", str),
+        sha=sha,
+        title=(title.strip() or f"Commit {sha[:7]}")[:TITLE_LIMIT],
+        body=body.strip(),
+        url=optional(commit, "url", str),
+        occurred_at=timestamp(commit, "timestamp") or pushed_at or datetime.now(UTC),
+        data=data,
+        files=files,
+    )
+
+
+def _incident_record(
+    issue: dict[str, Any],
+    repo: str,
+    *,
+    uid: str,
+    kind: str,
+    title: str,
+    body: str,
+    actor: str | None,
+    when: datetime | None,
+    updated: datetime | None = None,
+    url: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> EventRecord:
+    labels = [label.get("name") for label in issue.get("labels") or [] if isinstance(label, dict)]
+    return EventRecord(
+        uid=uid,
+        kind=kind,
+        repo=repo,
+        actor=actor,
+        title=title[:TITLE_LIMIT],
+        body=body,
+        url=url or optional(issue, "html_url", str),
+        occurred_at=when or datetime.now(UTC),
+        updated_at=updated,
+        data={
+            "number": required(issue, "number", int),
+            "issue_title": required(issue, "title", str),
+            "state": optional(issue, "state", str),
+            "labels": [name for name in labels if isinstance(name, str)],
+            **(extra or {}),
+        },
+    )
+
+
+def _is_incident(issue: dict[str, Any], context: Context) -> bool:
+    wanted = context.incident_label.casefold()
+    return any(
+        isinstance(label, dict) and str(label.get("name", "")).casefold() == wanted
+        for label in issue.get("labels") or []
+    )
+
+
+def _incident_uid(repo: str, issue: dict[str, Any]) -> str:
+    return f"incident:{repo}#{required(issue, 'number', int)}"
+
+
+def _repo_name(payload: dict[str, Any]) -> str:
+    name = required(payload, "repository.full_name", str)
+    if "/" not in name or len(name) > 200:
+        raise PayloadError("payload: repository.full_name is not owner/name")
+    return name
+
+
+def _repository(payload: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "full_name": _repo_name(payload),
+        "html_url": optional(payload, "repository.html_url", str),
+        "default_branch": optional(payload, "repository.default_branch", str),
+    }
+
+
+def _stamp(moment: datetime | None) -> str:
+    return (moment or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")

@@ -1,0 +1,171 @@
+"""Fixtures: an app on a real, migrated database per test (SQLite, and PostgreSQL when set)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from app import create_app
+from feed.db import Database
+from feed.migrate import upgrade
+from feed.models import Base
+from feed.store import EventRecord, FileRecord, upsert_event
+
+SECRET = "test-webhook-secret"
+PG_URL = os.environ.get("SHIPLOG_TEST_DATABASE_URL")
+PG_SCHEMA = "shiplog_test"
+SHARED_PAYLOADS = Path(__file__).resolve().parents[2] / "shared" / "github-payloads"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once by Alembic; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "shiplog.db"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db.engine)
+    with db.engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """A schema of its own in the test PostgreSQL, migrated once by Alembic."""
+    if not PG_URL:
+        pytest.skip("PostgreSQL tests need SHIPLOG_TEST_DATABASE_URL")
+    admin = create_engine(PG_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
+    admin.dispose()
+    separator = "&" if "?" in PG_URL else "?"
+    url = f"{PG_URL}{separator}{urlencode({'options': f'-csearch_path={PG_SCHEMA}'})}"
+    db = Database(url)
+    upgrade(db.engine)
+    db.dispose()
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated, empty database for one test."""
+    if request.param == "sqlite":
+        path = tmp_path / "shiplog.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    url = request.getfixturevalue("postgres_url")
+    yield url
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No SHIPLOG_* variable of the machine leaks into the app under test."""
+    for name in list(os.environ):
+        if name.startswith("SHIPLOG_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def app_config(database_url: str) -> dict[str, Any]:
+    return {"TESTING": True, "DATABASE_URL": database_url, "GITHUB_WEBHOOK_SECRET": SECRET}
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any], isolated_env: None) -> Iterator[Flask]:
+    app = create_app(app_config)
+    yield app
+    app.extensions["shiplog"].db.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def db(app: Flask) -> Database:
+    return app.extensions["shiplog"].db
+
+
+def sign(body: bytes, secret: str = SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def deliver(
+    client: FlaskClient,
+    event: str,
+    payload: dict[str, Any] | bytes,
+    *,
+    delivery: str | None = None,
+    form: bool = False,
+    secret: str = SECRET,
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """POST a delivery the way GitHub does: signed, with its event and delivery headers."""
+    raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    if form:
+        raw = urlencode({"payload": raw.decode()}).encode()
+    all_headers = {
+        "X-GitHub-Event": event,
+        "X-GitHub-Delivery": delivery or str(uuid.uuid4()),
+        "X-Hub-Signature-256": sign(raw, secret),
+        "Content-Type": "application/x-www-form-urlencoded" if form else "application/json",
+        **(headers or {}),
+    }
+    return client.post("/webhooks/github", data=raw, headers=all_headers)
+
+
+_counter = iter(range(1, 10**9))
+
+
+def make_record(**overrides: Any) -> EventRecord:
+    """An EventRecord with plausible defaults; any field can be overridden."""
+    number = next(_counter)
+    values: dict[str, Any] = {
+        "uid": f"commit:acme/api:{number:040x}",
+        "kind": "commit",
+        "repo": "acme/api",
+        "branch": "main",
+        "actor": "mara",
+        "sha": f"{number:040x}",
+        "title": f"Change number {number}",
+        "body": "",
+        "url": f"https://github.com/acme/api/commit/{number:040x}",
+        "occurred_at": datetime(2026, 11, 1, tzinfo=UTC),
+    }
+    values.update(overrides)
+    if "files" in values:
+        values["files"] = [
+            FileRecord(path=f, status="modified") if isinstance(f, str) else f
+            for f in values["files"]
+        ]
+    return EventRecord(**values)
+
+
+def make_event(session: Session, **overrides: Any) -> EventRecord:
+    """Store one event made by `make_record`; returns the record."""
+    record = make_record(**overrides)
+    upsert_event(session, record)
+    return record

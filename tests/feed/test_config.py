@@ -1,0 +1,87 @@
+"""Settings from TOML and the environment, validated with clear messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from feed.config import ConfigError, Settings, read_toml
+
+BASE = {"DATABASE_URL": "sqlite:///x.db"}
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "shiplog.toml"
+    path.write_text(text)
+    return path
+
+
+def test_toml_maps_onto_settings_and_secrets_come_from_the_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+[server]
+base_url = "https://shiplog.example/"
+
+[github]
+repos = ["acme/api", "acme/web"]
+incident_label = "sev-incident"
+webhook_secret_env = "HOOK_SECRET"
+
+[components]
+api = ["services/api/**"]
+""")  # fmt: skip
+    config = read_toml(path, {"HOOK_SECRET": "s3cret"})
+    settings = Settings.from_mapping({**BASE, **config})
+    assert settings.repos == ("acme/api", "acme/web")
+    assert settings.incident_label == "sev-incident"
+    assert settings.github_webhook_secret == "s3cret"
+    assert settings.base_url == "https://shiplog.example"
+    assert config["COMPONENTS"] == {"api": ["services/api/**"]}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[github\nrepos = 1", "is not valid TOML"),
+        ("[mystery]\nx = 1", r"unknown section \[mystery\]"),
+        ("[github]\ncolour = 'red'", "unknown key github.colour"),
+        ("[github]\ntoken_env = 'NOT_SET_ANYWHERE'", "names 'NOT_SET_ANYWHERE', which is not set"),
+        ("github = 3", r"\[github\] must be a table"),
+    ],
+)
+def test_a_bad_file_is_refused_with_a_message(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        read_toml(write(tmp_path, text), {})
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        read_toml(tmp_path / "absent.toml", {})
+
+
+def test_environment_style_values() -> None:
+    settings = Settings.from_mapping({**BASE, "REPOS": "acme/api, acme/web,", "GITHUB_TOKEN": "t"})
+    assert settings.repos == ("acme/api", "acme/web")
+    assert settings.has_github_source
+    assert not Settings.from_mapping(BASE).has_github_source
+    assert Settings.from_mapping(BASE).github_api_url == "https://api.github.com"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"REPOS": "not a repo"}, "REPOS: 'not a repo' is not owner/name"),
+        ({"BASE_URL": "ftp://x"}, "BASE_URL must be an http"),
+        ({"GITHUB_API_URL": "nope"}, "GITHUB_API_URL must be an http"),
+        ({"DATABASE_URL": ""}, "DATABASE_URL is empty"),
+    ],
+)
+def test_bad_settings_are_refused(extra: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_mapping({**BASE, **extra})
+
+
+def test_a_secret_never_appears_in_an_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_mapping({**BASE, "GITHUB_WEBHOOK_SECRET": ["hunter2"]})
+    assert "hunter2" not in str(caught.value)

@@ -1,0 +1,152 @@
+"""The one Filter: parsing, errors, URLs, and what it selects in a real database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+
+from feed.db import Database
+from feed.filters import Filter, FilterError, glob_to_like
+from feed.models import Event
+from feed.store import FileRecord
+from tests.conftest import make_event
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def args(*pairs: tuple[str, str]) -> MultiDict:
+    return MultiDict(list(pairs))
+
+
+def test_repeated_and_comma_separated_values_combine() -> None:
+    parsed = Filter.from_args(
+        args(("repo", "acme/api, acme/web"), ("repo", "acme/*"), ("kind", "commit,revert"))
+    )
+    assert parsed.repos == ("acme/api", "acme/web", "acme/*")
+    assert parsed.kinds == ("commit", "revert")
+
+
+def test_empty_form_fields_mean_no_filter() -> None:
+    parsed = Filter.from_args(
+        args(("repo", ""), ("kind", ""), ("branch", ""), ("author", ""), ("q", "  "))
+    )
+    assert parsed == Filter()
+    assert parsed.is_empty
+
+
+def test_query_args_round_trip() -> None:
+    original = Filter.from_args(
+        args(("repo", "acme/*"), ("kind", "incident"), ("branch", "release/*"),
+             ("author", "mara"), ("path", "services/api/*"), ("q", "login  bug"),
+             ("since", "2026-11-01"), ("until", "2026-11-02T09:30:00+01:00"))
+    )  # fmt: skip
+    assert original.q == "login bug"
+    assert original.until == datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
+    assert Filter.from_args(MultiDict(original.to_args())) == original
+    assert Filter.from_dict(original.to_dict()) == original
+
+
+@pytest.mark.parametrize(
+    ("pairs", "message"),
+    [
+        ([("kind", "tweet")], "kind: 'tweet' is not one of"),
+        ([("repo", "not-a-repo")], "repo: 'not-a-repo' is not owner/name"),
+        ([("repo", "a/b/c")], "is not owner/name"),
+        ([("colour", "red")], "unknown query argument 'colour'"),
+        ([("since", "yesterday")], "since: 'yesterday' is not a date"),
+        ([("until", "2026-13-01")], "until:"),
+        ([("since", "2026-11-02"), ("until", "2026-11-01")], "since: must be earlier"),
+        ([("q", "a"), ("q", "b")], "q: give it once"),
+        ([("author", "x\x00y")], "control characters"),
+        ([("branch", "b" * 300)], "longer than 255"),
+        ([("repo", ",".join(f"o/r{i}" for i in range(21)))], "at most 20 values"),
+    ],
+)
+def test_bad_values_are_refused_with_a_message(pairs: list, message: str) -> None:
+    with pytest.raises(FilterError, match=message):
+        Filter.from_args(args(*pairs))
+
+
+def test_extra_arguments_are_allowed_only_when_named() -> None:
+    assert Filter.from_args(args(("cursor", "x")), allowed_extra=["cursor"]) == Filter()
+    with pytest.raises(FilterError):
+        Filter.from_args(args(("cursor", "x")))
+
+
+def test_subscription_json_shape() -> None:
+    parsed = Filter.from_dict({"repo": ["acme/*"], "kind": ["commit", "revert", "release"]})
+    assert parsed.kinds == ("commit", "revert", "release")
+    with pytest.raises(FilterError, match="expected text or a list"):
+        Filter.from_dict({"repo": 5})
+    with pytest.raises(FilterError, match="unknown filter field 'colour'"):
+        Filter.from_dict({"colour": "red"})
+
+
+def test_globs_escape_like_metacharacters() -> None:
+    assert glob_to_like("acme/*") == "acme/%"
+    assert glob_to_like("50%_off*") == "50\\%\\_off%"
+
+
+def test_describe_names_what_is_shown() -> None:
+    parsed = Filter.from_args(args(("repo", "acme/*"), ("kind", "revert"), ("q", "login")))
+    assert parsed.describe() == 'repo acme/* · kind revert · "login"'
+
+
+@pytest.fixture
+def timeline(db: Database) -> Database:
+    with db.write() as session:
+        make_event(session, title="api commit", repo="acme/api", branch="main", actor="mara",
+                   occurred_at=T0, files=["services/api/login.py"])
+        make_event(session, title="web commit", repo="acme/web", branch="release/1.2",
+                   actor="li", occurred_at=T0 + timedelta(hours=1),
+                   files=[FileRecord(path="src/app.tsx", status="added")])
+        make_event(session, title="Revert login cache", kind="revert", repo="acme/api",
+                   branch="main", actor="mara", occurred_at=T0 + timedelta(hours=2),
+                   body="This reverts commit abc. 100% sure_about_it")
+        make_event(session, uid="incident:acme/api#1", kind="incident_opened", repo="acme/api",
+                   title="Login down", branch=None, sha=None, actor="sam",
+                   occurred_at=T0 + timedelta(hours=3))
+        make_event(session, uid="incident:acme/api#1/resolved/x", kind="incident_resolved",
+                   repo="acme/api", title="Resolved: Login down", branch=None, sha=None,
+                   actor="sam", occurred_at=T0 + timedelta(hours=4))
+        make_event(session, title="other org", repo="other/api", branch="main", actor="Mara",
+                   occurred_at=T0 + timedelta(hours=5))
+    return db  # fmt: skip
+
+
+def titles(db: Database, **query: str | list[str]) -> list[str]:
+    pairs = [(k, v) for k, vs in query.items() for v in ([vs] if isinstance(vs, str) else vs)]
+    parsed = Filter.from_args(args(*pairs))
+    with db.read() as session:
+        stmt = parsed.apply(select(Event.title)).order_by(Event.occurred_at)
+        return list(session.scalars(stmt))
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"repo": "acme/api"}, ["api commit", "Revert login cache", "Login down",
+                                "Resolved: Login down"]),
+        ({"repo": "acme/*"}, ["api commit", "web commit", "Revert login cache", "Login down",
+                              "Resolved: Login down"]),
+        ({"repo": "*/api", "kind": "commit"}, ["api commit", "other org"]),
+        ({"kind": "incident"}, ["Login down", "Resolved: Login down"]),
+        ({"kind": ["revert", "incident_opened"]}, ["Revert login cache", "Login down"]),
+        ({"branch": "release/*"}, ["web commit"]),
+        ({"author": "mara"}, ["api commit", "Revert login cache"]),
+        ({"path": "services/*"}, ["api commit"]),
+        ({"path": "src/app.tsx"}, ["web commit"]),
+        ({"q": "LOGIN"}, ["Revert login cache", "Login down", "Resolved: Login down"]),
+        ({"q": "100% sure_about"}, ["Revert login cache"]),
+        ({"q": "100%"}, ["Revert login cache"]),
+        ({"q": "_"}, ["Revert login cache"]),
+        ({"since": "2026-11-01T02:00:00Z", "until": "2026-11-01T04:00:00Z"},
+         ["Revert login cache", "Login down"]),
+        ({"repo": "acme/api", "kind": "commit", "author": "li"}, []),
+    ],
+)  # fmt: skip
+def test_filters_select_exactly_what_they_say(timeline: Database, query, expected) -> None:
+    assert titles(timeline, **query) == expected

@@ -1,0 +1,68 @@
+"""Untrusted Markdown and diffs come out inert."""
+
+from __future__ import annotations
+
+import pytest
+
+from feed.render import render_diff, render_markdown, safe_url
+
+HOSTILE = [
+    "<script>alert(1)</script>",
+    '<img src=x onerror="alert(1)">',
+    "[click](javascript:alert(1))",
+    "[click](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    '<a href="javascript:alert(1)">x</a>',
+    '<svg onload="alert(1)"><circle r="1"/></svg>',
+    '<iframe src="https://evil.example"></iframe>',
+    '<div style="background:url(javascript:alert(1))">x</div>',
+    "[x](  JaVaScRiPt:alert(1))",
+    '<a href="&#106;avascript:alert(1)">x</a>',
+    "![img](https://tracker.example/p.gif)",
+]
+
+
+@pytest.mark.parametrize("source", HOSTILE)
+def test_hostile_markdown_is_inert(source: str) -> None:
+    html = render_markdown(source).lower()
+    for needle in ("<script", "onerror", "onload", "javascript:", "data:text", "<iframe",
+                   "<svg", "style=", "<img"):  # fmt: skip
+        assert needle not in html
+
+
+def test_ordinary_markdown_keeps_its_shape() -> None:
+    html = render_markdown("Fix **login**\n\n- one\n- two\n\nSee [docs](https://example.com/d)")
+    assert "<strong>login</strong>" in html
+    assert "<li>one</li>" in html
+    assert 'href="https://example.com/d"' in html
+    assert 'rel="nofollow noopener noreferrer"' in html
+
+
+def test_commit_message_line_breaks_survive() -> None:
+    assert "<br" in render_markdown("first line\nsecond line")
+
+
+def test_empty_body_renders_nothing() -> None:
+    assert render_markdown("   ") == ""
+
+
+def test_diff_is_escaped_and_highlighted() -> None:
+    html = render_diff("@@ -1 +1 @@\n-<b>old</b>\n+<script>alert(1)</script>\n")
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
+    assert 'class="gi"' in html and 'class="gd"' in html
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://github.com/a/b", "https://github.com/a/b"),
+        ("http://ci.example/run/1", "http://ci.example/run/1"),
+        ("javascript:alert(1)", None),
+        ("//evil.example/x", None),
+        ("data:text/html,x", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_safe_url_allows_only_absolute_http(url, expected) -> None:
+    assert safe_url(url) == expected
