@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, with_appcontext
 
 from feed import web
 from feed.config import ConfigError, Settings, read_toml
@@ -64,6 +64,7 @@ def register_commands(app: Flask) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, help="Port to listen on.")
 @click.option("--threads", default=8, show_default=True, help="Request threads.")
+@with_appcontext
 def run_command(host: str, port: int, threads: int) -> None:
     """Upgrade the database, load the demo on an empty one, and serve."""
     from waitress import serve
@@ -87,6 +88,7 @@ def db_group() -> None:
 
 @db_group.command("upgrade")
 @click.option("--revision", default="head", show_default=True)
+@with_appcontext
 def db_upgrade(revision: str) -> None:
     """Apply schema migrations."""
     upgrade(current_app.extensions["shiplog"].db.engine, revision)
@@ -95,6 +97,7 @@ def db_upgrade(revision: str) -> None:
 
 @click.command("demo")
 @click.option("--clear", is_flag=True, help="Remove the demo repositories and their events.")
+@with_appcontext
 def demo_command(clear: bool) -> None:
     """Load a sample timeline through the webhook ingest path (or remove it)."""
     shiplog: Shiplog = current_app.extensions["shiplog"]

@@ -22,8 +22,14 @@ def ago(moment: datetime, now: datetime) -> str:
         return "in the future"
     if seconds < 45:
         return "just now"
-    for size, unit in ((86400 * 365, "year"), (86400 * 30, "month"), (86400 * 7, "week"),
-                       (86400, "day"), (3600, "hour"), (60, "minute")):  # fmt: skip
+    for size, unit in (
+        (86400 * 365, "year"),
+        (86400 * 30, "month"),
+        (86400 * 7, "week"),
+        (86400, "day"),
+        (3600, "hour"),
+        (60, "minute"),
+    ):
         count = round(seconds / size) if size == 60 else seconds // size
         if count >= 1:
             return f"{count} {unit}{'s' if count != 1 else ''} ago"

@@ -268,9 +268,17 @@ def _common(repo: str, sender: str) -> dict[str, Any]:
     }
 
 
-def _commit(repo: str, title: str, body: str, author: str, when: datetime,
-            *, added: list[str] | None = None, removed: list[str] | None = None,
-            modified: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+def _commit(
+    repo: str,
+    title: str,
+    body: str,
+    author: str,
+    when: datetime,
+    *,
+    added: list[str] | None = None,
+    removed: list[str] | None = None,
+    modified: list[str] | None = None,
+) -> dict[str, Any]:
     sha = _sha(repo, title)
     message = f"{title}\n\n{body}" if body else title
     return {
@@ -286,8 +294,15 @@ def _commit(repo: str, title: str, body: str, author: str, when: datetime,
     }
 
 
-def _push(repo: str, branch: str, commits: list[dict[str, Any]], *, pusher: str,
-          forced: bool = False, before: str = "0" * 40) -> dict[str, Any]:  # fmt: skip
+def _push(
+    repo: str,
+    branch: str,
+    commits: list[dict[str, Any]],
+    *,
+    pusher: str,
+    forced: bool = False,
+    before: str = "0" * 40,
+) -> dict[str, Any]:
     payload = _common(repo, pusher)
     payload["repository"]["pushed_at"] = commits[-1]["timestamp"]
     return {
@@ -323,8 +338,16 @@ def _release(repo: str, tag: str, when: datetime, author: str, notes: str) -> di
     }
 
 
-def _deployment(repo: str, ident: int, environment: str, state: str, when: datetime,
-                creator: str, sha: str, description: str = "") -> dict[str, Any]:  # fmt: skip
+def _deployment(
+    repo: str,
+    ident: int,
+    environment: str,
+    state: str,
+    when: datetime,
+    creator: str,
+    sha: str,
+    description: str = "",
+) -> dict[str, Any]:
     return {
         "action": "created",
         "deployment": {
@@ -348,8 +371,9 @@ def _deployment(repo: str, ident: int, environment: str, state: str, when: datet
     }
 
 
-def _issue(repo: str, number: int, title: str, when: datetime, author: str, body: str,
-           labels: list[str]) -> dict[str, Any]:  # fmt: skip
+def _issue(
+    repo: str, number: int, title: str, when: datetime, author: str, body: str, labels: list[str]
+) -> dict[str, Any]:
     return {
         "number": number,
         "title": title,
@@ -364,8 +388,9 @@ def _issue(repo: str, number: int, title: str, when: datetime, author: str, body
     }
 
 
-def _comment(repo: str, issue: dict[str, Any], ident: int, when: datetime, author: str,
-             body: str) -> dict[str, Any]:  # fmt: skip
+def _comment(
+    repo: str, issue: dict[str, Any], ident: int, when: datetime, author: str, body: str
+) -> dict[str, Any]:
     return {
         "action": "created",
         "issue": issue,
@@ -396,8 +421,11 @@ def _stable(payload: dict[str, Any]) -> str:
 
 def _strip_times(value: Any) -> Any:
     if isinstance(value, dict):
-        return {key: _strip_times(item) for key, item in sorted(value.items())
-                if not key.endswith(("_at", "timestamp"))}  # fmt: skip
+        return {
+            key: _strip_times(item)
+            for key, item in sorted(value.items())
+            if not key.endswith(("_at", "timestamp"))
+        }
     if isinstance(value, list):
         return [_strip_times(item) for item in value]
     return value

@@ -23,7 +23,7 @@ from integrations.github.payload import PayloadError
 
 MAX_BODY_BYTES = 25 * 1024 * 1024
 EVENT_NAME = re.compile(r"[a-z_]{1,64}")
-DELIVERY_ID = re.compile(r"[A-Za-z0-9-]{1,100}")
+DELIVERY_ID = re.compile(r"[A-Za-z0-9._-]{1,100}")
 NO_SECRET = (
     "github webhooks: no secret is configured, so no delivery can be verified. Set "
     "SHIPLOG_GITHUB_WEBHOOK_SECRET to the secret entered in the webhook's settings on GitHub."

@@ -18,7 +18,9 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_toml_maps_onto_settings_and_secrets_come_from_the_environment(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 [server]
 base_url = "https://shiplog.example/"
 
@@ -29,7 +31,8 @@ webhook_secret_env = "HOOK_SECRET"
 
 [components]
 api = ["services/api/**"]
-""")  # fmt: skip
+""",
+    )
     config = read_toml(path, {"HOOK_SECRET": "s3cret"})
     settings = Settings.from_mapping({**BASE, **config})
     assert settings.repos == ("acme/api", "acme/web")

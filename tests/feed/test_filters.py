@@ -39,10 +39,17 @@ def test_empty_form_fields_mean_no_filter() -> None:
 
 def test_query_args_round_trip() -> None:
     original = Filter.from_args(
-        args(("repo", "acme/*"), ("kind", "incident"), ("branch", "release/*"),
-             ("author", "mara"), ("path", "services/api/*"), ("q", "login  bug"),
-             ("since", "2026-11-01"), ("until", "2026-11-02T09:30:00+01:00"))
-    )  # fmt: skip
+        args(
+            ("repo", "acme/*"),
+            ("kind", "incident"),
+            ("branch", "release/*"),
+            ("author", "mara"),
+            ("path", "services/api/*"),
+            ("q", "login  bug"),
+            ("since", "2026-11-01"),
+            ("until", "2026-11-02T09:30:00+01:00"),
+        )
+    )
     assert original.q == "login bug"
     assert original.until == datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
     assert Filter.from_args(MultiDict(original.to_args())) == original
@@ -98,23 +105,65 @@ def test_describe_names_what_is_shown() -> None:
 @pytest.fixture
 def timeline(db: Database) -> Database:
     with db.write() as session:
-        make_event(session, title="api commit", repo="acme/api", branch="main", actor="mara",
-                   occurred_at=T0, files=["services/api/login.py"])
-        make_event(session, title="web commit", repo="acme/web", branch="release/1.2",
-                   actor="li", occurred_at=T0 + timedelta(hours=1),
-                   files=[FileRecord(path="src/app.tsx", status="added")])
-        make_event(session, title="Revert login cache", kind="revert", repo="acme/api",
-                   branch="main", actor="mara", occurred_at=T0 + timedelta(hours=2),
-                   body="This reverts commit abc. 100% sure_about_it")
-        make_event(session, uid="incident:acme/api#1", kind="incident_opened", repo="acme/api",
-                   title="Login down", branch=None, sha=None, actor="sam",
-                   occurred_at=T0 + timedelta(hours=3))
-        make_event(session, uid="incident:acme/api#1/resolved/x", kind="incident_resolved",
-                   repo="acme/api", title="Resolved: Login down", branch=None, sha=None,
-                   actor="sam", occurred_at=T0 + timedelta(hours=4))
-        make_event(session, title="other org", repo="other/api", branch="main", actor="Mara",
-                   occurred_at=T0 + timedelta(hours=5))
-    return db  # fmt: skip
+        make_event(
+            session,
+            title="api commit",
+            repo="acme/api",
+            branch="main",
+            actor="mara",
+            occurred_at=T0,
+            files=["services/api/login.py"],
+        )
+        make_event(
+            session,
+            title="web commit",
+            repo="acme/web",
+            branch="release/1.2",
+            actor="li",
+            occurred_at=T0 + timedelta(hours=1),
+            files=[FileRecord(path="src/app.tsx", status="added")],
+        )
+        make_event(
+            session,
+            title="Revert login cache",
+            kind="revert",
+            repo="acme/api",
+            branch="main",
+            actor="mara",
+            occurred_at=T0 + timedelta(hours=2),
+            body="This reverts commit abc. 100% sure_about_it",
+        )
+        make_event(
+            session,
+            uid="incident:acme/api#1",
+            kind="incident_opened",
+            repo="acme/api",
+            title="Login down",
+            branch=None,
+            sha=None,
+            actor="sam",
+            occurred_at=T0 + timedelta(hours=3),
+        )
+        make_event(
+            session,
+            uid="incident:acme/api#1/resolved/x",
+            kind="incident_resolved",
+            repo="acme/api",
+            title="Resolved: Login down",
+            branch=None,
+            sha=None,
+            actor="sam",
+            occurred_at=T0 + timedelta(hours=4),
+        )
+        make_event(
+            session,
+            title="other org",
+            repo="other/api",
+            branch="main",
+            actor="Mara",
+            occurred_at=T0 + timedelta(hours=5),
+        )
+    return db
 
 
 def titles(db: Database, **query: str | list[str]) -> list[str]:
@@ -128,10 +177,20 @@ def titles(db: Database, **query: str | list[str]) -> list[str]:
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ({"repo": "acme/api"}, ["api commit", "Revert login cache", "Login down",
-                                "Resolved: Login down"]),
-        ({"repo": "acme/*"}, ["api commit", "web commit", "Revert login cache", "Login down",
-                              "Resolved: Login down"]),
+        (
+            {"repo": "acme/api"},
+            ["api commit", "Revert login cache", "Login down", "Resolved: Login down"],
+        ),
+        (
+            {"repo": "acme/*"},
+            [
+                "api commit",
+                "web commit",
+                "Revert login cache",
+                "Login down",
+                "Resolved: Login down",
+            ],
+        ),
         ({"repo": "*/api", "kind": "commit"}, ["api commit", "other org"]),
         ({"kind": "incident"}, ["Login down", "Resolved: Login down"]),
         ({"kind": ["revert", "incident_opened"]}, ["Revert login cache", "Login down"]),
@@ -143,10 +202,12 @@ def titles(db: Database, **query: str | list[str]) -> list[str]:
         ({"q": "100% sure_about"}, ["Revert login cache"]),
         ({"q": "100%"}, ["Revert login cache"]),
         ({"q": "_"}, ["Revert login cache"]),
-        ({"since": "2026-11-01T02:00:00Z", "until": "2026-11-01T04:00:00Z"},
-         ["Revert login cache", "Login down"]),
+        (
+            {"since": "2026-11-01T02:00:00Z", "until": "2026-11-01T04:00:00Z"},
+            ["Revert login cache", "Login down"],
+        ),
         ({"repo": "acme/api", "kind": "commit", "author": "li"}, []),
     ],
-)  # fmt: skip
+)
 def test_filters_select_exactly_what_they_say(timeline: Database, query, expected) -> None:
     assert titles(timeline, **query) == expected

@@ -24,8 +24,17 @@ HOSTILE = [
 @pytest.mark.parametrize("source", HOSTILE)
 def test_hostile_markdown_is_inert(source: str) -> None:
     html = render_markdown(source).lower()
-    for needle in ("<script", "onerror", "onload", "javascript:", "data:text", "<iframe",
-                   "<svg", "style=", "<img"):  # fmt: skip
+    for needle in (
+        "<script",
+        "onerror",
+        "onload",
+        "javascript:",
+        "data:text",
+        "<iframe",
+        "<svg",
+        "style=",
+        "<img",
+    ):
         assert needle not in html
 
 

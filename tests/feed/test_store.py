@@ -44,14 +44,29 @@ def test_the_same_uid_twice_is_one_event(db: Database) -> None:
 
 
 def test_replace_takes_a_newer_record_and_ignores_an_older_one(db: Database) -> None:
-    first = make_record(uid="incident:acme/api#1/comment/5", kind="incident_update",
-                        body="first words", occurred_at=T0, updated_at=T0)  # fmt: skip
+    first = make_record(
+        uid="incident:acme/api#1/comment/5",
+        kind="incident_update",
+        body="first words",
+        occurred_at=T0,
+        updated_at=T0,
+    )
     with db.write() as session:
         upsert_event(session, first)
-    edited = make_record(uid=first.uid, kind="incident_update", body="edited words",
-                         occurred_at=T0, updated_at=T0 + timedelta(minutes=5))  # fmt: skip
-    stale = make_record(uid=first.uid, kind="incident_update", body="stale words",
-                        occurred_at=T0, updated_at=T0 + timedelta(minutes=1))  # fmt: skip
+    edited = make_record(
+        uid=first.uid,
+        kind="incident_update",
+        body="edited words",
+        occurred_at=T0,
+        updated_at=T0 + timedelta(minutes=5),
+    )
+    stale = make_record(
+        uid=first.uid,
+        kind="incident_update",
+        body="stale words",
+        occurred_at=T0,
+        updated_at=T0 + timedelta(minutes=1),
+    )
     with db.write() as session:
         assert upsert_event(session, edited, replace=True) == "updated"
         assert upsert_event(session, stale, replace=True) == "unchanged"
@@ -169,8 +184,9 @@ def test_a_delivery_is_claimed_once(db: Database) -> None:
 def test_a_repo_is_remembered_once_and_fills_in_what_was_missing(db: Database) -> None:
     with db.write() as session:
         upsert_repo(session, "acme/api")
-        upsert_repo(session, "acme/api", html_url="https://github.com/acme/api",
-                    default_branch="main")  # fmt: skip
+        upsert_repo(
+            session, "acme/api", html_url="https://github.com/acme/api", default_branch="main"
+        )
         upsert_repo(session, "acme/api")
     with db.read() as session:
         repo = session.scalars(select(Repo)).one()
@@ -206,3 +222,27 @@ def test_a_failed_write_leaves_nothing_behind(db: Database) -> None:
         make_event(session)
         raise RuntimeError("boom")
     assert count(db, Event) == 0
+
+
+def test_a_web_process_and_a_worker_can_write_to_one_sqlite_file(tmp_path) -> None:
+    """Two engines on one file (as `shiplog run` and `shiplog worker`) never see 'locked'."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from feed.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    upgrade(Database(url).engine)
+    databases = [Database(url) for _ in range(4)]
+
+    def work(db: Database) -> None:
+        for _ in range(25):
+            with db.write() as session:
+                make_event(session)
+                upsert_event(session, make_record(uid="commit:acme/api:shared"))
+
+    with ThreadPoolExecutor(len(databases)) as pool:
+        for future in [pool.submit(work, db) for db in databases]:
+            future.result()
+    assert count(databases[0], Event) == 101
+    for db in databases:
+        db.dispose()

@@ -1,0 +1,214 @@
+"""The app factory, its configuration layers, health, the CLI and `shiplog run`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, select
+
+from app import cli, create_app
+from feed.config import ConfigError
+from feed.db import Database
+from feed.migrate import current_revision, upgrade
+from feed.models import Base, Event, Repo
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_importing_the_app_module_does_nothing(tmp_path: Path) -> None:
+    code = "import app, feed.web, integrations.github.webhooks; print('ok')"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=True,
+    )
+    assert result.stdout.strip() == "ok"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_layers_defaults_then_toml_then_environment_then_the_dict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_env: None
+) -> None:
+    toml = tmp_path / "shiplog.toml"
+    toml.write_text(
+        '[github]\nincident_label = "from-toml"\nrepos = ["a/b"]\n'
+        '[server]\nbase_url = "https://toml.example"\n'
+    )
+    monkeypatch.setenv("SHIPLOG_CONFIG", str(toml))
+    monkeypatch.setenv("SHIPLOG_BASE_URL", "https://env.example")
+    monkeypatch.setenv("SHIPLOG_GITHUB_WEBHOOK_SECRET", "12345")
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "REPOS": "c/d"})
+    settings = app.extensions["shiplog"].settings
+    assert settings.incident_label == "from-toml"
+    assert settings.base_url == "https://env.example"
+    assert settings.github_webhook_secret == "12345"  # stays text, not the number 12345
+    assert settings.repos == ("c/d",)
+    app.extensions["shiplog"].db.dispose()
+
+
+def test_the_default_database_is_sqlite_in_the_instance_folder(isolated_env: None) -> None:
+    app = create_app()
+    assert app.extensions["shiplog"].settings.database_url == (
+        f"sqlite:///{Path(app.instance_path) / 'shiplog.db'}"
+    )
+
+
+def test_bad_configuration_stops_startup_with_a_message(isolated_env: None) -> None:
+    with pytest.raises(ConfigError, match="REPOS"):
+        create_app({"REPOS": "nonsense"})
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    with db.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10_000
+    db.dispose()
+
+
+def test_migrations_build_exactly_the_models(database_url: str) -> None:
+    db = Database(database_url)
+    with db.engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []
+    assert current_revision(db.engine) == "0001"
+    db.dispose()
+
+
+def test_healthz_is_200_with_the_database(client) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json == {"status": "ok", "database": "ok"}
+
+
+def test_healthz_is_503_without_it(isolated_env: None) -> None:
+    closed_port = _free_port()
+    app = create_app({"DATABASE_URL": f"postgresql+psycopg://x@127.0.0.1:{closed_port}/none"})
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json["database"] == "unreachable"
+    page = app.test_client().get("/")
+    assert page.status_code == 503
+    assert "database is not answering" in page.get_data(as_text=True)
+
+
+def test_db_upgrade_and_demo_commands(tmp_path: Path, isolated_env: None) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    app = create_app({"DATABASE_URL": url})
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "database at head" in result.output
+
+    result = runner.invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    db = app.extensions["shiplog"].db
+    with db.read() as session:
+        kinds = set(session.scalars(select(Event.kind)))
+        total = session.scalar(select(func.count()).select_from(Event))
+        demo = set(session.scalars(select(Repo.full_name).where(Repo.is_demo)))
+    assert kinds == {
+        "commit",
+        "revert",
+        "force_push",
+        "release",
+        "deployment",
+        "incident_opened",
+        "incident_update",
+        "incident_resolved",
+    }
+    assert f"loaded {total} demo events" in result.output
+    assert demo == {"acme/api", "acme/web"}
+
+    again = runner.invoke(args=["demo"])
+    assert "loaded 0 demo events" in again.output
+
+    cleared = runner.invoke(args=["demo", "--clear"])
+    assert f"removed {total} demo events" in cleared.output
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(Event)) == 0
+    db.dispose()
+
+
+def test_the_demo_reverts_the_commit_it_names(tmp_path: Path, isolated_env: None) -> None:
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}"})
+    app.test_cli_runner().invoke(args=["demo"])
+    with app.extensions["shiplog"].db.read() as session:
+        revert = session.scalars(select(Event).where(Event.kind == "revert")).one()
+        target = session.scalars(
+            select(Event).where(Event.kind == "commit", Event.sha == revert.data["reverts"])
+        ).one()
+    assert target.title == "Cache session lookups in Redis"
+
+
+def test_the_shiplog_command_group_lists_its_commands() -> None:
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for command in ("run", "db", "demo"):
+        assert command in result.output
+
+
+def test_shiplog_run_serves_the_demo_on_a_fresh_database(tmp_path: Path) -> None:
+    """What `make run` does: migrate, load the demo, serve, at the printed address."""
+    port = _free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SHIPLOG_")}
+    env["SHIPLOG_DATABASE_URL"] = f"sqlite:///{tmp_path / 'run.db'}"
+    shiplog = Path(sys.executable).with_name("shiplog")
+    process = subprocess.Popen(
+        [str(shiplog), "run", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        page = _get(f"http://127.0.0.1:{port}/", deadline=time.monotonic() + 30)
+        assert "You are looking at demo data" in page
+        assert "Cache session lookups in Redis" in page
+        feed = _get(f"http://127.0.0.1:{port}/feed.atom", deadline=time.monotonic() + 5)
+        assert "<feed" in feed
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=10)
+    assert "loaded" in output and "demo events" in output
+    assert f"serving on http://127.0.0.1:{port}/" in output
+
+
+def test_upgrade_is_idempotent(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'twice.db'}")
+    upgrade(db.engine)
+    upgrade(db.engine)
+    assert current_revision(db.engine) == "0001"
+    db.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str, deadline: float) -> str:
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
