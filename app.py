@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +70,9 @@ def run_command(host: str, port: int, threads: int) -> None:
     """Upgrade the database, load the demo on an empty one, and serve."""
     from waitress import serve
 
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     shiplog: Shiplog = app.extensions["shiplog"]
     upgrade(shiplog.db.engine)

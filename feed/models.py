@@ -82,12 +82,12 @@ class Event(Base):
     __tablename__ = "events"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    uid: Mapped[str] = mapped_column(String(512), unique=True)
+    uid: Mapped[str] = mapped_column(String(1024), unique=True)
     kind: Mapped[str] = mapped_column(String(32))
     repo: Mapped[str] = mapped_column(String(200))
     branch: Mapped[str | None] = mapped_column(String(255))
     actor: Mapped[str | None] = mapped_column(String(200))
-    sha: Mapped[str | None] = mapped_column(String(40))
+    sha: Mapped[str | None] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text, default="")
     url: Mapped[str | None] = mapped_column(Text)

@@ -16,10 +16,13 @@ from sqlalchemy.orm import Session, selectinload
 from feed.filters import Filter
 from feed.models import KINDS, Delivery, Event, EventFile, Repo
 
+MAX_ID = 2**63 - 1
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Columns with a bounded length: a record that does not fit is refused, never cut.
+COLUMN_LIMITS = {"uid": 1024, "repo": 200, "branch": 255, "actor": 200, "sha": 64}
 
 Outcome = Literal["created", "updated", "unchanged"]
 
@@ -63,6 +66,10 @@ class EventRecord:
             raise ValueError(f"store: unknown event kind {self.kind!r}")
         if self.occurred_at.tzinfo is None:
             raise ValueError("store: occurred_at must carry a time zone")
+        for name, limit in COLUMN_LIMITS.items():
+            value = getattr(self, name)
+            if value is not None and (len(value) > limit or "\x00" in value):
+                raise ValueError(f"store: {name} is longer than {limit} or holds NUL")
 
 
 @dataclass(frozen=True)
@@ -88,12 +95,12 @@ def upsert_event(session: Session, record: EventRecord, *, replace: bool = False
         "branch": record.branch,
         "actor": record.actor,
         "sha": record.sha,
-        "title": record.title,
-        "body": record.body,
-        "url": record.url,
+        "title": scrub(record.title),
+        "body": scrub(record.body),
+        "url": scrub(record.url),
         "occurred_at": record.occurred_at,
         "updated_at": updated_at,
-        "data": record.data,
+        "data": scrub(record.data),
     }
     insert = _insert_for(session)
     event_id = session.scalar(
@@ -198,6 +205,8 @@ def list_events(
 
 def get_event(session: Session, event_id: int) -> Event | None:
     """One event with its files, or None."""
+    if not 0 < event_id <= MAX_ID:
+        return None
     return session.scalars(
         select(Event).where(Event.id == event_id).options(selectinload(Event.files))
     ).one_or_none()
@@ -238,9 +247,20 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         ident = int(event_id)
     except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError, OSError) as exc:
         raise InvalidCursor("cursor: not a cursor this server made") from exc
-    if ident < 0 or len(cursor) > 64:
+    if not 0 < ident <= MAX_ID or len(cursor) > 64:
         raise InvalidCursor("cursor: not a cursor this server made")
     return when, ident
+
+
+def scrub(value: Any) -> Any:
+    """`value` without NUL characters, which PostgreSQL refuses in text and JSON."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {scrub(key): scrub(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(item) for item in value]
+    return value
 
 
 def _add_files(session: Session, event_id: int, files: Sequence[FileRecord]) -> None:
@@ -248,12 +268,12 @@ def _add_files(session: Session, event_id: int, files: Sequence[FileRecord]) -> 
         EventFile(
             event_id=event_id,
             position=position,
-            path=file.path,
+            path=scrub(file.path),
             status=file.status,
-            previous_path=file.previous_path,
+            previous_path=scrub(file.previous_path),
             additions=file.additions,
             deletions=file.deletions,
-            patch=file.patch,
+            patch=scrub(file.patch),
         )
         for position, file in enumerate(files)
     )

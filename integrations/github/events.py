@@ -12,7 +12,9 @@ from feed.store import EventRecord, FileRecord
 from integrations.github.payload import PayloadError, optional, required, timestamp
 
 REVERT_TRAILER = re.compile(r"This reverts commit ([0-9a-fA-F]{7,40})")
-SHA = re.compile(r"[0-9a-f]{40}")
+SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+MAX_BRANCH = 255
+MAX_NAME = 200
 TITLE_LIMIT = 300
 
 
@@ -80,7 +82,11 @@ def push(payload: dict[str, Any], context: Context) -> Routed:
         return Routed(ignored="branch deletions are not recorded")
     repo = _repo_name(payload)
     branch = ref.removeprefix("refs/heads/")
-    pusher = optional(payload, "pusher.name", str) or optional(payload, "sender.login", str)
+    if not branch or len(branch) > MAX_BRANCH or "\x00" in branch:
+        raise PayloadError(
+            f"payload: ref must name a branch of 1 to {MAX_BRANCH} characters without NUL"
+        )
+    pusher = _name(optional(payload, "pusher.name", str) or optional(payload, "sender.login", str))
     pushed_at = timestamp(payload, "repository.pushed_at") or timestamp(
         payload, "head_commit.timestamp"
     )
@@ -97,6 +103,8 @@ def push(payload: dict[str, Any], context: Context) -> Routed:
     if optional(payload, "forced", bool):
         before = optional(payload, "before", str) or ""
         after = required(payload, "after", str)
+        if not SHA.fullmatch(after) or (before and not SHA.fullmatch(before)):
+            raise PayloadError("payload: before and after must be hexadecimal SHAs")
         records.insert(
             0,
             EventRecord(
@@ -105,7 +113,7 @@ def push(payload: dict[str, Any], context: Context) -> Routed:
                 repo=repo,
                 branch=branch,
                 actor=pusher,
-                sha=after if SHA.fullmatch(after) else None,
+                sha=after,
                 title=f"Force-pushed {branch}"[:TITLE_LIMIT],
                 body=f"`{before[:7]}` → `{after[:7]}`",
                 url=optional(payload, "compare", str),
@@ -132,7 +140,7 @@ def issues(payload: dict[str, Any], context: Context) -> Routed:
     repo = _repo_name(payload)
     base = _incident_uid(repo, issue)
     title = required(issue, "title", str)
-    actor = optional(payload, "sender.login", str) or optional(issue, "user.login", str)
+    actor = _name(optional(payload, "sender.login", str) or optional(issue, "user.login", str))
     if action in {"opened", "labeled"}:
         when = timestamp(issue, "created_at" if action == "opened" else "updated_at")
         record = _incident_record(
@@ -194,7 +202,7 @@ def issue_comment(payload: dict[str, Any], context: Context) -> Routed:
         kind="incident_update",
         title=f"{title} — {first_line}" if first_line else title,
         body=note,
-        actor=optional(payload, "comment.user.login", str),
+        actor=_name(optional(payload, "comment.user.login", str)),
         when=timestamp(payload, "comment.created_at"),
         updated=timestamp(payload, "comment.updated_at"),
         url=optional(payload, "comment.html_url", str),
@@ -207,13 +215,15 @@ def issue_comment(payload: dict[str, Any], context: Context) -> Routed:
 def release(payload: dict[str, Any], context: Context) -> Routed:
     repo = _repo_name(payload)
     tag = required(payload, "release.tag_name", str)
+    if not tag or len(tag) > MAX_BRANCH or "\x00" in tag:
+        raise PayloadError(f"payload: release.tag_name must be 1 to {MAX_BRANCH} characters")
     name = optional(payload, "release.name", str) or tag
     when = timestamp(payload, "release.published_at") or timestamp(payload, "release.created_at")
     record = EventRecord(
         uid=f"release:{repo}:{tag}",
         kind="release",
         repo=repo,
-        actor=optional(payload, "release.author.login", str),
+        actor=_name(optional(payload, "release.author.login", str)),
         title=f"Released {name}"[:TITLE_LIMIT],
         body=optional(payload, "release.body", str) or "",
         url=optional(payload, "release.html_url", str),
@@ -248,10 +258,12 @@ def deployment_status(payload: dict[str, Any], context: Context) -> Routed:
         uid=f"deployment:{repo}:{deployment_id}",
         kind="deployment",
         repo=repo,
-        branch=ref if ref and not SHA.fullmatch(ref) else None,
+        branch=_branch_or_none(ref) if ref and not SHA.fullmatch(ref) else None,
         sha=sha if sha and SHA.fullmatch(sha) else None,
-        actor=optional(payload, "deployment.creator.login", str)
-        or optional(payload, "sender.login", str),
+        actor=_name(
+            optional(payload, "deployment.creator.login", str)
+            or optional(payload, "sender.login", str)
+        ),
         title=f"Deployment to {environment}: {state}"[:TITLE_LIMIT],
         body=optional(payload, "deployment_status.description", str) or "",
         url=optional(payload, "deployment_status.target_url", str)
@@ -277,6 +289,8 @@ def _commit_record(
     pushed_at: datetime | None,
 ) -> EventRecord:
     sha = required(commit, "id", str)
+    if not SHA.fullmatch(sha):
+        raise PayloadError("payload: a commit id is not a hexadecimal SHA")
     message = optional(commit, "message", str) or ""
     title, _, body = message.strip().partition("\n")
     revert = REVERT_TRAILER.search(message)
@@ -297,7 +311,9 @@ def _commit_record(
         kind="revert" if revert else "commit",
         repo=repo,
         branch=branch,
-        actor=optional(commit, "author.username", str) or optional(commit, "author.name", str),
+        actor=_name(
+            optional(commit, "author.username", str) or optional(commit, "author.name", str)
+        ),
         sha=sha,
         title=(title.strip() or f"Commit {sha[:7]}")[:TITLE_LIMIT],
         body=body.strip(),
@@ -343,6 +359,11 @@ def _incident_record(
     )
 
 
+def _name(value: str | None) -> str | None:
+    """A login or display name, cut to what the timeline keeps, without NUL."""
+    return (value.replace("\x00", "")[:MAX_NAME] or None) if value else None
+
+
 def _is_incident(issue: dict[str, Any], context: Context) -> bool:
     wanted = context.incident_label.casefold()
     return any(
@@ -357,7 +378,7 @@ def _incident_uid(repo: str, issue: dict[str, Any]) -> str:
 
 def _repo_name(payload: dict[str, Any]) -> str:
     name = required(payload, "repository.full_name", str)
-    if "/" not in name or len(name) > 200:
+    if "/" not in name or len(name) > MAX_NAME or "\x00" in name:
         raise PayloadError("payload: repository.full_name is not owner/name")
     return name
 
@@ -366,8 +387,12 @@ def _repository(payload: dict[str, Any]) -> dict[str, Any]:
     return {
         "full_name": _repo_name(payload),
         "html_url": optional(payload, "repository.html_url", str),
-        "default_branch": optional(payload, "repository.default_branch", str),
+        "default_branch": _branch_or_none(optional(payload, "repository.default_branch", str)),
     }
+
+
+def _branch_or_none(name: str | None) -> str | None:
+    return name if name and len(name) <= MAX_BRANCH and "\x00" not in name else None
 
 
 def _stamp(moment: datetime | None) -> str:

@@ -17,9 +17,8 @@ from urllib.parse import parse_qs
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from feed.db import Database
-from feed.store import claim_delivery, delete_event, upsert_event, upsert_repo
+from feed.store import claim_delivery, delete_event, scrub, upsert_event, upsert_repo
 from integrations.github.events import Context, route
-from integrations.github.payload import PayloadError
 
 MAX_BODY_BYTES = 25 * 1024 * 1024
 EVENT_NAME = re.compile(r"[a-z_]{1,64}")
@@ -113,9 +112,10 @@ def ingest(
     """
     try:
         routed = route(event, payload, context)
-    except PayloadError as exc:
+    except ValueError as exc:  # PayloadError, or a record the store would refuse
         raise BadDelivery(400, f"github webhooks: {exc}") from None
     action = payload.get("action") if isinstance(payload.get("action"), str) else None
+    action = scrub(action[:64]) if action else None
     repo = routed.repo["full_name"] if routed.repo else None
 
     with db.write() as session:
@@ -123,8 +123,9 @@ def ingest(
         if delivery is None:
             return Outcome(200, "duplicate", f"delivery {delivery_id} was received before")
         if routed.ignored:
-            delivery.outcome, delivery.detail = "ignored", routed.ignored
-            return Outcome(202, "ignored", routed.ignored)
+            reason = scrub(routed.ignored)[:300]
+            delivery.outcome, delivery.detail = "ignored", reason
+            return Outcome(202, "ignored", reason)
         if routed.repo:
             upsert_repo(
                 session,

@@ -522,3 +522,54 @@ def test_the_secret_is_never_echoed(client: FlaskClient) -> None:
         deliver(client, "ping", {"zen": "hi"}),
     ):
         assert SECRET not in response.get_data(as_text=True)
+
+
+HOSTILE_TEXT = "nul\x00byte <script>alert(1)</script> @everyone \u202egnp.exe " + "x" * 5000
+
+
+@pytest.mark.parametrize(
+    ("event", "payload", "status"),
+    [
+        ("push", push(commit(SHA_A, HOSTILE_TEXT, modified=[HOSTILE_TEXT])), 200),
+        ("push", push(commit(SHA_A, "x", author={"name": "n" * 5000, "username": None})), 200),
+        ("push", push(commit("not-a-sha", "x")), 400),
+        ("push", push(commit(SHA_A, "x"), ref="refs/heads/" + "b" * 300), 400),
+        ("push", push(commit(SHA_A, "x"), ref="refs/heads/a\x00b"), 400),
+        ("push", push(commit(SHA_A, "x"), forced=True, before="x" * 5000), 400),
+        ("issues", {"action": "x" * 500, "issue": issue(), "repository": repository()}, 202),
+        ("issues", {"action": "opened\x00", "issue": issue(), "repository": repository()}, 202),
+        ("issue_comment", comment_payload("created", HOSTILE_TEXT), 200),
+        (
+            "release",
+            {"action": "published", "release": {"tag_name": "t" * 300}, "repository": repository()},
+            400,
+        ),
+        (
+            "release",
+            {
+                "action": "published",
+                "release": {"tag_name": "v1", "body": HOSTILE_TEXT, "author": {"login": "\x00"}},
+                "repository": repository(),
+            },
+            200,
+        ),
+        ("ping", {"repository": {**repository(), "default_branch": "d" * 300}}, 200),
+        ("ping", {"repository": {"full_name": "a\x00/b"}}, 400),
+    ],
+)
+def test_hostile_payloads_never_cause_a_server_error(client, db, event, payload, status) -> None:
+    response = deliver(client, event, payload)
+    assert response.status_code == status, response.json
+    if status == 400:
+        assert rows(db, Event) == rows(db, Delivery) == 0
+    for path in ("/", "/feed.atom", "/feed.rss", "/feed.json", "/api/events"):
+        assert client.get(path).status_code == 200
+    for event_row in events(db):
+        page = client.get(f"/events/{event_row.id}")
+        assert page.status_code == 200
+        assert "<script>" not in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/events/", "/api/events/"])
+def test_an_id_beyond_any_row_is_404(client, path: str) -> None:
+    assert client.get(f"{path}99999999999999999999").status_code == 404
