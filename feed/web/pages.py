@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from itertools import groupby
 
 from flask import Blueprint, abort, current_app, render_template
 
 from feed.filters import KIND_CHOICES
+from feed.models import Event
 from feed.store import demo_repos, get_event, list_events
 from feed.web.listing import listing_url, parse_listing
 
@@ -46,5 +48,5 @@ def event(event_id: int) -> str:
     return render_template("event.html", event=found)
 
 
-def _day(event):  # type: ignore[no-untyped-def]
+def _day(event: Event) -> date:
     return event.occurred_at.date()

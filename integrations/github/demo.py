@@ -158,7 +158,7 @@ def deliveries(now: datetime, incident_label: str) -> Iterator[tuple[str, dict[s
     issue = _issue(
         "acme/api",
         42,
-        "Login failures after the 25 h deploy",
+        "Login failures after yesterday's deploy",
         at(6),
         "sam",
         "Users report **500s on /login** since this morning.\n\n"
@@ -174,7 +174,8 @@ def deliveries(now: datetime, incident_label: str) -> Iterator[tuple[str, dict[s
             7001,
             at(5.7),
             "sam",
-            "Investigating elevated 500s on `/login`; error rate at 12%.",
+            "Investigating elevated 500s on /login; error rate at 12%.\n\n"
+            "Suspect: `Cache session lookups in Redis`.",
         ),
     )
     revert = _commit(

@@ -59,7 +59,7 @@ def route(event: str, payload: dict[str, Any], context: Context) -> Routed:
         label = f"{event}.{action}" if action else event
         return Routed(ignored=f"{label} is not something shiplog records")
     routed = handler(payload, context)
-    if routed.repo is None and isinstance(payload.get("repository"), dict):
+    if routed.repo is None and not routed.ignored and isinstance(payload.get("repository"), dict):
         routed.repo = _repository(payload)
     return routed
 
