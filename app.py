@@ -37,7 +37,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(
         DATABASE_URL=f"sqlite:///{Path(app.instance_path) / 'shiplog.db'}",
         MAX_CONTENT_LENGTH=DEFAULT_MAX_REQUEST_BYTES,
-        JSON_SORT_KEYS=False,
     )
     config_file = os.environ.get("SHIPLOG_CONFIG")
     if config_file:

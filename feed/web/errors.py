@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, jsonify, make_response, render_template, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -24,8 +24,12 @@ def register_error_handlers(app: Flask) -> None:
         return _answer(400, "Bad request", str(exc))
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> tuple[Response | str, int]:
-        return _answer(exc.code or 500, exc.name, exc.description or exc.name)
+    def http_error(exc: HTTPException) -> Response:
+        response = make_response(_answer(exc.code or 500, exc.name, exc.description or exc.name))
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":  # keep Allow, Retry-After and the like
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(OperationalError)
     def database_unavailable(exc: OperationalError) -> tuple[Response | str, int]:

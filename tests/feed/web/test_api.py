@@ -121,6 +121,7 @@ def test_unknown_api_paths_and_methods_answer_in_json(client) -> None:
     response = client.post("/api/events")
     assert response.status_code == 405
     assert "error" in response.json
+    assert "GET" in response.headers["Allow"]
 
 
 def _not_found() -> str:
