@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +18,18 @@ from flask.cli import FlaskGroup, with_appcontext
 from feed import web
 from feed.config import ConfigError, Settings, read_toml
 from feed.db import Database
+from feed.filters import Filter, FilterError
 from feed.migrate import upgrade
 from feed.store import count_events, remove_demo
+from feed.worker import Handler, Scheduler, run_due, run_forever
 from integrations.github import demo as github_demo
+from integrations.github import jobs as github_jobs
 from integrations.github import webhooks
+from integrations.github.client import ClientSettings, GitHubClient, GitHubError
+from integrations.github.sync import SyncOptions, sync_repo
 
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 @dataclass
@@ -58,6 +67,45 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(run_command)
     app.cli.add_command(db_group)
     app.cli.add_command(demo_command)
+    app.cli.add_command(sync_command)
+    app.cli.add_command(worker_command)
+
+
+def sync_options(settings: Settings, since: datetime | None = None) -> SyncOptions:
+    """What the API sync brings in, from the settings."""
+    return SyncOptions(
+        incident_label=settings.incident_label,
+        branches=settings.sync_branches,
+        since=since,
+        backfill=timedelta(days=settings.sync_backfill_days),
+        patch_cap=settings.sync_patch_cap,
+    )
+
+
+def github_client(settings: Settings) -> GitHubClient:
+    """A PyGithub-backed client for the configured server and credentials."""
+    return GitHubClient(
+        ClientSettings(
+            api_url=settings.github_api_url,
+            token=settings.github_token,
+            app_id=settings.github_app_id,
+            app_private_key_file=settings.github_app_private_key_file,
+            app_installation_id=settings.github_app_installation_id,
+            reserve=settings.sync_rate_limit_reserve,
+        )
+    )
+
+
+def worker_parts(shiplog: Shiplog) -> tuple[dict[str, Handler], Scheduler]:
+    """The job handlers and the periodic schedule the worker runs."""
+    settings = shiplog.settings
+    handlers = github_jobs.handlers(
+        shiplog.db,
+        lambda: github_client(settings),
+        sync_options(settings),
+        timedelta(seconds=settings.sync_interval),
+    )
+    return handlers, lambda session: github_jobs.schedule_syncs(session, settings.repos)
 
 
 @click.command("run")
@@ -69,9 +117,7 @@ def run_command(host: str, port: int, threads: int) -> None:
     """Upgrade the database, load the demo on an empty one, and serve."""
     from waitress import serve
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     shiplog: Shiplog = app.extensions["shiplog"]
     upgrade(shiplog.db.engine)
@@ -80,8 +126,21 @@ def run_command(host: str, port: int, threads: int) -> None:
     if empty and not shiplog.settings.has_github_source:
         created = github_demo.load(shiplog.db, shiplog.settings.incident_label)
         click.echo(f"shiplog: empty database and no GitHub source; loaded {created} demo events")
+    handlers, schedule = worker_parts(shiplog)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=run_forever,
+        args=(shiplog.db, handlers, stop),
+        kwargs={"schedule": schedule},
+        name="shiplog-worker",
+        daemon=True,
+    )
+    worker.start()
     click.echo(f"shiplog: serving on http://{host}:{port}/  (Ctrl-C stops)")
-    serve(app, host=host, port=port, threads=threads, ident="shiplog")
+    try:
+        serve(app, host=host, port=port, threads=threads, ident="shiplog")
+    finally:
+        stop.set()
 
 
 @click.group("db")
@@ -112,6 +171,63 @@ def demo_command(clear: bool) -> None:
         return
     created = github_demo.load(shiplog.db, shiplog.settings.incident_label)
     click.echo(f"shiplog: loaded {created} demo events")
+
+
+@click.command("sync")
+@click.option("--repo", "repos", multiple=True, help="owner/name; default: the configured repos.")
+@click.option("--since", help="Bring in commits from this date (YYYY-MM-DD or ISO 8601) on.")
+@with_appcontext
+def sync_command(repos: tuple[str, ...], since: str | None) -> None:
+    """Bring repositories up to date from the GitHub API now."""
+    shiplog: Shiplog = current_app.extensions["shiplog"]
+    repos = repos or shiplog.settings.repos
+    if not repos:
+        raise click.UsageError("no repositories to sync: set SHIPLOG_REPOS or pass --repo")
+    try:
+        start = Filter.from_dict({"since": since}).since if since else None
+    except FilterError as exc:
+        raise click.BadParameter(str(exc).removeprefix("since: "), param_hint="--since") from None
+    upgrade(shiplog.db.engine)
+    client = github_client(shiplog.settings)
+    failed = 0
+    for repo in repos:
+        try:
+            report = sync_repo(shiplog.db, client, repo, sync_options(shiplog.settings, start))
+        except GitHubError as exc:
+            failed += 1
+            click.echo(f"shiplog: {repo}: {exc}", err=True)
+            continue
+        click.echo(
+            f"shiplog: {repo}: {report.commits} commits, {report.incident_events} incident "
+            f"events, {report.releases} releases"
+        )
+    click.echo(f"shiplog: {client.requests} API requests, {client.counted} counted")
+    client.close()
+    if failed:
+        raise SystemExit(1)
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Run what is due now, then exit.")
+@with_appcontext
+def worker_command(once: bool) -> None:
+    """Run background jobs: periodic syncs and patch fetches."""
+    shiplog: Shiplog = current_app.extensions["shiplog"]
+    upgrade(shiplog.db.engine)
+    handlers, schedule = worker_parts(shiplog)
+    if once:
+        with shiplog.db.write() as session:
+            schedule(session)
+        click.echo(f"shiplog: worker ran {run_due(shiplog.db, handlers)} jobs")
+        return
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    click.echo("shiplog: worker running (Ctrl-C stops)")
+    try:
+        run_forever(shiplog.db, handlers, stop, schedule=schedule)
+    except KeyboardInterrupt:
+        stop.set()
 
 
 def _load_app() -> Flask:

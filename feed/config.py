@@ -29,6 +29,14 @@ TOML_KEYS: dict[str, dict[str, str]] = {
         "token": "GITHUB_TOKEN",
         "webhook_secret": "GITHUB_WEBHOOK_SECRET",
         "api_url": "GITHUB_API_URL",
+        "branches": "SYNC_BRANCHES",
+        "sync_interval": "SYNC_INTERVAL",
+        "backfill_days": "SYNC_BACKFILL_DAYS",
+        "patch_cap": "SYNC_PATCH_CAP",
+        "rate_limit_reserve": "SYNC_RATE_LIMIT_RESERVE",
+        "app_id": "GITHUB_APP_ID",
+        "app_private_key_file": "GITHUB_APP_PRIVATE_KEY_FILE",
+        "app_installation_id": "GITHUB_APP_INSTALLATION_ID",
     },
 }
 # Sections that later parts of shiplog read; kept as they are.
@@ -56,11 +64,21 @@ class Settings:
     incident_label: str
     admin_token: str | None
     base_url: str | None
+    sync_branches: tuple[str, ...] = ()
+    sync_interval: int = 300
+    sync_backfill_days: int = 90
+    sync_patch_cap: int = 512 * 1024
+    sync_rate_limit_reserve: int = 100
+    github_app_id: str | None = None
+    github_app_private_key_file: str | None = None
+    github_app_installation_id: int | None = None
 
     @property
     def has_github_source(self) -> bool:
         """True once anything connects shiplog to GitHub."""
-        return bool(self.repos or self.github_webhook_secret or self.github_token)
+        return bool(
+            self.repos or self.github_webhook_secret or self.github_token or self.github_app_id
+        )
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> Settings:
@@ -84,6 +102,14 @@ class Settings:
             incident_label=label,
             admin_token=_text(config, "ADMIN_TOKEN"),
             base_url=base_url,
+            sync_branches=_names(config.get("SYNC_BRANCHES"), "SYNC_BRANCHES"),
+            sync_interval=_number(config, "SYNC_INTERVAL", 300, minimum=10),
+            sync_backfill_days=_number(config, "SYNC_BACKFILL_DAYS", 90, minimum=1),
+            sync_patch_cap=_number(config, "SYNC_PATCH_CAP", 512 * 1024, minimum=0),
+            sync_rate_limit_reserve=_number(config, "SYNC_RATE_LIMIT_RESERVE", 100, minimum=0),
+            github_app_id=_text(config, "GITHUB_APP_ID"),
+            github_app_private_key_file=_text(config, "GITHUB_APP_PRIVATE_KEY_FILE"),
+            github_app_installation_id=_number(config, "GITHUB_APP_INSTALLATION_ID", None, 1),
         )
 
 
@@ -143,6 +169,28 @@ def _repos(value: Any) -> tuple[str, ...]:
         if not REPO_NAME.fullmatch(repo):
             raise ConfigError(f"config: REPOS: {repo!r} is not owner/name")
     return repos
+
+
+def _number(config: Mapping[str, Any], key: str, default: Any, minimum: int) -> Any:
+    value = config.get(key)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"config: {key} must be a whole number") from None
+    if number < minimum:
+        raise ConfigError(f"config: {key} must be at least {minimum}")
+    return number
+
+
+def _names(value: Any, key: str) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ConfigError(f"config: {key} must be a list or comma-separated names")
+    return tuple(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
 
 
 def _check_http_url(key: str, url: str) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -95,6 +96,13 @@ class Event(Base):
     updated_at: Mapped[datetime]
     ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
     data: Mapped[dict[str, Any]] = mapped_column(JSONData, default=dict)
+    # Commits: "pending" until their files and patches are fetched, then "fetched".
+    diff_state: Mapped[str | None] = mapped_column(String(16))
+    # Reverts: the SHA (or prefix) the message names, and the event it resolves to.
+    reverts_ref: Mapped[str | None] = mapped_column(String(64))
+    reverts_id: Mapped[int | None] = mapped_column(
+        BigId, ForeignKey("events.id", ondelete="SET NULL")
+    )
 
     files: Mapped[list[EventFile]] = relationship(
         back_populates="event",
@@ -112,6 +120,8 @@ class Event(Base):
         Index("ix_events_branch_timeline", "branch", "occurred_at", "id"),
         Index("ix_events_actor_timeline", "actor", "occurred_at", "id"),
         Index("ix_events_sha", "sha"),
+        Index("ix_events_reverts_id", "reverts_id"),
+        Index("ix_events_repo_reverts_ref", "repo", "reverts_ref"),
     )
 
     @property
@@ -133,6 +143,9 @@ class EventFile(Base):
     additions: Mapped[int | None] = mapped_column(Integer)
     deletions: Mapped[int | None] = mapped_column(Integer)
     patch: Mapped[str | None] = mapped_column(Text)
+    # pending (not fetched yet), ok, unavailable (binary or too large on GitHub's side),
+    # truncated (cut by shiplog's per-commit cap).
+    patch_status: Mapped[str] = mapped_column(String(16), default="pending")
 
     event: Mapped[Event] = relationship(back_populates="files")
 
@@ -153,6 +166,44 @@ class Repo(Base):
     default_branch: Mapped[str | None] = mapped_column(String(255))
     is_demo: Mapped[bool] = mapped_column(default=False)
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The API sync's view of the repository: ok, paused, gone, forbidden or failing.
+    sync_status: Mapped[str | None] = mapped_column(String(16))
+    sync_reason: Mapped[str | None] = mapped_column(Text)
+    last_synced_at: Mapped[datetime | None]
+
+
+class SyncState(Base):
+    """Where the API sync of one listing stands: its ETag and its cursor."""
+
+    __tablename__ = "sync_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repo: Mapped[str] = mapped_column(String(200))
+    resource: Mapped[str] = mapped_column(String(300))
+    etag: Mapped[str | None] = mapped_column(Text)
+    cursor: Mapped[dict[str, Any]] = mapped_column(JSONData, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("repo", "resource"),)
+
+
+class Job(Base):
+    """A unit of slow work, due at a time; `key` makes enqueuing it twice a no-op."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(400), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONData, default=dict)
+    state: Mapped[str] = mapped_column(String(8), default="due")  # due, done, dead
+    due_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_jobs_due", "state", "due_at"),)
 
 
 class Delivery(Base):

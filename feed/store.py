@@ -13,6 +13,7 @@ from sqlalchemy import Select, delete, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
+from feed import reverts
 from feed.filters import Filter
 from feed.models import KINDS, Delivery, Event, EventFile, Repo
 
@@ -22,7 +23,14 @@ DEFAULT_LIMIT = 50
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Columns with a bounded length: a record that does not fit is refused, never cut.
-COLUMN_LIMITS = {"uid": 1024, "repo": 200, "branch": 255, "actor": 200, "sha": 64}
+COLUMN_LIMITS = {
+    "uid": 1024,
+    "repo": 200,
+    "branch": 255,
+    "actor": 200,
+    "sha": 64,
+    "reverts_ref": 64,
+}
 
 Outcome = Literal["created", "updated", "unchanged"]
 
@@ -41,6 +49,7 @@ class FileRecord:
     additions: int | None = None
     deletions: int | None = None
     patch: str | None = None
+    patch_status: str = "pending"
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,8 @@ class EventRecord:
     url: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     files: Sequence[FileRecord] = ()
+    diff_state: str | None = None
+    reverts_ref: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -102,15 +113,22 @@ def upsert_event(session: Session, record: EventRecord, *, replace: bool = False
         "updated_at": updated_at,
         "data": scrub(record.data),
     }
-    insert = _insert_for(session)
+    insert = insert_for(session)
     event_id = session.scalar(
         insert(Event)
-        .values(**values, ingested_at=datetime.now(UTC))
+        .values(
+            **values,
+            ingested_at=datetime.now(UTC),
+            diff_state=record.diff_state,
+            reverts_ref=record.reverts_ref,
+        )
         .on_conflict_do_nothing(index_elements=["uid"])
         .returning(Event.id)
     )
     if event_id is not None:
         _add_files(session, event_id, record.files)
+        if record.kind in reverts.COMMIT_KINDS:
+            reverts.link(session, event_id)
         return "created"
     if not replace:
         return "unchanged"
@@ -128,6 +146,33 @@ def upsert_event(session: Session, record: EventRecord, *, replace: bool = False
     return "updated"
 
 
+def attach_files(
+    session: Session, uid: str, files: Sequence[FileRecord], *, stats: dict[str, int]
+) -> bool:
+    """Give a stored commit its fetched files and patches; False if there is no such event."""
+    event = session.scalars(select(Event).where(Event.uid == uid).with_for_update()).one_or_none()
+    if event is None:
+        return False
+    session.execute(delete(EventFile).where(EventFile.event_id == event.id))
+    _add_files(session, event.id, files)
+    event.diff_state = "fetched"
+    event.data = {**event.data, "stats": stats}
+    return True
+
+
+def diff_states(session: Session, uids: Sequence[str]) -> dict[str, str | None]:
+    """For each stored uid among `uids`, its diff_state."""
+    found: dict[str, str | None] = {}
+    for start in range(0, len(uids), 500):
+        chunk = uids[start : start + 500]
+        found.update(
+            session.execute(
+                select(Event.uid, Event.diff_state).where(Event.uid.in_(chunk))
+            ).tuples()
+        )
+    return found
+
+
 def delete_event(session: Session, uid: str) -> bool:
     """Remove the event named `uid`; True if there was one."""
     result = session.execute(delete(Event).where(Event.uid == uid))
@@ -143,7 +188,7 @@ def upsert_repo(
     is_demo: bool = False,
 ) -> None:
     """Remember a repository; a known one keeps its row and gains what was missing."""
-    insert = _insert_for(session)
+    insert = insert_for(session)
     stmt = insert(Repo).values(
         full_name=full_name,
         html_url=html_url,
@@ -165,7 +210,7 @@ def claim_delivery(
     session: Session, delivery_id: str, event: str, action: str | None, repo: str | None
 ) -> Delivery | None:
     """Record a webhook delivery; None if that delivery id was received before."""
-    insert = _insert_for(session)
+    insert = insert_for(session)
     row_id = session.scalar(
         insert(Delivery)
         .values(
@@ -274,12 +319,14 @@ def _add_files(session: Session, event_id: int, files: Sequence[FileRecord]) -> 
             additions=file.additions,
             deletions=file.deletions,
             patch=scrub(file.patch),
+            patch_status=file.patch_status,
         )
         for position, file in enumerate(files)
     )
 
 
-def _insert_for(session: Session):  # type: ignore[no-untyped-def]
+def insert_for(session: Session):  # type: ignore[no-untyped-def]
+    """The INSERT construct of the session's dialect, for ON CONFLICT upserts."""
     name = session.get_bind().dialect.name
     if name == "postgresql":
         return postgresql.insert

@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from feed.store import EventRecord, FileRecord
+from integrations.github.commits import TITLE_LIMIT, commit_record
 from integrations.github.payload import PayloadError, optional, required, timestamp
 
-REVERT_TRAILER = re.compile(r"This reverts commit ([0-9a-fA-F]{7,40})")
+PUSH_COMMIT_CAP = 2048  # GitHub lists at most this many commits in a push payload
 SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 MAX_BRANCH = 255
 MAX_NAME = 200
-TITLE_LIMIT = 300
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class Routed:
     deletions: list[str] = field(default_factory=list)
     ignored: str | None = None
     repo: dict[str, Any] | None = None
+    # A branch whose history the payload may not hold in full, to be read from the API.
+    reconcile: tuple[str, str] | None = None
 
 
 Handler = Callable[[dict[str, Any], Context], Routed]
@@ -121,7 +123,10 @@ def push(payload: dict[str, Any], context: Context) -> Routed:
                 data={"before": before, "after": after, "commits": len(commits)},
             ),
         )
-    return Routed(records=records)
+    partial = optional(payload, "forced", bool) or optional(payload, "created", bool)
+    partial = partial or len(commits) >= PUSH_COMMIT_CAP
+    head = optional(payload, "after", str) or ""
+    return Routed(records=records, reconcile=(branch, head) if partial else None)
 
 
 @handles("issues", "opened", "labeled", "closed", "reopened")
@@ -291,36 +296,24 @@ def _commit_record(
     sha = required(commit, "id", str)
     if not SHA.fullmatch(sha):
         raise PayloadError("payload: a commit id is not a hexadecimal SHA")
-    message = optional(commit, "message", str) or ""
-    title, _, body = message.strip().partition("\n")
-    revert = REVERT_TRAILER.search(message)
     files = [
         FileRecord(path=path, status=status)
         for key, status in (("added", "added"), ("removed", "removed"), ("modified", "modified"))
         for path in (optional(commit, key, list) or [])
         if isinstance(path, str)
     ]
-    data: dict[str, Any] = {
-        "author_name": optional(commit, "author.name", str),
-        "pusher": pusher,
-    }
-    if revert:
-        data["reverts"] = revert.group(1).lower()
-    return EventRecord(
-        uid=f"commit:{repo}:{sha}",
-        kind="revert" if revert else "commit",
+    return commit_record(
         repo=repo,
         branch=branch,
+        sha=sha,
+        message=optional(commit, "message", str) or "",
         actor=_name(
             optional(commit, "author.username", str) or optional(commit, "author.name", str)
         ),
-        sha=sha,
-        title=(title.strip() or f"Commit {sha[:7]}")[:TITLE_LIMIT],
-        body=body.strip(),
+        when=timestamp(commit, "timestamp") or pushed_at or datetime.now(UTC),
         url=optional(commit, "url", str),
-        occurred_at=timestamp(commit, "timestamp") or pushed_at or datetime.now(UTC),
-        data=data,
         files=files,
+        data={"author_name": optional(commit, "author.name", str), "pusher": pusher},
     )
 
 

@@ -17,8 +17,10 @@ from urllib.parse import parse_qs
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from feed.db import Database
+from feed.jobs import enqueue
 from feed.store import claim_delivery, delete_event, scrub, upsert_event, upsert_repo
 from integrations.github.events import Context, route
+from integrations.github.jobs import request_reconcile
 
 MAX_BODY_BYTES = 25 * 1024 * 1024
 EVENT_NAME = re.compile(r"[a-z_]{1,64}")
@@ -135,7 +137,12 @@ def ingest(
                 is_demo=demo,
             )
         outcomes = [upsert_event(session, r, replace=routed.replace) for r in routed.records]
+        for record, outcome in zip(routed.records, outcomes, strict=True):
+            if outcome == "created" and record.diff_state == "pending" and not demo:
+                enqueue_patches(session, record.repo, record.sha or "")
         removed = sum(delete_event(session, uid) for uid in routed.deletions)
+        if routed.reconcile and repo and not demo:
+            request_reconcile(session, repo, *routed.reconcile)
         result = Outcome(
             200,
             "processed",
@@ -186,6 +193,11 @@ def receive() -> tuple[Response, int]:
         outcome.events_created,
     )
     return jsonify(outcome.as_json()), outcome.status
+
+
+def enqueue_patches(session: Any, repo: str, sha: str) -> None:
+    """Ask the worker to fetch a commit's files and patches from the API, once."""
+    enqueue(session, "patches", f"patches:{repo}:{sha}", {"repo": repo, "sha": sha})
 
 
 def _answer(status: int, result: str, detail: str) -> tuple[Response, int]:

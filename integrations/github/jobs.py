@@ -1,0 +1,82 @@
+"""The worker's GitHub jobs: periodic repository syncs and patch fetches for pushed commits."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from feed.db import Database
+from feed.jobs import enqueue
+from feed.worker import Handler, RetryAt
+from integrations.github.client import GitHubClient, RateLimited, Unavailable
+from integrations.github.sync import SyncOptions, fetch_patches, sync_branch, sync_repo
+
+log = logging.getLogger(__name__)
+UNAVAILABLE_RECHECK = timedelta(hours=1)
+
+
+def handlers(
+    db: Database,
+    client_factory: Callable[[], GitHubClient],
+    options: SyncOptions,
+    interval: timedelta,
+) -> dict[str, Handler]:
+    """The job kinds this integration handles, bound to its database and client."""
+
+    def sync(payload: dict[str, Any]) -> datetime | None:
+        client = client_factory()
+        try:
+            sync_repo(db, client, payload["repo"], options)
+        except RateLimited as exc:
+            raise RetryAt(exc.resume_at, str(exc)) from None
+        except Unavailable as exc:
+            log.warning("github sync: %s skipped: %s", payload["repo"], exc)
+            return datetime.now(UTC) + UNAVAILABLE_RECHECK
+        finally:
+            client.close()
+        return datetime.now(UTC) + interval
+
+    def patches(payload: dict[str, Any]) -> datetime | None:
+        client = client_factory()
+        try:
+            fetch_patches(db, client, payload["repo"], payload["sha"], options.patch_cap)
+        except RateLimited as exc:
+            raise RetryAt(exc.resume_at, str(exc)) from None
+        finally:
+            client.close()
+        return None
+
+    def reconcile(payload: dict[str, Any]) -> datetime | None:
+        client = client_factory()
+        try:
+            sync_branch(db, client, payload["repo"], payload["branch"], options)
+        except RateLimited as exc:
+            raise RetryAt(exc.resume_at, str(exc)) from None
+        except Unavailable as exc:
+            log.warning("github sync: reconcile of %s skipped: %s", payload["repo"], exc)
+        finally:
+            client.close()
+        return None
+
+    return {"sync": sync, "patches": patches, "reconcile": reconcile}
+
+
+def schedule_syncs(session: Session, repos: Iterable[str]) -> None:
+    """Make sure each configured repository has its periodic sync job."""
+    for repo in repos:
+        enqueue(session, "sync", sync_key(repo), {"repo": repo})
+
+
+def request_reconcile(session: Session, repo: str, branch: str, head: str) -> None:
+    """Read `branch` from the API soon: a push was forced, new, or too large to list all."""
+    enqueue(
+        session, "reconcile", f"reconcile:{repo}:{branch}:{head}", {"repo": repo, "branch": branch}
+    )
+
+
+def sync_key(repo: str) -> str:
+    return f"sync:{repo}"

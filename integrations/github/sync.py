@@ -1,0 +1,311 @@
+"""The API sync: commits with patches, incident issues and comments, releases, at floor cost.
+
+Every listing is read with its stored ETag first, so an idle poll is all 304s, which GitHub
+does not count. New commits are stored oldest first, each in one transaction with the
+cursor that covers it, so a crash or a restart resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from github.Commit import Commit
+from sqlalchemy import select
+
+from feed import syncstate
+from feed.db import Database
+from feed.models import Event
+from feed.store import EventRecord, attach_files, diff_states, upsert_event, upsert_repo
+from feed.timefmt import iso_utc
+from integrations.github.client import GitHubClient, RateLimited, Unavailable
+from integrations.github.commits import DEFAULT_PATCH_CAP, capped_files, commit_record, diff_stats
+from integrations.github.events import Context, route
+
+log = logging.getLogger(__name__)
+WINDOW_OVERLAP = timedelta(days=1)
+ISSUE_NUMBER = re.compile(r"/issues/(\d+)$")
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """How far back and how much to bring in."""
+
+    incident_label: str = "incident"
+    branches: tuple[str, ...] = ()
+    since: datetime | None = None
+    backfill: timedelta = timedelta(days=90)
+    patch_cap: int = DEFAULT_PATCH_CAP
+
+
+@dataclass
+class SyncReport:
+    """What one sync of one repository did."""
+
+    repo: str
+    commits: int = 0
+    incident_events: int = 0
+    releases: int = 0
+
+
+def sync_repo(db: Database, client: GitHubClient, repo: str, options: SyncOptions) -> SyncReport:
+    """Bring `repo` up to date; marks the repository with the outcome either way."""
+    report = SyncReport(repo)
+    try:
+        default_branch = _sync_repository(db, client, repo)
+        for branch in dict.fromkeys((default_branch, *options.branches)):
+            report.commits += sync_branch(db, client, repo, branch, options)
+        report.incident_events += _sync_incidents(db, client, repo, options)
+        report.releases += _sync_releases(db, client, repo, options)
+    except Unavailable as exc:
+        _mark(db, repo, exc.status, str(exc))
+        raise
+    except RateLimited as exc:
+        _mark(db, repo, "paused", f"{exc}; resumes at {iso_utc(exc.resume_at)}")
+        raise
+    _mark(db, repo, "ok")
+    log.info(
+        "github sync: %s: %d commits, %d incident events, %d releases",
+        repo,
+        report.commits,
+        report.incident_events,
+        report.releases,
+    )
+    return report
+
+
+def fetch_patches(db: Database, client: GitHubClient, repo: str, sha: str, cap: int) -> bool:
+    """Give a stored commit its files and patches; False if there was nothing to do."""
+    uid = f"commit:{repo}:{sha}"
+    with db.read() as session:
+        if diff_states(session, [uid]).get(uid) != "pending":
+            return False
+    try:
+        commit = client.commit(repo, sha)
+    except Unavailable as exc:
+        if exc.status != "gone":
+            raise
+        log.warning("github sync: %s@%s is gone; its diff stays unavailable", repo, sha[:7])
+        return False
+    files = capped_files(commit.raw_data.get("files") or [], cap)
+    with db.write() as session:
+        return attach_files(session, uid, files, stats=diff_stats(files))
+
+
+def _sync_repository(db: Database, client: GitHubClient, repo: str) -> str:
+    with db.read() as session:
+        state = syncstate.load(session, repo, "repo")
+    page = client.fetch(f"/repos/{repo}", None, state.etag)
+    if not page.modified:
+        return state.cursor["default_branch"]
+    data = page.data if isinstance(page.data, dict) else {}
+    default_branch = str(data.get("default_branch") or "main")
+    with db.write() as session:
+        upsert_repo(session, repo, html_url=data.get("html_url"), default_branch=default_branch)
+        syncstate.save(
+            session,
+            repo,
+            "repo",
+            syncstate.ListingState(page.etag, {"default_branch": default_branch}),
+        )
+    return default_branch
+
+
+def sync_branch(
+    db: Database, client: GitHubClient, repo: str, branch: str, options: SyncOptions
+) -> int:
+    """Store the commits of `branch` that are new since its cursor; how many were stored."""
+    resource = f"commits:{branch}"
+    with db.read() as session:
+        state = syncstate.load(session, repo, resource)
+    since = options.since or _cursor_time(state.cursor, "date", -WINDOW_OVERLAP)
+    since = since or datetime.now(UTC) - options.backfill
+    window = iso_utc(since)
+    etag = state.etag if state.cursor.get("since") == window else None
+    params = {"sha": branch, "since": window, "per_page": 100}
+    first = client.fetch(f"/repos/{repo}/commits", params, etag)
+    if not first.modified:
+        return 0
+
+    stop_at = state.cursor.get("sha")
+    listed: list[dict[str, Any]] = []
+    for page in client.pages(first):
+        shas = [item.get("sha") for item in page]
+        if stop_at in shas:
+            listed.extend(page[: shas.index(stop_at)])
+            break
+        listed.extend(page)
+
+    uids = [f"commit:{repo}:{item['sha']}" for item in listed if isinstance(item.get("sha"), str)]
+    with db.read() as session:
+        known = diff_states(session, uids)
+    stored = 0
+    cursor = dict(state.cursor)
+    for item in reversed(listed):  # oldest first: the cursor never runs ahead of the data
+        sha = item.get("sha")
+        if not isinstance(sha, str):
+            continue
+        uid = f"commit:{repo}:{sha}"
+        record = None
+        if known.get(uid) != "fetched":
+            record = _commit_from_api(client.commit(repo, sha), repo, branch, options.patch_cap)
+        cursor = {"sha": sha, "date": _commit_date(item), "since": window}
+        with db.write() as session:
+            if record is not None:
+                if upsert_event(session, record) == "unchanged":
+                    attach_files(session, uid, record.files, stats=record.data["stats"])
+                stored += 1
+            syncstate.save(session, repo, resource, syncstate.ListingState(None, cursor))
+    with db.write() as session:
+        syncstate.save(session, repo, resource, syncstate.ListingState(first.etag, cursor))
+    return stored
+
+
+def _sync_incidents(db: Database, client: GitHubClient, repo: str, options: SyncOptions) -> int:
+    context = Context(incident_label=options.incident_label)
+    with db.read() as session:
+        issues_state = syncstate.load(session, repo, "issues")
+        comments_state = syncstate.load(session, repo, "comments")
+    stored = 0
+
+    since = issues_state.cursor.get("since")
+    params = {
+        "labels": options.incident_label,
+        "state": "all",
+        "sort": "updated",
+        "direction": "asc",
+        "per_page": 100,
+        **({"since": since} if since else {}),
+    }
+    first = client.fetch(f"/repos/{repo}/issues", params, issues_state.etag)
+    incidents: dict[int, dict[str, Any]] = {}
+    if first.modified:
+        newest = since
+        for page in client.pages(first):
+            for issue in page:
+                if "pull_request" in issue or not isinstance(issue.get("number"), int):
+                    continue
+                incidents[issue["number"]] = issue
+                newest = max(newest or "", str(issue.get("updated_at") or ""))
+        records = []
+        for issue in incidents.values():
+            records += _route(context, "issues", repo, {"action": "opened", "issue": issue})
+            if issue.get("state") == "closed" and issue.get("closed_at"):
+                records += _route(context, "issues", repo, {"action": "closed", "issue": issue})
+        with db.write() as session:
+            stored += sum(upsert_event(session, r) == "created" for r in records)
+            syncstate.save(
+                session, repo, "issues", syncstate.ListingState(first.etag, {"since": newest})
+            )
+
+    since = comments_state.cursor.get("since")
+    params = {
+        "sort": "updated",
+        "direction": "asc",
+        "per_page": 100,
+        **({"since": since} if since else {}),
+    }
+    first = client.fetch(f"/repos/{repo}/issues/comments", params, comments_state.etag)
+    if not first.modified:
+        return stored
+    known = _incident_issues(db, repo, options.incident_label) | incidents
+    newest = since
+    records = []
+    for page in client.pages(first):
+        for comment in page:
+            number = ISSUE_NUMBER.search(str(comment.get("issue_url", "")))
+            newest = max(newest or "", str(comment.get("updated_at") or ""))
+            if number and int(number.group(1)) in known:
+                issue = known[int(number.group(1))]
+                payload = {"action": "created", "issue": issue, "comment": comment}
+                records += _route(context, "issue_comment", repo, payload)
+    with db.write() as session:
+        stored += sum(upsert_event(session, r, replace=True) != "unchanged" for r in records)
+        syncstate.save(
+            session, repo, "comments", syncstate.ListingState(first.etag, {"since": newest})
+        )
+    return stored
+
+
+def _sync_releases(db: Database, client: GitHubClient, repo: str, options: SyncOptions) -> int:
+    context = Context(incident_label=options.incident_label)
+    with db.read() as session:
+        state = syncstate.load(session, repo, "releases")
+    first = client.fetch(f"/repos/{repo}/releases", {"per_page": 100}, state.etag)
+    if not first.modified:
+        return 0
+    records = []
+    for release in next(client.pages(first)):  # newest first; older pages are older news
+        if release.get("draft") or not release.get("published_at"):
+            continue
+        records += _route(context, "release", repo, {"action": "published", "release": release})
+    with db.write() as session:
+        stored = sum(upsert_event(session, r) == "created" for r in records)
+        syncstate.save(session, repo, "releases", syncstate.ListingState(first.etag, {}))
+    return stored
+
+
+def _commit_from_api(commit: Commit, repo: str, branch: str, cap: int) -> EventRecord:
+    git = commit.commit
+    author = commit.author.login if commit.author is not None else git.author.name
+    files = capped_files(commit.raw_data.get("files") or [], cap)
+    return commit_record(
+        repo=repo,
+        branch=branch,
+        sha=commit.sha,
+        message=git.message or "",
+        actor=(author or "")[:200] or None,
+        when=git.committer.date.astimezone(UTC),
+        url=commit.html_url,
+        files=files,
+        data={"author_name": git.author.name},
+        fetched=True,
+    )
+
+
+def _route(context: Context, event: str, repo: str, payload: dict[str, Any]) -> list:
+    """The records the webhook path would make of the same object: same uids, same text."""
+    routed = route(event, {**payload, "repository": {"full_name": repo}}, context)
+    return routed.records
+
+
+def _incident_issues(db: Database, repo: str, label: str) -> dict[int, dict[str, Any]]:
+    """Incidents of `repo` already in the timeline, as minimal issue objects."""
+    with db.read() as session:
+        rows = session.execute(
+            select(Event.data, Event.url).where(Event.repo == repo, Event.kind == "incident_opened")
+        ).all()
+    return {
+        data["number"]: {
+            "number": data["number"],
+            "title": data.get("issue_title", ""),
+            "labels": [{"name": label}],
+            "html_url": url,
+        }
+        for data, url in rows
+        if isinstance(data.get("number"), int)
+    }
+
+
+def _commit_date(item: dict[str, Any]) -> str | None:
+    commit = item.get("commit") or {}
+    return (commit.get("committer") or {}).get("date") or (commit.get("author") or {}).get("date")
+
+
+def _cursor_time(cursor: dict[str, Any], key: str, shift: timedelta) -> datetime | None:
+    value = cursor.get(key)
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) + shift
+
+
+def _mark(db: Database, repo: str, status: str, reason: str | None = None) -> None:
+    with db.write() as session:
+        syncstate.mark_repo(session, repo, status, reason)
