@@ -165,11 +165,8 @@ def diff_states(session: Session, uids: Sequence[str]) -> dict[str, str | None]:
     found: dict[str, str | None] = {}
     for start in range(0, len(uids), 500):
         chunk = uids[start : start + 500]
-        found.update(
-            session.execute(
-                select(Event.uid, Event.diff_state).where(Event.uid.in_(chunk))
-            ).tuples()
-        )
+        rows = session.execute(select(Event.uid, Event.diff_state).where(Event.uid.in_(chunk)))
+        found.update((uid, state) for uid, state in rows)
     return found
 
 

@@ -19,7 +19,7 @@ from urllib3.util.retry import Retry
 log = logging.getLogger(__name__)
 
 PER_PAGE = 100
-TIMEOUT_SECONDS = 15
+DEFAULT_TIMEOUT = 15
 SECONDARY_LIMIT_WAIT = timedelta(seconds=60)
 LINK_NEXT = 'rel="next"'
 
@@ -66,6 +66,7 @@ class ClientSettings:
     app_private_key_file: str | None = None
     app_installation_id: int | None = None
     reserve: int = 100
+    timeout: int = DEFAULT_TIMEOUT
 
 
 class GitHubClient:
@@ -77,7 +78,11 @@ class GitHubClient:
             base_url=settings.api_url,
             auth=_auth(settings),
             per_page=PER_PAGE,
-            timeout=TIMEOUT_SECONDS,
+            timeout=settings.timeout,
+            lazy=True,
+            # The sync's requests are serial GETs, which GitHub asks for; PyGithub's default
+            # pause of 0.25 s between them would cap a backfill at four commits a second.
+            seconds_between_requests=None,
             retry=Retry(
                 total=3,
                 backoff_factor=0.25,
@@ -121,7 +126,7 @@ class GitHubClient:
         self._check_reserve(conditional=False)
         self.requests += 1
         try:
-            return self.github.get_repo(repo, lazy=True).get_commit(sha)
+            return self.github.get_repo(repo).get_commit(sha)
         except GithubException as exc:
             raise _classify(exc.status, exc.headers or {}, exc.data) from None
         except requests.RequestException as exc:
@@ -137,9 +142,13 @@ class GitHubClient:
         self.github.close()
 
     def _request(
-        self, url: str, params: dict[str, Any] | None, headers: dict[str, str] | None,
-        *, conditional: bool,
-    ) -> tuple[int, dict[str, Any], str]:  # fmt: skip
+        self,
+        url: str,
+        params: dict[str, Any] | None,
+        headers: dict[str, str] | None,
+        *,
+        conditional: bool,
+    ) -> tuple[int, dict[str, Any], str]:
         self._check_reserve(conditional=conditional)
         self.requests += 1
         try:

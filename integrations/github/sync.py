@@ -21,12 +21,16 @@ from feed.db import Database
 from feed.models import Event
 from feed.store import EventRecord, attach_files, diff_states, upsert_event, upsert_repo
 from feed.timefmt import iso_utc
-from integrations.github.client import GitHubClient, RateLimited, Unavailable
+from integrations.github.client import GitHubClient, Page, RateLimited, Unavailable
 from integrations.github.commits import DEFAULT_PATCH_CAP, capped_files, commit_record, diff_stats
 from integrations.github.events import Context, route
 
 log = logging.getLogger(__name__)
 WINDOW_OVERLAP = timedelta(days=1)
+# A branch listing keeps its `since` for at least this long (or the backfill, if longer),
+# so that an idle poll asks the same URL again and its ETag can answer 304. Walking stops
+# at the cursor, so an older `since` costs nothing until a force push hides the cursor.
+WINDOW_STEP = timedelta(days=30)
 ISSUE_NUMBER = re.compile(r"/issues/(\d+)$")
 
 
@@ -121,9 +125,7 @@ def sync_branch(
     resource = f"commits:{branch}"
     with db.read() as session:
         state = syncstate.load(session, repo, resource)
-    since = options.since or _cursor_time(state.cursor, "date", -WINDOW_OVERLAP)
-    since = since or datetime.now(UTC) - options.backfill
-    window = iso_utc(since)
+    window = _window(state.cursor, options)
     etag = state.etag if state.cursor.get("since") == window else None
     params = {"sha": branch, "since": window, "per_page": 100}
     first = client.fetch(f"/repos/{repo}/commits", params, etag)
@@ -198,7 +200,10 @@ def _sync_incidents(db: Database, client: GitHubClient, repo: str, options: Sync
         with db.write() as session:
             stored += sum(upsert_event(session, r) == "created" for r in records)
             syncstate.save(
-                session, repo, "issues", syncstate.ListingState(first.etag, {"since": newest})
+                session,
+                repo,
+                "issues",
+                syncstate.ListingState(first.etag, _next_since(first, since, newest)),
             )
 
     since = comments_state.cursor.get("since")
@@ -225,7 +230,10 @@ def _sync_incidents(db: Database, client: GitHubClient, repo: str, options: Sync
     with db.write() as session:
         stored += sum(upsert_event(session, r, replace=True) != "unchanged" for r in records)
         syncstate.save(
-            session, repo, "comments", syncstate.ListingState(first.etag, {"since": newest})
+            session,
+            repo,
+            "comments",
+            syncstate.ListingState(first.etag, _next_since(first, since, newest)),
         )
     return stored
 
@@ -288,6 +296,25 @@ def _incident_issues(db: Database, repo: str, label: str) -> dict[int, dict[str,
         for data, url in rows
         if isinstance(data.get("number"), int)
     }
+
+
+def _next_since(first: Page, since: str | None, newest: str | None) -> dict[str, Any]:
+    """Keep asking the same URL (so its ETag can answer 304) until it spans pages."""
+    return {"since": newest if first.next_url else since}
+
+
+def _window(cursor: dict[str, Any], options: SyncOptions) -> str:
+    """The `since` of a branch listing: wide enough to overlap the cursor, and stable."""
+    if options.since:
+        return iso_utc(options.since)
+    newest = _cursor_time(cursor, "date", timedelta(0))
+    current = _cursor_time(cursor, "since", timedelta(0))
+    if newest is None:
+        return iso_utc(datetime.now(UTC) - options.backfill)
+    step = max(WINDOW_STEP, options.backfill)
+    if current is not None and newest - step <= current <= newest - WINDOW_OVERLAP:
+        return iso_utc(current)
+    return iso_utc(newest - WINDOW_OVERLAP)
 
 
 def _commit_date(item: dict[str, Any]) -> str | None:

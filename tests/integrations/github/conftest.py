@@ -1,0 +1,44 @@
+"""The GitHub API emulator, running, and apps pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from app import create_app, github_client
+from integrations.github.client import GitHubClient
+from tests.github_emulator import Emulator
+
+TOKEN = "test-token"
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator(token=TOKEN).running() as running:
+        yield running
+
+
+@pytest.fixture
+def gh_app(app_config: dict[str, Any], emulator: Emulator, isolated_env: None) -> Iterator[Flask]:
+    app = create_app(
+        {**app_config, "GITHUB_API_URL": emulator.url, "GITHUB_TOKEN": TOKEN, "REPOS": "acme/api"}
+    )
+    yield app
+    app.extensions["shiplog"].db.dispose()
+
+
+@pytest.fixture
+def client_for(gh_app: Flask) -> Iterator[Any]:
+    """Make GitHub clients for the app; all are closed after the test."""
+    made: list[GitHubClient] = []
+
+    def make() -> GitHubClient:
+        made.append(github_client(gh_app.extensions["shiplog"].settings))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()

@@ -1,0 +1,369 @@
+"""The API sync through PyGithub against the emulator: results, cost, and every fault."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from app import sync_options
+from feed.db import Database
+from feed.models import Event, EventFile, Repo
+from integrations.github.client import RateLimited, Unavailable
+from integrations.github.sync import sync_repo
+from tests.github_emulator import (
+    Emulator,
+    FakeCommit,
+    Fault,
+    make_comment,
+    make_commits,
+    make_issue,
+    make_release,
+)
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+START = NOW - timedelta(days=3)
+
+
+def db_of(app) -> Database:
+    return app.extensions["shiplog"].db
+
+
+def sync(app, client_for, repo: str = "acme/api", **overrides):
+    options = sync_options(app.extensions["shiplog"].settings)
+    if overrides:
+        from dataclasses import replace
+
+        options = replace(options, **overrides)
+    return sync_repo(db_of(app), client_for(), repo, options)
+
+
+def kinds(app) -> Counter:
+    with db_of(app).read() as session:
+        return Counter(session.scalars(select(Event.kind)))
+
+
+def commit_requests(emulator: Emulator) -> Counter:
+    return Counter(
+        path for _, path, status in emulator.requests if "/commits/" in path and status == 200
+    )
+
+
+def test_backfill_brings_commits_with_patches_incidents_and_releases(
+    gh_app, emulator, client_for
+) -> None:
+    repo = emulator.repo("acme/api")
+    repo.push("main", *make_commits(250, start=START))
+    issue = make_issue(
+        7,
+        "Checkout down",
+        created=NOW - timedelta(hours=5),
+        state="closed",
+        closed=NOW - timedelta(hours=2),
+    )
+    repo.issues += [issue, make_issue(8, "Not an incident", labels=("bug",), created=NOW)]
+    repo.comments.append(make_comment(501, issue, "Rolled back", NOW - timedelta(hours=3)))
+    repo.releases += [make_release("v2.0", NOW), make_release("v2.1-draft", NOW, draft=True)]
+
+    report = sync(gh_app, client_for)
+
+    assert report.commits == 250
+    assert kinds(gh_app) == {
+        "commit": 250,
+        "incident_opened": 1,
+        "incident_update": 1,
+        "incident_resolved": 1,
+        "release": 1,
+    }
+    with db_of(gh_app).read() as session:
+        files = session.scalars(select(EventFile)).all()
+        assert len(files) == 500
+        assert all(f.patch and f.patch_status == "ok" for f in files)
+        newest = session.scalars(
+            select(Event).where(Event.kind == "commit").order_by(Event.occurred_at.desc())
+        ).first()
+        assert newest.title == "Change 249"
+        assert newest.data["stats"] == {"files": 2, "additions": 4, "deletions": 2}
+        assert session.scalar(select(Repo.sync_status)) == "ok"
+    # One detail request per commit, 3 pages of commits, repo, issues, comments, releases.
+    assert emulator.counted == 250 + 3 + 4
+    assert max(commit_requests(emulator).values()) == 1
+
+
+def test_an_idle_poll_costs_nothing_and_new_commits_cost_one_each(
+    gh_app, emulator, client_for
+) -> None:
+    repo = emulator.repo("acme/api")
+    repo.push("main", *make_commits(30, start=START))
+    repo.issues.append(make_issue(3, "Slow", created=NOW - timedelta(hours=1)))
+    sync(gh_app, client_for)
+
+    before = emulator.counted
+    sync(gh_app, client_for)
+    assert emulator.counted == before  # all 304s
+
+    repo.push("main", *make_commits(3, start=NOW - timedelta(minutes=10), prefix="Later"))
+    sync(gh_app, client_for)
+    assert emulator.counted == before + 1 + 3  # the changed listing and three commits
+    assert kinds(gh_app)["commit"] == 33
+
+    before = emulator.counted
+    sync(gh_app, client_for)
+    sync(gh_app, client_for)
+    assert emulator.counted == before
+
+
+def test_a_crash_mid_sync_resumes_without_gaps_or_duplicates(gh_app, emulator, client_for):
+    repo = emulator.repo("acme/api")
+    commits = make_commits(40, start=START)
+    repo.push("main", *commits)
+    # The 21st commit's detail fails past every retry: the sync stops there.
+    emulator.faults.append(Fault(status=500, times=4, path_contains=commits[20].sha))
+    with pytest.raises(Exception, match="500"):
+        sync(gh_app, client_for)
+    assert kinds(gh_app)["commit"] == 20
+
+    sync(gh_app, client_for)
+    assert kinds(gh_app)["commit"] == 40
+    fetched = commit_requests(emulator)
+    assert len(fetched) == 40 and max(fetched.values()) == 1
+
+
+def test_5xx_and_timeouts_are_retried_inside_one_sync(gh_app, emulator, client_for) -> None:
+    repo = emulator.repo("acme/api")
+    repo.push("main", *make_commits(5, start=START))
+    emulator.faults += [
+        Fault(status=502, times=2, path_contains="/commits"),
+        Fault(status=0, delay=2.5, times=1, path_contains="/releases"),
+    ]
+    from dataclasses import replace
+
+    from app import github_client
+    from integrations.github.client import ClientSettings, GitHubClient
+
+    settings = gh_app.extensions["shiplog"].settings
+    client = GitHubClient(
+        ClientSettings(api_url=settings.github_api_url, token="test-token", timeout=1)
+    )
+    try:
+        sync_repo(db_of(gh_app), client, "acme/api", sync_options(settings))
+    finally:
+        client.close()
+    assert kinds(gh_app)["commit"] == 5
+    assert [s for _, p, s in emulator.requests if p.endswith("/commits")][:3] == [502, 502, 200]
+    del replace, github_client
+
+
+def test_an_exhausted_rate_limit_pauses_the_repo_until_the_reset(
+    gh_app, emulator, client_for
+) -> None:
+    emulator.repo("acme/api").push("main", *make_commits(10, start=START))
+    emulator.exhaust(reset_in=2)
+    with pytest.raises(RateLimited) as caught:
+        sync(gh_app, client_for)
+    assert abs((caught.value.resume_at - datetime.now(UTC)).total_seconds() - 2) < 2
+    with db_of(gh_app).read() as session:
+        repo = session.scalars(select(Repo)).one()
+    assert repo.sync_status == "paused"
+    assert "resumes at" in repo.sync_reason
+    time.sleep(2.1)
+    sync(gh_app, client_for)
+    assert kinds(gh_app)["commit"] == 10
+
+
+def test_the_reserve_is_kept(gh_app, emulator, client_for) -> None:
+    emulator.repo("acme/api").push("main", *make_commits(50, start=START))
+    emulator.remaining = 130  # reserve is 100: about 30 requests may be spent
+    with pytest.raises(RateLimited, match="reserve 100"):
+        sync(gh_app, client_for)
+    assert emulator.remaining >= 100
+    assert 20 <= kinds(gh_app)["commit"] < 50
+
+
+@pytest.mark.parametrize("status", [403, 429])
+def test_a_secondary_limit_waits_as_retry_after_says(gh_app, emulator, client_for, status):
+    emulator.repo("acme/api").push("main", *make_commits(3, start=START))
+    body = {"message": "You have exceeded a secondary rate limit."}
+    emulator.faults.append(Fault(status=status, headers={"Retry-After": "7"}, body=body))
+    with pytest.raises(RateLimited, match="secondary") as caught:
+        sync(gh_app, client_for)
+    wait = (caught.value.resume_at - datetime.now(UTC)).total_seconds()
+    assert 5 < wait <= 7
+
+
+@pytest.mark.parametrize(
+    ("status", "marked"), [(404, "gone"), (403, "forbidden"), (401, "forbidden")]
+)
+def test_a_gone_or_forbidden_repo_is_marked_with_the_reason(
+    gh_app, emulator, client_for, status, marked
+) -> None:
+    emulator.repo("acme/api").status = status
+    with pytest.raises(Unavailable):
+        sync(gh_app, client_for)
+    with db_of(gh_app).read() as session:
+        repo = session.scalars(select(Repo)).one()
+    assert repo.sync_status == marked
+    assert str(status) in repo.sync_reason
+
+
+def test_a_force_pushed_branch_is_read_again_without_refetching(gh_app, emulator, client_for):
+    repo = emulator.repo("acme/api")
+    repo.push("main", *make_commits(10, start=START))
+    sync(gh_app, client_for)
+    rewritten = make_commits(2, start=NOW - timedelta(minutes=5), prefix="Rewritten")
+    repo.force_push("main", *rewritten, drop=3)
+    before = emulator.counted
+    sync(gh_app, client_for)
+    assert emulator.counted == before + 1 + 2
+    assert kinds(gh_app)["commit"] == 12  # the dropped ones stay in the history
+
+
+def test_binary_files_and_the_patch_cap_are_marked(gh_app, emulator, client_for) -> None:
+    files = [
+        {"filename": "logo.png", "status": "added", "additions": 0, "deletions": 0},
+        {
+            "filename": "big.sql",
+            "status": "modified",
+            "additions": 900,
+            "deletions": 0,
+            "patch": "@@ -0,0 +1,900 @@\n" + "".join(f"+row {n}\n" for n in range(900)),
+        },
+        {
+            "filename": "after.py",
+            "status": "modified",
+            "additions": 1,
+            "deletions": 0,
+            "patch": "@@ -1 +1 @@\n+x",
+        },
+    ]
+    emulator.repo("acme/api").push("main", FakeCommit("ab" * 20, "Assets", START, files=files))
+    sync(gh_app, client_for, patch_cap=2000)
+    with db_of(gh_app).read() as session:
+        stored = {f.path: f for f in session.scalars(select(EventFile))}
+    assert stored["logo.png"].patch is None
+    assert stored["logo.png"].patch_status == "unavailable"
+    assert stored["big.sql"].patch_status == "truncated"
+    big = stored["big.sql"].patch
+    assert len(big) <= 2000
+    assert big.splitlines()[-1] == f"+row {len(big.splitlines()) - 2}"  # cut between lines
+    assert stored["after.py"].patch_status == "truncated"
+
+
+def test_incidents_from_the_api_match_the_webhook_path(gh_app, emulator, client_for) -> None:
+    from tests.conftest import deliver
+
+    repo = emulator.repo("acme/api")
+    issue = make_issue(
+        9,
+        "DB down",
+        created=NOW - timedelta(hours=2),
+        state="closed",
+        closed=NOW - timedelta(hours=1),
+    )
+    comment = make_comment(77, issue, "Failing over", NOW - timedelta(minutes=90))
+    repo.issues.append(issue)
+    repo.comments.append(comment)
+    sync(gh_app, client_for)
+    with db_of(gh_app).read() as session:
+        from_api = {e.uid: (e.kind, e.title, e.body) for e in session.scalars(select(Event))}
+
+    web = gh_app.test_client()
+    payload = {"repository": {"full_name": "acme/api"}}
+    assert (
+        deliver(web, "issues", {**payload, "action": "opened", "issue": issue}).json[
+            "events_created"
+        ]
+        == 0
+    )
+    assert (
+        deliver(web, "issues", {**payload, "action": "closed", "issue": issue}).json[
+            "events_created"
+        ]
+        == 0
+    )
+    assert (
+        deliver(
+            web,
+            "issue_comment",
+            {**payload, "action": "created", "issue": issue, "comment": comment},
+        ).json["events_created"]
+        == 0
+    )
+    assert sorted(from_api) == [
+        "incident:acme/api#9",
+        "incident:acme/api#9/comment/77",
+        f"incident:acme/api#9/resolved/{(NOW - timedelta(hours=1)):%Y%m%dT%H%M%SZ}",
+    ]
+
+
+def test_an_edited_comment_updates_its_event_on_the_next_poll(gh_app, emulator, client_for):
+    repo = emulator.repo("acme/api")
+    issue = make_issue(4, "Queue stuck", created=NOW - timedelta(hours=2))
+    comment = make_comment(88, issue, "First note", NOW - timedelta(hours=1))
+    repo.issues.append(issue)
+    repo.comments.append(comment)
+    sync(gh_app, client_for)
+    comment.update(body="Edited note", updated_at=NOW.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    sync(gh_app, client_for)
+    with db_of(gh_app).read() as session:
+        update = session.scalars(select(Event).where(Event.kind == "incident_update")).one()
+    assert update.body == "Edited note"
+
+
+def test_github_enterprise_urls_work(app_config, emulator, isolated_env) -> None:
+    from app import create_app, github_client
+
+    app = create_app(
+        {**app_config, "GITHUB_API_URL": f"{emulator.url}/api/v3", "GITHUB_TOKEN": "test-token"}
+    )
+    emulator.repo("acme/api").push("main", *make_commits(120, start=START))
+    client = github_client(app.extensions["shiplog"].settings)
+    try:
+        report = sync_repo(
+            db_of(app), client, "acme/api", sync_options(app.extensions["shiplog"].settings)
+        )
+    finally:
+        client.close()
+        db_of(app).dispose()
+    assert report.commits == 120
+
+
+def test_a_github_app_installation_authenticates(app_config, isolated_env, tmp_path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from app import create_app, github_client
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    (tmp_path / "app.pem").write_bytes(pem)
+    with Emulator(token=None, app_key=public.decode()).running() as emulator:
+        emulator.repo("acme/api").push("main", *make_commits(3, start=START))
+        app = create_app(
+            {
+                **app_config,
+                "GITHUB_API_URL": emulator.url,
+                "GITHUB_APP_ID": "42",
+                "GITHUB_APP_PRIVATE_KEY_FILE": str(tmp_path / "app.pem"),
+                "GITHUB_APP_INSTALLATION_ID": "7",
+            }
+        )
+        client = github_client(app.extensions["shiplog"].settings)
+        try:
+            sync_repo(
+                db_of(app), client, "acme/api", sync_options(app.extensions["shiplog"].settings)
+            )
+        finally:
+            client.close()
+        assert ("POST", "/app/installations/7/access_tokens", 201) in emulator.requests
+        with db_of(app).read() as session:
+            assert session.scalar(select(func.count()).select_from(Event)) == 3
+        db_of(app).dispose()
