@@ -37,9 +37,10 @@ def enqueue(
     *,
     due_at: datetime | None = None,
     rearm: bool = False,
+    if_absent: bool = False,
 ) -> None:
-    """Make `key` due. A job that exists keeps its row: it is only brought forward, and a
-    finished one runs again only with `rearm`."""
+    """Make `key` due. A job that exists keeps its row: it is only brought forward (not at
+    all with `if_absent`), and a finished one runs again only with `rearm`."""
     now = datetime.now(UTC)
     due_at = due_at or now
     insert = insert_for(session)
@@ -53,7 +54,7 @@ def enqueue(
         updated_at=now,
     )
     stmt = stmt.on_conflict_do_nothing(index_elements=["key"])
-    if session.execute(stmt).rowcount:
+    if session.execute(stmt).rowcount or if_absent:
         return
     job = session.scalars(select(Job).where(Job.key == key).with_for_update()).one()
     if job.state == "due":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 from flask import Flask
@@ -21,5 +22,6 @@ def register_template_helpers(app: Flask) -> None:
         markdown=render_markdown,
         diff=render_diff,
         safe_url=safe_url,
+        diff_anchor=lambda path: hashlib.sha256(path.encode()).hexdigest(),
     )
     app.jinja_env.globals.update(listing_url=listing_url)

@@ -7,12 +7,14 @@ from itertools import groupby
 
 from flask import Blueprint, abort, current_app, render_template
 
+from feed import reverts
 from feed.filters import KIND_CHOICES
 from feed.models import Event
 from feed.store import demo_repos, get_event, list_events
 from feed.web.listing import listing_url, parse_listing
 
 blueprint = Blueprint("pages", __name__)
+LARGE_PATCH_LINES = 400  # longer diffs start folded
 
 
 @blueprint.get("/")
@@ -23,6 +25,7 @@ def activity() -> str:
     with shiplog.db.read() as session:
         page = list_events(session, listing.filter, cursor=listing.cursor, limit=listing.limit)
         demo = demo_repos(session)
+        reverted = reverts.reverted_by(session, [event.id for event in page.events])
     days = [(day, list(events)) for day, events in groupby(page.events, _day)]
     return render_template(
         "activity.html",
@@ -34,6 +37,7 @@ def activity() -> str:
         if page.next_cursor
         else None,
         demo_repos=demo,
+        reverted=reverted,
         settings=shiplog.settings,
     )
 
@@ -43,9 +47,17 @@ def event(event_id: int) -> str:
     """One event: its whole message as sanitized Markdown, its files and their diffs."""
     with current_app.extensions["shiplog"].db.read() as session:
         found = get_event(session, event_id)
-    if found is None:
-        abort(404, description=f"There is no event {event_id}.")
-    return render_template("event.html", event=found)
+        if found is None:
+            abort(404, description=f"There is no event {event_id}.")
+        target = session.get(Event, found.reverts_id) if found.reverts_id else None
+        reverted = reverts.reverted_by(session, [found.id]).get(found.id)
+    return render_template(
+        "event.html",
+        event=found,
+        reverts_event=target,
+        reverted_by=reverted,
+        large_patch_lines=LARGE_PATCH_LINES,
+    )
 
 
 def _day(event: Event) -> date:

@@ -68,7 +68,7 @@ def handlers(
 def schedule_syncs(session: Session, repos: Iterable[str]) -> None:
     """Make sure each configured repository has its periodic sync job."""
     for repo in repos:
-        enqueue(session, "sync", sync_key(repo), {"repo": repo})
+        enqueue(session, "sync", sync_key(repo), {"repo": repo}, if_absent=True)
 
 
 def request_reconcile(session: Session, repo: str, branch: str, head: str) -> None:

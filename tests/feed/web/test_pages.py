@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -12,7 +13,7 @@ from sqlalchemy import select
 
 from feed.db import Database
 from feed.models import Event
-from feed.store import upsert_repo
+from feed.store import FileRecord, upsert_repo
 from tests.conftest import make_event
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -159,7 +160,7 @@ def test_the_event_page_renders_the_message_safely(client, db) -> None:
     assert "<script" not in html
     assert "javascript:" not in html
     assert not any(attrs.get("onerror") for _, attrs in _all_tags(html))
-    assert "Diff not available yet" in html
+    assert "Diff not fetched yet" in html
 
 
 def test_the_activity_page_keeps_titles_inert(client, db) -> None:
@@ -196,3 +197,101 @@ def _all_tags(html: str):
     parser = Links()
     parser.feed(html)
     return parser.tags
+
+
+def test_a_revert_and_its_target_link_each_other(client, db) -> None:
+    target_sha = "a1" * 20
+    with db.write() as session:
+        make_event(
+            session,
+            uid=f"commit:acme/api:{target_sha}",
+            sha=target_sha,
+            title="Cache sessions",
+            occurred_at=NOW - timedelta(hours=2),
+        )
+        make_event(
+            session,
+            kind="revert",
+            title='Revert "Cache sessions"',
+            reverts_ref=target_sha[:9],
+            occurred_at=NOW - timedelta(hours=1),
+        )
+    with db.read() as session:
+        target = session.scalars(select(Event).where(Event.sha == target_sha)).one()
+        revert = session.scalars(select(Event).where(Event.kind == "revert")).one()
+    assert revert.reverts_id == target.id
+    page = client.get(f"/events/{target.id}").get_data(as_text=True)
+    assert "Reverted by" in page and f'href="/events/{revert.id}"' in page
+    page = client.get(f"/events/{revert.id}").get_data(as_text=True)
+    assert "Reverts" in page and f'href="/events/{target.id}"' in page
+    listing = client.get("/").get_data(as_text=True)
+    assert f"reverted by {revert.sha[:7]}" in listing
+
+
+def test_a_revert_stored_before_its_target_is_linked_when_the_target_arrives(db) -> None:
+    target_sha = "b2" * 20
+    with db.write() as session:
+        make_event(session, kind="revert", title="Undo", reverts_ref=target_sha)
+    with db.write() as session:
+        make_event(session, uid=f"commit:acme/api:{target_sha}", sha=target_sha, title="Do")
+    with db.read() as session:
+        revert = session.scalars(select(Event).where(Event.kind == "revert")).one()
+        assert session.get(Event, revert.reverts_id).title == "Do"
+
+
+def test_a_revert_by_subject_finds_the_newest_earlier_commit_of_that_subject(db) -> None:
+    with db.write() as session:
+        make_event(session, title="Bump deps", occurred_at=NOW - timedelta(days=3))
+        make_event(session, title="Bump deps", occurred_at=NOW - timedelta(days=1))
+        make_event(session, title="Bump deps", repo="acme/web", occurred_at=NOW)
+        make_event(
+            session,
+            kind="revert",
+            title='Revert "Bump deps"',
+            data={"reverts_subject": "Bump deps"},
+            occurred_at=NOW,
+        )
+    with db.read() as session:
+        revert = session.scalars(select(Event).where(Event.kind == "revert")).one()
+        target = session.get(Event, revert.reverts_id)
+    assert (target.repo, target.occurred_at) == ("acme/api", NOW - timedelta(days=1))
+
+
+def test_diffs_are_highlighted_folded_and_marked(client, db) -> None:
+    big = "@@ -0,0 +1,500 @@\n" + "\n".join(f"+line {n}" for n in range(500))
+    with db.write() as session:
+        make_event(
+            session,
+            data={"stats": {"files": 4, "additions": 503, "deletions": 1}},
+            diff_state="fetched",
+            files=[
+                FileRecord(
+                    "app.py",
+                    "modified",
+                    additions=2,
+                    deletions=1,
+                    patch_status="ok",
+                    patch="@@ -1 +1,2 @@\n-<old>\n+<script>new()</script>\n+more",
+                ),
+                FileRecord(
+                    "logo.png", "added", additions=0, deletions=0, patch_status="unavailable"
+                ),
+                FileRecord(
+                    "data.sql", "added", additions=500, deletions=0, patch=big, patch_status="ok"
+                ),
+                FileRecord(
+                    "cut.txt", "modified", patch="@@ -1 +1 @@\n+x", patch_status="truncated"
+                ),
+            ],
+        )
+        event_id = session.scalar(select(Event.id))
+    html = client.get(f"/events/{event_id}").get_data(as_text=True)
+    assert '<span class="gi">+&lt;script&gt;new()&lt;/script&gt;' in html
+    assert "<script>new()" not in html
+    assert re.search(r"<details open>\s*<summary><span class=\"status status-modified\">", html)
+    assert "501 lines, folded" in html
+    assert "Diff not available: a binary file" in html
+    assert "Truncated: the rest of this commit" in html
+    assert "#diff-" + hashlib.sha256(b"logo.png").hexdigest() in html
+    listing = client.get("/").get_data(as_text=True)
+    assert '+503</span> <span class="minus">\u22121</span> in 4 files' in listing
