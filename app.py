@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from feed import web
-from feed.config import ConfigError, Settings, read_toml
+from feed.config import DEFAULT_GITHUB_API_URL, REPO_NAME, ConfigError, Settings, read_toml
 from feed.db import Database
 from feed.filters import Filter, FilterError
 from feed.migrate import upgrade
@@ -26,6 +27,7 @@ from integrations.github import demo as github_demo
 from integrations.github import jobs as github_jobs
 from integrations.github import webhooks
 from integrations.github.client import ClientSettings, GitHubClient, GitHubError
+from integrations.github.gitlocal import GitError, import_history
 from integrations.github.sync import SyncOptions, sync_repo
 
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
@@ -69,6 +71,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(demo_command)
     app.cli.add_command(sync_command)
     app.cli.add_command(worker_command)
+    app.cli.add_command(import_git_command)
 
 
 def sync_options(settings: Settings, since: datetime | None = None) -> SyncOptions:
@@ -228,6 +231,43 @@ def worker_command(once: bool) -> None:
         run_forever(shiplog.db, handlers, stop, schedule=schedule)
     except KeyboardInterrupt:
         stop.set()
+
+
+@click.command("import-git")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--repo", required=True, help="owner/name on GitHub, for uids and links.")
+@click.option("--branch", help="Branch to read; default: the one checked out.")
+@with_appcontext
+def import_git_command(path: Path, repo: str, branch: str | None) -> None:
+    """Backfill a repository's history from a local clone, at no API cost."""
+    shiplog: Shiplog = current_app.extensions["shiplog"]
+    if not REPO_NAME.fullmatch(repo):
+        raise click.BadParameter(f"{repo!r} is not owner/name", param_hint="--repo")
+    upgrade(shiplog.db.engine)
+    started = time.perf_counter()
+    try:
+        report = import_history(
+            shiplog.db,
+            path,
+            repo,
+            branch=branch,
+            web_url=web_url(shiplog.settings),
+            patch_cap=shiplog.settings.sync_patch_cap,
+        )
+    except GitError as exc:
+        raise click.ClickException(str(exc)) from None
+    seconds = time.perf_counter() - started
+    click.echo(
+        f"shiplog: {repo}: read {report.commits} commits, {report.created} new, "
+        f"in {seconds:.1f} s ({report.commits / max(seconds, 1e-9):.0f} commits/s)"
+    )
+
+
+def web_url(settings: Settings) -> str:
+    """The web address of the GitHub the API URL belongs to (github.com, or an Enterprise host)."""
+    if settings.github_api_url == DEFAULT_GITHUB_API_URL:
+        return "https://github.com"
+    return settings.github_api_url.removesuffix("/api/v3")
 
 
 def _load_app() -> Flask:
