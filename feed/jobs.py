@@ -53,8 +53,8 @@ def enqueue(
         attempts=0,
         updated_at=now,
     )
-    stmt = stmt.on_conflict_do_nothing(index_elements=["key"])
-    if session.execute(stmt).rowcount or if_absent:
+    stmt = stmt.on_conflict_do_nothing(index_elements=["key"]).returning(Job.id)
+    if session.scalar(stmt) is not None or if_absent:
         return
     job = session.scalars(select(Job).where(Job.key == key).with_for_update()).one()
     if job.state == "due":
