@@ -3,40 +3,43 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, literal, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
 from feed.models import Event
 
+if TYPE_CHECKING:
+    from feed.store import EventRecord
+
 COMMIT_KINDS = ("commit", "revert")
+MIN_PREFIX = 7  # the shortest abbreviation git writes
 
 
-def link(session: Session, event_id: int) -> None:
+def link(session: Session, event_id: int, record: EventRecord) -> None:
     """Resolve the links that involve a newly stored commit or revert.
 
     A revert finds its target by SHA prefix, or (for `Revert "subject"` with no SHA) by the
     newest earlier commit of that subject in the repository. A commit that arrives after
     the revert naming it is found by the revert instead.
     """
-    event = session.get(Event, event_id)
-    if event is None or event.kind not in COMMIT_KINDS:
+    if record.kind not in COMMIT_KINDS:
         return
-    if event.reverts_id is None:
-        target = _target(session, event)
-        if target is not None:
-            event.reverts_id = target
-    if event.sha:
+    target = _target(session, event_id, record)
+    if target is not None:
+        session.execute(update(Event).where(Event.id == event_id).values(reverts_id=target))
+    if record.sha:
+        prefixes = [record.sha[:size] for size in range(MIN_PREFIX, len(record.sha) + 1)]
         session.execute(
             update(Event)
             .where(
-                Event.repo == event.repo,
+                Event.repo == record.repo,
+                Event.reverts_ref.in_(prefixes),
                 Event.reverts_id.is_(None),
-                Event.reverts_ref.is_not(None),
-                Event.id != event.id,
-                literal(event.sha).startswith(Event.reverts_ref),
+                Event.id != event_id,
             )
-            .values(reverts_id=event.id)
+            .values(reverts_id=event_id)
             .execution_options(synchronize_session=False)
         )
 
@@ -51,20 +54,20 @@ def reverted_by(session: Session, event_ids: Sequence[int]) -> dict[int, Event]:
     return {revert.reverts_id: revert for revert in reverts if revert.reverts_id}
 
 
-def _target(session: Session, event: Event) -> int | None:
+def _target(session: Session, event_id: int, record: EventRecord) -> int | None:
     base = select(Event.id).where(
-        Event.repo == event.repo, Event.kind.in_(COMMIT_KINDS), Event.id != event.id
+        Event.repo == record.repo, Event.kind.in_(COMMIT_KINDS), Event.id != event_id
     )
-    if event.reverts_ref:
+    if record.reverts_ref:
         return session.scalar(
-            base.where(Event.sha.startswith(event.reverts_ref))
+            base.where(Event.sha.startswith(record.reverts_ref))
             .order_by(Event.occurred_at.desc())
             .limit(1)
         )
-    subject = (event.data or {}).get("reverts_subject")
+    subject = record.data.get("reverts_subject")
     if subject:
         return session.scalar(
-            base.where(and_(Event.title == subject, Event.occurred_at <= event.occurred_at))
+            base.where(and_(Event.title == subject, Event.occurred_at <= record.occurred_at))
             .order_by(Event.occurred_at.desc())
             .limit(1)
         )

@@ -128,7 +128,7 @@ def upsert_event(session: Session, record: EventRecord, *, replace: bool = False
     if event_id is not None:
         _add_files(session, event_id, record.files)
         if record.kind in reverts.COMMIT_KINDS:
-            reverts.link(session, event_id)
+            reverts.link(session, event_id, record)
         return "created"
     if not replace:
         return "unchanged"

@@ -31,6 +31,7 @@ WINDOW_OVERLAP = timedelta(days=1)
 # so that an idle poll asks the same URL again and its ETag can answer 304. Walking stops
 # at the cursor, so an older `since` costs nothing until a force push hides the cursor.
 WINDOW_STEP = timedelta(days=30)
+WRITE_BATCH = 25  # commits stored per transaction, with the cursor that covers them
 ISSUE_NUMBER = re.compile(r"/issues/(\d+)$")
 
 
@@ -144,23 +145,33 @@ def sync_branch(
     uids = [f"commit:{repo}:{item['sha']}" for item in listed if isinstance(item.get("sha"), str)]
     with db.read() as session:
         known = diff_states(session, uids)
-    stored = 0
     cursor = dict(state.cursor)
-    for item in reversed(listed):  # oldest first: the cursor never runs ahead of the data
-        sha = item.get("sha")
-        if not isinstance(sha, str):
-            continue
-        uid = f"commit:{repo}:{sha}"
-        record = None
-        if known.get(uid) != "fetched":
-            record = _commit_from_api(client.commit(repo, sha), repo, branch, options.patch_cap)
-        cursor = {"sha": sha, "date": _commit_date(item), "since": window}
+    batch: list[EventRecord] = []
+
+    def flush() -> None:
+        # The records and the cursor that covers them, in one transaction.
         with db.write() as session:
-            if record is not None:
+            for record in batch:
                 if upsert_event(session, record) == "unchanged":
-                    attach_files(session, uid, record.files, stats=record.data["stats"])
-                stored += 1
+                    attach_files(session, record.uid, record.files, stats=record.data["stats"])
             syncstate.save(session, repo, resource, syncstate.ListingState(None, cursor))
+        batch.clear()
+
+    stored = 0
+    try:
+        for item in reversed(listed):  # oldest first: the cursor never runs ahead of the data
+            sha = item.get("sha")
+            if not isinstance(sha, str):
+                continue
+            if known.get(f"commit:{repo}:{sha}") != "fetched":
+                commit = client.commit(repo, sha)
+                batch.append(_commit_from_api(commit, repo, branch, options.patch_cap))
+                stored += 1
+            cursor = {"sha": sha, "date": _commit_date(item), "since": window}
+            if len(batch) >= WRITE_BATCH:
+                flush()
+    finally:
+        flush()  # keep what was fetched, even when a request failed
     with db.write() as session:
         syncstate.save(session, repo, resource, syncstate.ListingState(first.etag, cursor))
     return stored
