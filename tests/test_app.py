@@ -212,3 +212,18 @@ def _get(url: str, deadline: float) -> str:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def test_the_demo_commits_show_their_diffs(tmp_path: Path, isolated_env: None) -> None:
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}"})
+    app.test_cli_runner().invoke(args=["demo"])
+    with app.extensions["shiplog"].db.read() as session:
+        commit = session.scalars(
+            select(Event).where(Event.title == "Cache session lookups in Redis")
+        ).one()
+        states = set(session.scalars(select(Event.diff_state).where(Event.kind == "commit")))
+    assert states == {"fetched"}
+    page = app.test_client().get(f"/events/{commit.id}").get_data(as_text=True)
+    assert '<span class="gi">' in page
+    assert "Reverted by" in page
+    app.extensions["shiplog"].db.dispose()

@@ -41,6 +41,7 @@ def event(event_id: int) -> Response:
                 "additions": file.additions,
                 "deletions": file.deletions,
                 "patch": file.patch,
+                "patch_status": file.patch_status,
             }
             for file in found.files
         ]

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from feed.db import Database
+from feed.store import FileRecord, attach_files
+from integrations.github.commits import diff_stats
 from integrations.github.events import Context
 from integrations.github.webhooks import ingest
 
@@ -35,7 +37,43 @@ def load(db: Database, incident_label: str, *, now: datetime | None = None) -> i
             demo=True,
         )
         created += outcome.events_created
+        if event == "push":
+            _attach_demo_patches(db, payload)
     return created
+
+
+def _attach_demo_patches(db: Database, push: dict[str, Any]) -> None:
+    """Stand in for the worker's patch fetch, which cannot reach GitHub for demo repos."""
+    repo = push["repository"]["full_name"]
+    with db.write() as session:
+        for commit in push["commits"]:
+            files = [
+                _demo_file(path, status, commit["message"])
+                for key, status in (("added", "added"), ("modified", "modified"))
+                for path in commit[key]
+            ]
+            attach_files(session, f"commit:{repo}:{commit['id']}", files, stats=diff_stats(files))
+
+
+def _demo_file(path: str, status: str, message: str) -> FileRecord:
+    subject = message.splitlines()[0]
+    if status == "added":
+        lines = [f"+# {subject}", "+", "+def handle(request):", "+    return respond(request)"]
+        patch = f"@@ -0,0 +1,{len(lines)} @@\n" + "\n".join(lines)
+        return FileRecord(
+            path, status, additions=len(lines), deletions=0, patch=patch, patch_status="ok"
+        )
+    patch = "\n".join(
+        [
+            "@@ -12,7 +12,8 @@ def configure(app):",
+            "     settings = load_settings()",
+            "-    timeout = 30",
+            f"+    # {subject}",
+            "+    timeout = settings.get('timeout', 10)",
+            "     app.register(settings)",
+        ]
+    )
+    return FileRecord(path, status, additions=2, deletions=1, patch=patch, patch_status="ok")
 
 
 def deliveries(now: datetime, incident_label: str) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -82,6 +82,7 @@ def test_one_event_carries_its_files_and_patches(client, db) -> None:
             "additions": 1,
             "deletions": 1,
             "patch": "@@ -1 +1 @@\n-a\n+b",
+            "patch_status": "pending",
         },
         {
             "path": "logo.png",
@@ -90,6 +91,7 @@ def test_one_event_carries_its_files_and_patches(client, db) -> None:
             "additions": None,
             "deletions": None,
             "patch": None,
+            "patch_status": "pending",
         },
     ]
 

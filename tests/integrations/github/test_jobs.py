@@ -149,3 +149,17 @@ def test_worker_once_drains_what_is_due(gh_app, emulator) -> None:
     assert "worker ran 1 jobs" in result.output
     again = gh_app.test_cli_runner().invoke(args=["worker", "--once"])
     assert "worker ran 0 jobs" in again.output
+
+
+def test_which_pushes_ask_for_a_reconcile() -> None:
+    from integrations.github.events import PUSH_COMMIT_CAP, Context, route
+
+    commits = make_commits(2, start=NOW)
+    context = Context(incident_label="incident")
+    plain = push_payload(commits)
+    assert route("push", plain, context).reconcile is None
+    assert route("push", {**plain, "forced": True}, context).reconcile == ("main", commits[-1].sha)
+    assert route("push", {**plain, "created": True}, context).reconcile == ("main", commits[-1].sha)
+    many = make_commits(PUSH_COMMIT_CAP, start=NOW, files_per_commit=0)
+    full = push_payload(many)
+    assert route("push", full, context).reconcile == ("main", many[-1].sha)
