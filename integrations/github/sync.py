@@ -164,7 +164,14 @@ def sync_branch(
             if not isinstance(sha, str):
                 continue
             if known.get(f"commit:{repo}:{sha}") != "fetched":
-                commit = client.commit(repo, sha)
+                try:
+                    commit = client.commit(repo, sha)
+                except Unavailable as exc:
+                    if exc.status != "gone":
+                        raise
+                    # Listed a moment ago, gone now (a force push and a gc): nothing to keep.
+                    log.warning("github sync: %s@%s vanished while syncing", repo, sha[:7])
+                    continue
                 batch.append(_commit_from_api(commit, repo, branch, options.patch_cap))
                 stored += 1
             cursor = {"sha": sha, "date": _commit_date(item), "since": window}

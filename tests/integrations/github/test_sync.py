@@ -367,3 +367,19 @@ def test_a_github_app_installation_authenticates(app_config, isolated_env, tmp_p
         with db_of(app).read() as session:
             assert session.scalar(select(func.count()).select_from(Event)) == 3
         db_of(app).dispose()
+
+
+def test_a_commit_that_vanishes_between_list_and_detail_is_skipped(gh_app, emulator, client_for):
+    commits = make_commits(3, start=START)
+    emulator.repo("acme/api").push("main", *commits)
+    emulator.faults.append(
+        Fault(
+            status=404,
+            path_contains=f"/commits/{commits[1].sha}",
+            body={"message": "No commit found for SHA"},
+        )
+    )
+    report = sync(gh_app, client_for)
+    assert report.commits == 2
+    with db_of(gh_app).read() as session:
+        assert session.scalar(select(Repo.sync_status)) == "ok"
