@@ -126,11 +126,13 @@ class GitHubClient:
         self._check_reserve(conditional=False)
         self.requests += 1
         try:
-            return self.github.get_repo(repo).get_commit(sha)
+            commit = self.github.get_repo(repo).get_commit(sha)
+            commit.raw_data  # noqa: B018 - the client is lazy: this is the one request
         except GithubException as exc:
             raise _classify(exc.status, exc.headers or {}, exc.data) from None
         except requests.RequestException as exc:
             raise Transient(f"github: {type(exc).__name__} fetching {repo}@{sha[:7]}") from None
+        return commit
 
     def rate(self) -> tuple[int, datetime]:
         """Requests left and when the window resets, as of the last response."""
