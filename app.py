@@ -82,6 +82,7 @@ def sync_options(settings: Settings, since: datetime | None = None) -> SyncOptio
         since=since,
         backfill=timedelta(days=settings.sync_backfill_days),
         patch_cap=settings.sync_patch_cap,
+        rules=settings.incident_rules,
     )
 
 

@@ -6,10 +6,12 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from feed.incidents import DEFAULT_COMPONENT_PREFIX, DEFAULT_SEVERITIES, IncidentRules
 
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_INCIDENT_LABEL = "incident"
@@ -26,6 +28,8 @@ TOML_KEYS: dict[str, dict[str, str]] = {
     "github": {
         "repos": "REPOS",
         "incident_label": "INCIDENT_LABEL",
+        "severity_labels": "INCIDENT_SEVERITIES",
+        "component_label_prefix": "INCIDENT_COMPONENT_PREFIX",
         "token": "GITHUB_TOKEN",
         "webhook_secret": "GITHUB_WEBHOOK_SECRET",
         "api_url": "GITHUB_API_URL",
@@ -72,6 +76,13 @@ class Settings:
     github_app_id: str | None = None
     github_app_private_key_file: str | None = None
     github_app_installation_id: int | None = None
+    incident_severities: tuple[str, ...] = DEFAULT_SEVERITIES
+    incident_component_prefix: str = DEFAULT_COMPONENT_PREFIX
+    components: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def incident_rules(self) -> IncidentRules:
+        return IncidentRules(self.incident_severities, self.incident_component_prefix)
 
     @property
     def has_github_source(self) -> bool:
@@ -110,6 +121,14 @@ class Settings:
             github_app_id=_text(config, "GITHUB_APP_ID"),
             github_app_private_key_file=_text(config, "GITHUB_APP_PRIVATE_KEY_FILE"),
             github_app_installation_id=_number(config, "GITHUB_APP_INSTALLATION_ID", None, 1),
+            incident_severities=tuple(
+                name.lower()
+                for name in _names(config.get("INCIDENT_SEVERITIES"), "INCIDENT_SEVERITIES")
+            )
+            or DEFAULT_SEVERITIES,
+            incident_component_prefix=_text(config, "INCIDENT_COMPONENT_PREFIX")
+            or DEFAULT_COMPONENT_PREFIX,
+            components=_components(config.get("COMPONENTS")),
         )
 
 
@@ -191,6 +210,22 @@ def _names(value: Any, key: str) -> tuple[str, ...]:
     if not isinstance(items, list | tuple):
         raise ConfigError(f"config: {key} must be a list or comma-separated names")
     return tuple(dict.fromkeys(str(item).strip() for item in items if str(item).strip()))
+
+
+def _components(value: Any) -> dict[str, tuple[str, ...]]:
+    """The [components] table: component name -> path globs."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError("config: [components] must map names to lists of path globs")
+    components: dict[str, tuple[str, ...]] = {}
+    for name, globs in value.items():
+        if isinstance(globs, str):
+            globs = [globs]
+        if not isinstance(globs, list) or not all(isinstance(g, str) and g for g in globs):
+            raise ConfigError(f"config: components.{name} must be a list of path globs")
+        components[str(name).lower()] = tuple(globs)
+    return components
 
 
 def _check_http_url(key: str, url: str) -> None:

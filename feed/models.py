@@ -172,6 +172,41 @@ class Repo(Base):
     last_synced_at: Mapped[datetime | None]
 
 
+class Incident(Base):
+    """The current state of an incident, folded from its events and its issue's labels."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    uid: Mapped[str] = mapped_column(String(300), unique=True)  # incident:owner/repo#12
+    repo: Mapped[str] = mapped_column(String(200))
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="investigating")
+    severity: Mapped[str | None] = mapped_column(String(64))
+    components: Mapped[list[str]] = mapped_column(JSONData, default=list)
+    postmortem_url: Mapped[str | None] = mapped_column(Text)
+    opened_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+    next_update_at: Mapped[datetime | None]
+    # The issue's labels as last seen, and when: label changes after opening count.
+    labels: Mapped[list[str]] = mapped_column(JSONData, default=list)
+    labels_at: Mapped[datetime | None]
+    # False once the issue lost the label, moved or was deleted; the history stays.
+    active: Mapped[bool] = mapped_column(default=True)
+    inactive_reason: Mapped[str | None] = mapped_column(Text)
+    # The span the activity page calls "around" the incident.
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_incidents_opened", "opened_at"),
+        Index("ix_incidents_window", "window_start", "window_end"),
+    )
+
+
 class SyncState(Base):
     """Where the API sync of one listing stands: its ETag and its cursor."""
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from feed.incidents import IncidentRules, parse_note
 from feed.store import EventRecord, FileRecord
 from integrations.github.commits import TITLE_LIMIT, commit_record
 from integrations.github.payload import PayloadError, optional, required, timestamp
@@ -23,6 +24,7 @@ class Context:
     """What the handlers need to know about this installation."""
 
     incident_label: str
+    rules: IncidentRules = field(default_factory=IncidentRules)
 
 
 @dataclass
@@ -36,6 +38,25 @@ class Routed:
     repo: dict[str, Any] | None = None
     # A branch whose history the payload may not hold in full, to be read from the API.
     reconcile: tuple[str, str] | None = None
+    # The incident's issue as this delivery shows it (title, labels, still an incident?).
+    snapshot: IssueSnapshot | None = None
+
+
+@dataclass(frozen=True)
+class IssueSnapshot:
+    """An incident issue as one delivery saw it."""
+
+    uid: str
+    title: str
+    url: str | None
+    labels: tuple[str, ...]
+    seen_at: datetime
+    comments: int = 0
+    active: bool = True
+    reason: str | None = None
+
+    def but(self, **changes: Any) -> IssueSnapshot:
+        return replace(self, **changes)
 
 
 Handler = Callable[[dict[str, Any], Context], Routed]
@@ -129,20 +150,37 @@ def push(payload: dict[str, Any], context: Context) -> Routed:
     return Routed(records=records, reconcile=(branch, head) if partial else None)
 
 
-@handles("issues", "opened", "labeled", "closed", "reopened")
+@handles(
+    "issues",
+    "opened",
+    "labeled",
+    "unlabeled",
+    "closed",
+    "reopened",
+    "edited",
+    "transferred",
+    "deleted",
+)
 def issues(payload: dict[str, Any], context: Context) -> Routed:
     issue = required(payload, "issue", dict)
     action = required(payload, "action", str)
     if "pull_request" in issue:
         return Routed(ignored="pull requests are not incidents")
-    if action == "labeled":
-        label = optional(payload, "label.name", str) or ""
-        if label.casefold() != context.incident_label.casefold():
-            return Routed(ignored=f"label {label!r} is not the incident label")
-    elif not _is_incident(issue, context):
-        return Routed(ignored="issue without the incident label")
-
+    label = (optional(payload, "label.name", str) or "").casefold()
+    is_incident_label = label == context.incident_label.casefold()
     repo = _repo_name(payload)
+    snapshot = _snapshot(repo, issue)
+
+    if action == "unlabeled" and is_incident_label:
+        return Routed(snapshot=snapshot.but(active=False, reason="the incident label was removed"))
+    if action in {"transferred", "deleted"}:
+        reason = "moved to another repository" if action == "transferred" else "deleted on GitHub"
+        return Routed(snapshot=snapshot.but(active=False, reason=f"the issue was {reason}"))
+    if not _is_incident(issue, context):
+        return Routed(ignored="issue without the incident label")
+    if action in {"edited", "unlabeled"} or (action == "labeled" and not is_incident_label):
+        return Routed(snapshot=snapshot)  # a new title or other labels: the state changes
+
     base = _incident_uid(repo, issue)
     title = required(issue, "title", str)
     actor = _name(optional(payload, "sender.login", str) or optional(issue, "user.login", str))
@@ -181,8 +219,9 @@ def issues(payload: dict[str, Any], context: Context) -> Routed:
             body="",
             actor=actor,
             when=when,
+            extra={"reopened": True},
         )
-    return Routed(records=[record])
+    return Routed(records=[record], snapshot=snapshot)
 
 
 @handles("issue_comment", "created", "edited", "deleted")
@@ -195,17 +234,18 @@ def issue_comment(payload: dict[str, Any], context: Context) -> Routed:
     repo = _repo_name(payload)
     comment_id = required(payload, "comment.id", int)
     uid = f"{_incident_uid(repo, issue)}/comment/{comment_id}"
+    snapshot = _snapshot(repo, issue)
     if payload.get("action") == "deleted":
-        return Routed(deletions=[uid])
+        return Routed(deletions=[uid], snapshot=snapshot)
     note = optional(payload, "comment.body", str) or ""
-    first_line = next((line.strip() for line in note.splitlines() if line.strip()), "")
     title = required(issue, "title", str)
+    headline = _headline(note)
     record = _incident_record(
         issue,
         repo,
         uid=uid,
         kind="incident_update",
-        title=f"{title} — {first_line}" if first_line else title,
+        title=f"{title} — {headline}" if headline else title,
         body=note,
         actor=_name(optional(payload, "comment.user.login", str)),
         when=timestamp(payload, "comment.created_at"),
@@ -213,7 +253,7 @@ def issue_comment(payload: dict[str, Any], context: Context) -> Routed:
         url=optional(payload, "comment.html_url", str),
         extra={"comment_id": comment_id},
     )
-    return Routed(records=[record], replace=True)
+    return Routed(records=[record], replace=True, snapshot=snapshot)
 
 
 @handles("release", "published")
@@ -355,6 +395,27 @@ def _incident_record(
 def _name(value: str | None) -> str | None:
     """A login or display name, cut to what the timeline keeps, without NUL."""
     return (value.replace("\x00", "")[:MAX_NAME] or None) if value else None
+
+
+def _snapshot(repo: str, issue: dict[str, Any]) -> IssueSnapshot:
+    labels = [label.get("name") for label in issue.get("labels") or [] if isinstance(label, dict)]
+    return IssueSnapshot(
+        uid=_incident_uid(repo, issue),
+        title=required(issue, "title", str)[:TITLE_LIMIT],
+        url=optional(issue, "html_url", str),
+        labels=tuple(name for name in labels if isinstance(name, str)),
+        seen_at=timestamp(issue, "updated_at") or datetime.now(UTC),
+        comments=optional(issue, "comments", int) or 0,
+    )
+
+
+def _headline(note: str) -> str:
+    """The first line of an update's note; its commands when it is nothing else."""
+    parsed = parse_note(note, IncidentRules())
+    first = next((line.strip() for line in parsed.text.splitlines() if line.strip()), "")
+    if first:
+        return first[:200]
+    return ", ".join(f"{c.name} {c.value}" for c in parsed.commands)[:200]
 
 
 def _is_incident(issue: dict[str, Any], context: Context) -> bool:

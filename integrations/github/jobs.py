@@ -13,7 +13,13 @@ from feed.db import Database
 from feed.jobs import enqueue
 from feed.worker import Handler, RetryAt
 from integrations.github.client import GitHubClient, RateLimited, Unavailable
-from integrations.github.sync import SyncOptions, fetch_patches, sync_branch, sync_repo
+from integrations.github.sync import (
+    SyncOptions,
+    backfill_incident_comments,
+    fetch_patches,
+    sync_branch,
+    sync_repo,
+)
 
 log = logging.getLogger(__name__)
 UNAVAILABLE_RECHECK = timedelta(hours=1)
@@ -62,20 +68,35 @@ def handlers(
             client.close()
         return None
 
-    return {"sync": sync, "patches": patches, "reconcile": reconcile}
+    def incident_comments(payload: dict[str, Any]) -> datetime | None:
+        client = client_factory()
+        try:
+            backfill_incident_comments(db, client, payload["repo"], payload["number"], options)
+        except RateLimited as exc:
+            raise RetryAt(exc.resume_at, str(exc)) from None
+        except Unavailable as exc:
+            log.warning(
+                "github sync: comments of %s#%s skipped: %s",
+                payload["repo"],
+                payload["number"],
+                exc,
+            )
+        finally:
+            client.close()
+        return None
+
+    return {
+        "sync": sync,
+        "patches": patches,
+        "reconcile": reconcile,
+        "incident_comments": incident_comments,
+    }
 
 
 def schedule_syncs(session: Session, repos: Iterable[str]) -> None:
     """Make sure each configured repository has its periodic sync job."""
     for repo in repos:
         enqueue(session, "sync", sync_key(repo), {"repo": repo}, if_absent=True)
-
-
-def request_reconcile(session: Session, repo: str, branch: str, head: str) -> None:
-    """Read `branch` from the API soon: a push was forced, new, or too large to list all."""
-    enqueue(
-        session, "reconcile", f"reconcile:{repo}:{branch}:{head}", {"repo": repo, "branch": branch}
-    )
 
 
 def sync_key(repo: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,12 +18,14 @@ from sqlalchemy import select
 
 from feed import syncstate
 from feed.db import Database
+from feed.incidents import IncidentRules
 from feed.models import Event
 from feed.store import EventRecord, attach_files, diff_states, upsert_event, upsert_repo
 from feed.timefmt import iso_utc
 from integrations.github.client import GitHubClient, Page, RateLimited, Unavailable
 from integrations.github.commits import DEFAULT_PATCH_CAP, capped_files, commit_record, diff_stats
-from integrations.github.events import Context, route
+from integrations.github.events import Context, Routed, route
+from integrations.github.persist import persist
 
 log = logging.getLogger(__name__)
 WINDOW_OVERLAP = timedelta(days=1)
@@ -44,6 +46,7 @@ class SyncOptions:
     since: datetime | None = None
     backfill: timedelta = timedelta(days=90)
     patch_cap: int = DEFAULT_PATCH_CAP
+    rules: IncidentRules = field(default_factory=IncidentRules)
 
 
 @dataclass
@@ -98,6 +101,30 @@ def fetch_patches(db: Database, client: GitHubClient, repo: str, sha: str, cap: 
     files = capped_files(commit.raw_data.get("files") or [], cap)
     with db.write() as session:
         return attach_files(session, uid, files, stats=diff_stats(files))
+
+
+def backfill_incident_comments(
+    db: Database, client: GitHubClient, repo: str, number: int, options: SyncOptions
+) -> int:
+    """Bring in every comment of incident `number`: for an issue labelled after people had
+    already commented, those comments become its first updates."""
+    context = Context(incident_label=options.incident_label, rules=options.rules)
+    issue = _incident_issues(db, repo, options.incident_label).get(number)
+    if issue is None:
+        return 0
+    first = client.fetch(f"/repos/{repo}/issues/{number}/comments", {"per_page": 100}, None)
+    routed = [
+        _route(
+            context,
+            "issue_comment",
+            repo,
+            {"action": "created", "issue": issue, "comment": comment},
+        )
+        for page in client.pages(first)
+        for comment in page
+    ]
+    with db.write() as session:
+        return sum(persist(session, item, context).created for item in routed)
 
 
 def _sync_repository(db: Database, client: GitHubClient, repo: str) -> str:
@@ -185,7 +212,7 @@ def sync_branch(
 
 
 def _sync_incidents(db: Database, client: GitHubClient, repo: str, options: SyncOptions) -> int:
-    context = Context(incident_label=options.incident_label)
+    context = Context(incident_label=options.incident_label, rules=options.rules)
     with db.read() as session:
         issues_state = syncstate.load(session, repo, "issues")
         comments_state = syncstate.load(session, repo, "comments")
@@ -210,13 +237,14 @@ def _sync_incidents(db: Database, client: GitHubClient, repo: str, options: Sync
                     continue
                 incidents[issue["number"]] = issue
                 newest = max(newest or "", str(issue.get("updated_at") or ""))
-        records = []
+        routed: list[Routed] = []
         for issue in incidents.values():
-            records += _route(context, "issues", repo, {"action": "opened", "issue": issue})
+            routed.append(_route(context, "issues", repo, {"action": "opened", "issue": issue}))
             if issue.get("state") == "closed" and issue.get("closed_at"):
-                records += _route(context, "issues", repo, {"action": "closed", "issue": issue})
+                payload = {"action": "closed", "issue": issue}
+                routed.append(_route(context, "issues", repo, payload))
         with db.write() as session:
-            stored += sum(upsert_event(session, r) == "created" for r in records)
+            stored += sum(persist(session, r, context).created for r in routed)
             syncstate.save(
                 session,
                 repo,
@@ -236,7 +264,7 @@ def _sync_incidents(db: Database, client: GitHubClient, repo: str, options: Sync
         return stored
     known = _incident_issues(db, repo, options.incident_label) | incidents
     newest = since
-    records = []
+    routed: list[Routed] = []
     for page in client.pages(first):
         for comment in page:
             number = ISSUE_NUMBER.search(str(comment.get("issue_url", "")))
@@ -244,9 +272,11 @@ def _sync_incidents(db: Database, client: GitHubClient, repo: str, options: Sync
             if number and int(number.group(1)) in known:
                 issue = known[int(number.group(1))]
                 payload = {"action": "created", "issue": issue, "comment": comment}
-                records += _route(context, "issue_comment", repo, payload)
+                routed.append(_route(context, "issue_comment", repo, payload))
     with db.write() as session:
-        stored += sum(upsert_event(session, r, replace=True) != "unchanged" for r in records)
+        for item in routed:
+            result = persist(session, item, context)
+            stored += result.created + result.updated
         syncstate.save(
             session,
             repo,
@@ -257,19 +287,20 @@ def _sync_incidents(db: Database, client: GitHubClient, repo: str, options: Sync
 
 
 def _sync_releases(db: Database, client: GitHubClient, repo: str, options: SyncOptions) -> int:
-    context = Context(incident_label=options.incident_label)
+    context = Context(incident_label=options.incident_label, rules=options.rules)
     with db.read() as session:
         state = syncstate.load(session, repo, "releases")
     first = client.fetch(f"/repos/{repo}/releases", {"per_page": 100}, state.etag)
     if not first.modified:
         return 0
-    records = []
+    routed: list[Routed] = []
     for release in next(client.pages(first)):  # newest first; older pages are older news
         if release.get("draft") or not release.get("published_at"):
             continue
-        records += _route(context, "release", repo, {"action": "published", "release": release})
+        payload = {"action": "published", "release": release}
+        routed.append(_route(context, "release", repo, payload))
     with db.write() as session:
-        stored = sum(upsert_event(session, r) == "created" for r in records)
+        stored = sum(persist(session, r, context).created for r in routed)
         syncstate.save(session, repo, "releases", syncstate.ListingState(first.etag, {}))
     return stored
 
@@ -292,10 +323,9 @@ def _commit_from_api(commit: Commit, repo: str, branch: str, cap: int) -> EventR
     )
 
 
-def _route(context: Context, event: str, repo: str, payload: dict[str, Any]) -> list:
-    """The records the webhook path would make of the same object: same uids, same text."""
-    routed = route(event, {**payload, "repository": {"full_name": repo}}, context)
-    return routed.records
+def _route(context: Context, event: str, repo: str, payload: dict[str, Any]) -> Routed:
+    """What the webhook path would make of the same object: same uids, same text."""
+    return route(event, {**payload, "repository": {"full_name": repo}}, context)
 
 
 def _incident_issues(db: Database, repo: str, label: str) -> dict[int, dict[str, Any]]:

@@ -17,10 +17,9 @@ from urllib.parse import parse_qs
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from feed.db import Database
-from feed.jobs import enqueue
-from feed.store import claim_delivery, delete_event, scrub, upsert_event, upsert_repo
+from feed.store import claim_delivery, scrub, upsert_repo
 from integrations.github.events import Context, route
-from integrations.github.jobs import request_reconcile
+from integrations.github.persist import persist
 
 MAX_BODY_BYTES = 25 * 1024 * 1024
 EVENT_NAME = re.compile(r"[a-z_]{1,64}")
@@ -136,19 +135,13 @@ def ingest(
                 default_branch=routed.repo.get("default_branch"),
                 is_demo=demo,
             )
-        outcomes = [upsert_event(session, r, replace=routed.replace) for r in routed.records]
-        for record, outcome in zip(routed.records, outcomes, strict=True):
-            if outcome == "created" and record.diff_state == "pending" and not demo:
-                enqueue_patches(session, record.repo, record.sha or "")
-        removed = sum(delete_event(session, uid) for uid in routed.deletions)
-        if routed.reconcile and repo and not demo:
-            request_reconcile(session, repo, *routed.reconcile)
+        stored = persist(session, routed, context, demo=demo)
         result = Outcome(
             200,
             "processed",
-            events_created=outcomes.count("created"),
-            events_updated=outcomes.count("updated"),
-            events_removed=removed,
+            events_created=stored.created,
+            events_updated=stored.updated,
+            events_removed=stored.removed,
         )
         delivery.outcome, delivery.events_created = "processed", result.events_created
     return result
@@ -178,7 +171,10 @@ def receive() -> tuple[Response, int]:
         payload = parse_body(request.mimetype, body)
         outcome = ingest(
             shiplog.db,
-            Context(incident_label=shiplog.settings.incident_label),
+            Context(
+                incident_label=shiplog.settings.incident_label,
+                rules=shiplog.settings.incident_rules,
+            ),
             delivery_id=delivery_id,
             event=event,
             payload=payload,
@@ -193,11 +189,6 @@ def receive() -> tuple[Response, int]:
         outcome.events_created,
     )
     return jsonify(outcome.as_json()), outcome.status
-
-
-def enqueue_patches(session: Any, repo: str, sha: str) -> None:
-    """Ask the worker to fetch a commit's files and patches from the API, once."""
-    enqueue(session, "patches", f"patches:{repo}:{sha}", {"repo": repo, "sha": sha})
 
 
 def _answer(status: int, result: str, detail: str) -> tuple[Response, int]:

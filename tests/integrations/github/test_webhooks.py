@@ -396,7 +396,7 @@ def test_labelling_an_issue_as_incident_opens_it_once(client: FlaskClient, db: D
 def test_other_labels_and_plain_issues_are_ignored(client: FlaskClient, db: Database) -> None:
     other_label = {
         "action": "labeled",
-        "issue": issue(),
+        "issue": issue(labels=("bug",)),
         "label": {"name": "bug"},
         "repository": repository(),
     }
