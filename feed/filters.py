@@ -15,11 +15,19 @@ from typing import Any, Protocol
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from feed.models import INCIDENT_KINDS, KINDS, Event, EventFile
+from feed.models import INCIDENT_KINDS, KINDS, Event, EventFile, Incident
 
 KIND_CHOICES = (*KINDS, "incident")
 MAX_VALUES = 20
-MAX_LENGTH = {"repo": 200, "kind": 32, "branch": 255, "author": 200, "path": 1024, "q": 200}
+MAX_LENGTH = {
+    "repo": 200,
+    "kind": 32,
+    "branch": 255,
+    "author": 200,
+    "path": 1024,
+    "q": 200,
+    "around": 32,
+}
 REPO_PATTERN = re.compile(r"[A-Za-z0-9_.*-]+/[A-Za-z0-9_.*-]+")
 COMMA_SEPARATED = {"repo", "kind", "branch", "author"}
 FIELDS = {
@@ -29,7 +37,8 @@ FIELDS = {
     "author": "authors",
     "path": "paths",
 }
-FILTER_NAMES = frozenset({*FIELDS, "q", "since", "until"})
+FILTER_NAMES = frozenset({*FIELDS, "q", "since", "until", "around"})
+AROUND_CHOICES = ("incidents",)
 
 
 class FilterError(ValueError):
@@ -53,6 +62,7 @@ class Filter:
     q: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    around: str | None = None  # "incidents": incident events and what happened near them
 
     @classmethod
     def from_args(cls, args: MultiArgs, *, allowed_extra: Iterable[str] = ()) -> Filter:
@@ -74,9 +84,12 @@ class Filter:
         values: dict[str, Any] = {}
         for name, attribute in FIELDS.items():
             values[attribute] = _parse_list(name, data.get(name))
-        values["q"] = _parse_text(data.get("q"))
+        values["q"] = _parse_text(data.get("q"), "q")
         values["since"] = _parse_time("since", data.get("since"))
         values["until"] = _parse_time("until", data.get("until"))
+        values["around"] = _parse_text(data.get("around"), "around")
+        if values["around"] is not None and values["around"] not in AROUND_CHOICES:
+            raise FilterError(f"around: use {', '.join(AROUND_CHOICES)}")
         if values["since"] and values["until"] and values["since"] >= values["until"]:
             raise FilterError("since: must be earlier than until")
         return cls(**values)
@@ -92,6 +105,8 @@ class Filter:
             moment = getattr(self, name)
             if moment is not None:
                 args.append((name, moment.isoformat().replace("+00:00", "Z")))
+        if self.around:
+            args.append(("around", self.around))
         return args
 
     def to_dict(self) -> dict[str, Any]:
@@ -121,6 +136,8 @@ class Filter:
             parts.append(f"since {self.since:%Y-%m-%d %H:%M} UTC")
         if self.until:
             parts.append(f"until {self.until:%Y-%m-%d %H:%M} UTC")
+        if self.around:
+            parts.append("incidents and the changes around them")
         return " · ".join(parts)
 
     def expanded_kinds(self) -> tuple[str, ...]:
@@ -161,6 +178,15 @@ class Filter:
             conditions.append(Event.occurred_at >= self.since)
         if self.until:
             conditions.append(Event.occurred_at < self.until)
+        if self.around == "incidents":
+            near = exists(
+                select(Incident.id).where(
+                    Incident.active,
+                    Incident.window_start <= Event.occurred_at,
+                    or_(Incident.window_end.is_(None), Event.occurred_at <= Incident.window_end),
+                )
+            )
+            conditions.append(or_(Event.kind.in_(INCIDENT_KINDS), near))
         return stmt.where(and_(*conditions)) if conditions else stmt
 
 
@@ -205,19 +231,19 @@ def _parse_list(name: str, raw: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
 
 
-def _parse_text(raw: Any) -> str | None:
+def _parse_text(raw: Any, name: str) -> str | None:
     if isinstance(raw, list | tuple):
         if len(raw) > 1:
-            raise FilterError("q: give it once")
+            raise FilterError(f"{name}: give it once")
         raw = raw[0] if raw else None
     if raw is None:
         return None
     if not isinstance(raw, str):
-        raise FilterError("q: expected text")
+        raise FilterError(f"{name}: expected text")
     text = " ".join(raw.split())
     if not text:
         return None
-    _check_text("q", text)
+    _check_text(name, text)
     return text
 
 

@@ -2,7 +2,8 @@
 
 An incident is an issue carrying the incident label. Its events (opened, updates, resolved)
 are the timeline; its state (status, severity, components, next update, postmortem) is
-folded from them in order, and label changes seen after opening override what commands set.
+folded from them in order. A severity or component label seen after a command overrides
+what the command set; taking a label off leaves the last value in place.
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ def fold(
 ) -> State:
     """The state an incident's events (oldest first) and its latest labels come to."""
     state = State()
-    for event in events:
+    # Opening first: comments made before a late label are still updates of the incident.
+    for event in sorted(events, key=lambda e: e.kind != "incident_opened"):
         state.updated_at = max(filter(None, (state.updated_at, event.updated_at)))
         if event.kind == "incident_opened":
             state.opened_at = event.occurred_at
@@ -114,9 +116,9 @@ def fold(
             _apply(state, event, rules)
     if labels_at is not None:
         if state.severity_set_at is None or labels_at >= state.severity_set_at:
-            state.severity = _severity(labels, rules)
+            state.severity = _severity(labels, rules) or state.severity
         if state.components_set_at is None or labels_at >= state.components_set_at:
-            state.components = _components(labels, rules)
+            state.components = _components(labels, rules) or state.components
     return state
 
 

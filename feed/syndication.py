@@ -15,7 +15,7 @@ from urllib.parse import quote
 from feedgen.feed import FeedGenerator
 from markupsafe import Markup, escape
 
-from feed.models import KIND_LABELS, Event
+from feed.models import KIND_LABELS, Event, Incident
 from feed.render import render_markdown, safe_url
 from feed.timefmt import iso_utc
 
@@ -37,8 +37,9 @@ class FeedMeta:
     home_url: str
     feed_key: str
     tag_authority: str
-    event_url: Callable[[Event], str]
+    event_url: Callable[[Event], str] = lambda event: ""
     next_url: str | None = None
+    incident_url: Callable[[Incident], str] = lambda incident: ""
 
 
 def tag_uri(authority: str, name: str) -> str:
@@ -143,3 +144,33 @@ def _generator(events: Sequence[Event], meta: FeedMeta) -> FeedGenerator:
         entry.category(term=event.kind, label=KIND_LABELS[event.kind])
         entry.content(str(entry_html(event)), type="html")
     return generator
+
+
+def status_atom(incidents: Sequence[Incident], notes: dict[str, str], meta: FeedMeta) -> bytes:
+    """One Atom entry per incident: its id never changes, its `updated` moves with every
+    update and at resolution."""
+    generator = FeedGenerator()
+    generator.id(tag_uri(meta.tag_authority, meta.feed_key))
+    generator.title(meta.title)
+    generator.subtitle(meta.description)
+    generator.link(href=meta.self_url, rel="self")
+    generator.link(href=meta.home_url, rel="alternate")
+    generator.generator("shiplog")
+    updated = max((i.updated_at for i in incidents), default=EMPTY_FEED_UPDATED)
+    generator.updated(updated)
+    for incident in incidents:
+        entry = generator.add_entry(order="append")
+        entry.id(tag_uri(meta.tag_authority, incident.uid))
+        entry.title(f"{incident.title} ({incident.status})")
+        entry.link(href=meta.incident_url(incident), rel="alternate")
+        entry.published(incident.opened_at)
+        entry.updated(incident.updated_at)
+        facts = [Markup("<strong>{}</strong>").format(incident.status.capitalize())]
+        if incident.severity:
+            facts.append(escape(incident.severity))
+        if incident.components:
+            facts.append(Markup("affects {}").format(", ".join(incident.components)))
+        html = Markup("<p>{}</p>").format(Markup(" · ").join(facts))
+        html += render_markdown(notes.get(incident.uid, ""))
+        entry.content(str(html), type="html")
+    return generator.atom_str(pretty=True)

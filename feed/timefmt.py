@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 
 def iso_utc(moment: datetime) -> str:
@@ -34,3 +34,16 @@ def ago(moment: datetime, now: datetime) -> str:
         if count >= 1:
             return f"{count} {unit}{'s' if count != 1 else ''} ago"
     return "just now"
+
+
+def span(length: timedelta) -> str:
+    """`2 h 5 min`, `3 d 4 h`, `45 min`, `30 s`."""
+    seconds = int(length.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    return f"{minutes} min" if minutes else f"{max(seconds, 0)} s"

@@ -168,6 +168,9 @@ class Emulator:
             return self._list(method, path, headers, query, prefix, self._issues(repo, query))
         if rest == ["issues", "comments"]:
             return self._list(method, path, headers, query, prefix, self._comments(repo, query))
+        if len(rest) == 3 and rest[0] == "issues" and rest[2] == "comments":
+            on_issue = [c for c in repo.comments if c["issue_url"].endswith(f"/issues/{rest[1]}")]
+            return self._list(method, path, headers, query, prefix, on_issue)
         if rest == ["releases"]:
             return self._list(method, path, headers, query, prefix, list(repo.releases))
         return self._send(method, path, 404, {"message": "Not Found"})

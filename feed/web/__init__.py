@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from flask import Flask
 
-from feed.web import api, feeds, ops, pages
+from feed.web import api, feeds, incidents, ops, pages
 from feed.web.errors import register_error_handlers
 from feed.web.helpers import register_template_helpers
 
 
 def register(app: Flask) -> None:
     """Attach the core's blueprints, template helpers and error pages to `app`."""
-    for module in (pages, feeds, api, ops):
+    for module in (pages, feeds, api, incidents, ops):
         app.register_blueprint(module.blueprint)
     register_template_helpers(app)
     register_error_handlers(app)

@@ -12,7 +12,7 @@ from feed.filters import FilterError
 from feed.store import InvalidCursor
 
 log = logging.getLogger(__name__)
-MACHINE_PREFIXES = ("/api/", "/webhooks/", "/feed.", "/healthz")
+MACHINE_PREFIXES = ("/api/", "/webhooks/", "/feed.", "/status.atom", "/healthz")
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -39,7 +39,7 @@ def register_error_handlers(app: Flask) -> None:
 
 def _answer(status: int, title: str, message: str) -> tuple[Response | str, int]:
     if request.path.startswith(MACHINE_PREFIXES):
-        if request.path.startswith("/feed."):
+        if request.path.startswith(("/feed.", "/status.atom")):
             return Response(message + "\n", status=status, content_type="text/plain"), status
         return jsonify(error=message), status
     return render_template("error.html", status=status, title=title, message=message), status

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Response, current_app, request, url_for
@@ -49,7 +50,7 @@ def _feed(endpoint: str, render: Renderer, content_type: str) -> Response:
         ),
         home_url=listing_url("pages.activity", listing.filter, external=True),
         feed_key=_feed_key(listing.filter),
-        tag_authority=_tag_authority(),
+        tag_authority=tag_authority(),
         event_url=lambda event: absolute(url_for("pages.event", event_id=event.id)),
         next_url=listing_url(
             endpoint, listing.filter, external=True, cursor=page.next_cursor, limit=limit
@@ -58,9 +59,15 @@ def _feed(endpoint: str, render: Renderer, content_type: str) -> Response:
         else None,
     )
     body = render(page.events, meta)
+    return conditional(body, content_type, syndication.updated_of(page.events))
+
+
+def conditional(body: bytes, content_type: str, updated: datetime) -> Response:
+    """A feed response with an ETag of its bytes and Last-Modified of its data; 304 when
+    the reader has it already."""
     response = Response(body, content_type=content_type)
     response.set_etag(hashlib.sha256(body).hexdigest()[:32])
-    response.last_modified = syndication.updated_of(page.events)
+    response.last_modified = updated
     response.cache_control.public = True
     response.cache_control.max_age = 60
     return response.make_conditional(request)
@@ -72,6 +79,7 @@ def _feed_key(filter: Filter) -> str:
     return f"feed?{query}" if query else "feed"
 
 
-def _tag_authority() -> str:
+def tag_authority() -> str:
+    """The host that mints this installation's tag: ids."""
     base = current_app.extensions["shiplog"].settings.base_url or request.host_url
     return urlsplit(base).hostname or "localhost"

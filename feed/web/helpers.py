@@ -9,7 +9,7 @@ from flask import Flask
 
 from feed.models import KIND_LABELS
 from feed.render import render_diff, render_markdown, safe_url
-from feed.timefmt import ago, exact_utc, iso_utc
+from feed.timefmt import ago, exact_utc, iso_utc, span
 from feed.web.listing import listing_url
 
 
@@ -17,6 +17,7 @@ def register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters.update(
         ago=lambda moment: ago(moment, datetime.now(UTC)),
         exact_utc=exact_utc,
+        span=span,
         iso_utc=iso_utc,
         kind_label=lambda kind: KIND_LABELS.get(kind, kind),
         markdown=render_markdown,

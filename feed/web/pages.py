@@ -6,10 +6,13 @@ from datetime import date
 from itertools import groupby
 
 from flask import Blueprint, abort, current_app, render_template
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from feed import reverts
 from feed.filters import KIND_CHOICES
-from feed.models import Event
+from feed.incidents import incident_uid
+from feed.models import INCIDENT_KINDS, Event, Incident
 from feed.store import demo_repos, get_event, list_events
 from feed.web.listing import listing_url, parse_listing
 
@@ -26,6 +29,7 @@ def activity() -> str:
         page = list_events(session, listing.filter, cursor=listing.cursor, limit=listing.limit)
         demo = demo_repos(session)
         reverted = reverts.reverted_by(session, [event.id for event in page.events])
+        incident_of = _incidents_of(session, page.events)
     days = [(day, list(events)) for day, events in groupby(page.events, _day)]
     return render_template(
         "activity.html",
@@ -38,6 +42,7 @@ def activity() -> str:
         else None,
         demo_repos=demo,
         reverted=reverted,
+        incident_of=incident_of,
         settings=shiplog.settings,
     )
 
@@ -51,13 +56,23 @@ def event(event_id: int) -> str:
             abort(404, description=f"There is no event {event_id}.")
         target = session.get(Event, found.reverts_id) if found.reverts_id else None
         reverted = reverts.reverted_by(session, [found.id]).get(found.id)
+        incident = _incidents_of(session, [found]).get(found.id)
     return render_template(
         "event.html",
         event=found,
         reverts_event=target,
         reverted_by=reverted,
+        incident=incident,
         large_patch_lines=LARGE_PATCH_LINES,
     )
+
+
+def _incidents_of(session: Session, events: list[Event]) -> dict[int, Incident]:
+    """The incident each incident event belongs to, by event id."""
+    uids = {event.id: incident_uid(event.uid) for event in events if event.kind in INCIDENT_KINDS}
+    rows = session.scalars(select(Incident).where(Incident.uid.in_(set(uids.values()))))
+    by_uid = {row.uid: row for row in rows}
+    return {event_id: by_uid[uid] for event_id, uid in uids.items() if uid in by_uid}
 
 
 def _day(event: Event) -> date:
