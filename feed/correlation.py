@@ -69,12 +69,17 @@ def changes_around(
             .limit(LIMIT)
         )
     )
-    globs = [glob for name in incident.components for glob in components.get(name, ())]
+    globs = [glob for name in incident.components for glob in component_globs(name, components)]
     touching = _touching(session, [event.id for event in before + after], globs)
     ranked = sorted(before, key=lambda event: event.id not in touching)  # stable: newest first
     return [Change(event, event.id in touching, True) for event in after] + [
         Change(event, event.id in touching, False) for event in ranked
     ]
+
+
+def component_globs(name: str, components: Mapping[str, Sequence[str]]) -> Sequence[str]:
+    """The path globs of a component: as configured, else any directory of that name."""
+    return components.get(name) or (f"{name}/*", f"*/{name}/*")
 
 
 def _touching(session: Session, event_ids: list[int], globs: list[str]) -> set[int]:

@@ -201,7 +201,7 @@ def deliveries(now: datetime, incident_label: str) -> Iterator[tuple[str, dict[s
         "sam",
         "Users report **500s on /login** since this morning.\n\n"
         "Dashboard: https://grafana.example.com/d/login",
-        [incident_label, "sev2"],
+        [incident_label, "sev2", "component:api"],
     )
     yield "issues", {"action": "opened", "issue": issue, **_common("acme/api", "sam")}
     yield (
@@ -212,7 +212,8 @@ def deliveries(now: datetime, incident_label: str) -> Iterator[tuple[str, dict[s
             7001,
             at(5.7),
             "sam",
-            "Investigating elevated 500s on /login; error rate at 12%.\n\n"
+            "/status identified\n/next-update 30m\n"
+            "Elevated 500s on /login; error rate at 12%.\n\n"
             "Suspect: `Cache session lookups in Redis`.",
         ),
     )
@@ -237,6 +238,7 @@ def deliveries(now: datetime, incident_label: str) -> Iterator[tuple[str, dict[s
             7002,
             at(5),
             "mara",
+            "/status monitoring\n"
             "Rolled back the session cache. Error rate is back to normal; monitoring for an hour.",
         ),
     )

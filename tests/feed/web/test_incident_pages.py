@@ -224,3 +224,23 @@ def test_incidents_stand_out_on_the_activity_page_and_the_around_filter(client, 
     assert "Just before" in around and "Checkout errors" in around
     assert "Long before" not in around
     assert client.get("/?around=everything").status_code == 400
+
+
+def test_an_unconfigured_component_matches_directories_of_its_name(client, db) -> None:
+    opened = NOW - timedelta(hours=1)
+    with db.write() as session:
+        make_event(
+            session,
+            title="Elsewhere",
+            occurred_at=opened - timedelta(minutes=10),
+            files=["docs/readme.md"],
+        )
+        make_event(
+            session,
+            title="In the api",
+            occurred_at=opened - timedelta(hours=5),
+            files=["services/api/routes.py"],
+        )
+    open_incident(client, opened=opened)
+    page = client.get(f"/incidents/{incident_id(db)}").get_data(as_text=True)
+    assert page.index("In the api") < page.index("Elsewhere")
