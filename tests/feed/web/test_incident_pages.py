@@ -244,3 +244,18 @@ def test_an_unconfigured_component_matches_directories_of_its_name(client, db) -
     open_incident(client, opened=opened)
     page = client.get(f"/incidents/{incident_id(db)}").get_data(as_text=True)
     assert page.index("In the api") < page.index("Elsewhere")
+
+
+def test_long_hostile_and_command_only_notes_render_safely(client, db) -> None:
+    issue = open_incident(client, opened=NOW - timedelta(hours=1))
+    hostile = "<img src=x onerror=alert(1)> [x](javascript:alert(2)) " * 2000
+    comment(client, issue, 1, "/status monitoring\n/next-update 2h", NOW - timedelta(minutes=30))
+    comment(client, issue, 2, hostile, NOW - timedelta(minutes=20))
+    page = client.get(f"/incidents/{incident_id(db)}")
+    assert page.status_code == 200
+    body = page.get_data(as_text=True)
+    assert "onerror" not in body and "javascript:" not in body
+    listing = client.get("/").get_data(as_text=True)
+    assert "Checkout errors — status monitoring, next-update 2h" in listing
+    status = client.get("/status").get_data(as_text=True)
+    assert "onerror" not in status and "javascript:" not in status
