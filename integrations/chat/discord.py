@@ -1,0 +1,79 @@
+"""Discord webhooks: content and embeds within Discord's limits; nobody can be mentioned."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import quote
+
+from feed.digest import Line, Message
+from feed.render import safe_url
+from integrations.chat.text import clip, fit
+
+CONTENT = 2000
+MAX_EMBEDS = 10
+TITLE = 256
+DESCRIPTION = 4096
+FOOTER = 2048
+ALL_EMBEDS = 6000
+COLOURS = {"sev1": 0xCF222E, "sev2": 0xCF222E, "failure": 0xCF222E, None: 0x0969DA}
+MARKDOWN = re.compile(r"([\\*_~`|>#\-\[\]()<:])")
+
+
+def render(message: Message) -> dict[str, Any]:
+    """A webhook payload; `allowed_mentions` with no parse types stops every ping."""
+    embeds: list[dict[str, Any]] = []
+    budget = ALL_EMBEDS
+    sections = list(message.sections)
+    while sections and len(embeds) < MAX_EMBEDS:
+        section = sections[0]
+        title = clip(section.heading, TITLE, escape)
+        pieces = [_line(line) + "\n" for line in section.lines]
+        if section.more:
+            pieces.append(_more(section.more, message.url))
+        room = min(DESCRIPTION, budget - len(title))
+        if room < 100:
+            break
+        description = fit(pieces, room)
+        embeds.append(
+            {
+                "title": title,
+                "description": description,
+                "color": COLOURS.get(message.severity, COLOURS[None]),
+            }
+        )
+        budget -= len(title) + len(description)
+        sections.pop(0)
+    pieces = [clip(f"{message.title}\n{message.summary}", CONTENT // 2, escape)]
+    if sections:
+        left = sum(len(s.lines) + s.more for s in sections)
+        pieces.append("\n" + _more(left, message.url))
+    content = fit(pieces, CONTENT)
+    return {"content": content, "embeds": embeds, "allowed_mentions": {"parse": []}}
+
+
+def escape(text: str) -> str:
+    """Markdown and mention syntax made literal."""
+    text = MARKDOWN.sub(r"\\\1", text)
+    return text.replace("@", "@\u200b")
+
+
+def _link(url: str | None, label: str) -> str:
+    safe = safe_url(url)
+    text = clip(label, 200, escape)
+    if not safe:
+        return text
+    return f"[{text}]({quote(safe, safe=':/?#@!$&*+,;=%-._~')})"
+
+
+def _line(line: Line) -> str:
+    text = f"• {_link(line.url, line.text)}"
+    if line.detail:
+        text += f" — {clip(line.detail, 200, escape)}"
+    if line.quote:
+        text += "".join(f"\n> {clip(q, 300, escape)}" for q in line.quote.splitlines()[:10])
+    return text
+
+
+def _more(count: int, url: str | None) -> str:
+    return f"…and {count} more: {_link(url, 'see them all in shiplog')}"

@@ -1,0 +1,70 @@
+"""Slack incoming webhooks: Block Kit with a text fallback, user text escaped for mrkdwn."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from feed.digest import Line, Message
+from feed.render import safe_url
+from integrations.chat.text import clip, fit, units
+
+MAX_BLOCKS = 50
+HEADER_TEXT = 150
+SECTION_TEXT = 3000
+FALLBACK_TEXT = 3000
+
+
+def render(message: Message) -> dict[str, Any]:
+    """A Block Kit payload within Slack's limits."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _plain(message.title)}},
+        _section(clip(message.summary, SECTION_TEXT, escape)),
+    ]
+    sections = list(message.sections)
+    while sections and len(blocks) < MAX_BLOCKS - 1:
+        section = sections.pop(0)
+        pieces = [f"*{clip(section.heading, 300, escape)}*"]
+        pieces += ["\n" + _line(line) for line in section.lines]
+        if section.more:
+            pieces.append("\n" + _more(section.more, message.url))
+        blocks.append(_section(fit(pieces, SECTION_TEXT)))
+    if sections:
+        left = sum(len(s.lines) + s.more for s in sections)
+        blocks.append(_section(_more(left, message.url)))
+    fallback = clip(f"{message.title}: {message.summary}", FALLBACK_TEXT, escape)
+    return {"text": fallback, "blocks": blocks}
+
+
+def escape(text: str) -> str:
+    """mrkdwn's three control characters; what remains cannot link, mention or format."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def link(url: str | None, label: str) -> str:
+    safe = safe_url(url)
+    text = escape(label).replace("|", "\u2223")
+    if not safe:
+        return text
+    return f"<{quote(safe, safe=':/?#[]@!$&()*+,;=%-._~')}|{text}>"
+
+
+def _line(line: Line) -> str:
+    text = f"• {link(line.url, clip(line.text, 200))}"
+    if line.detail:
+        text += f" — {clip(line.detail, 200, escape)}"
+    if line.quote:
+        text += "".join(f"\n> {clip(q, 300, escape)}" for q in line.quote.splitlines()[:10])
+    return text
+
+
+def _more(count: int, url: str | None) -> str:
+    return f"…and {count} more: {link(url, 'see them all in shiplog')}"
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text or " "}}
+
+
+def _plain(text: str) -> str:
+    return fit(units(text), HEADER_TEXT)

@@ -1,0 +1,68 @@
+"""Cutting text to a platform's limit without breaking what it means.
+
+Text is split into units that must stay whole: a character with the marks, joiners and
+selectors that belong to it, each already escaped for the platform (so `&amp;` is one unit),
+and links. A cut drops whole units and ends with an ellipsis.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+
+ELLIPSIS = "…"
+ZWJ = "\u200d"
+
+
+def graphemes(text: str) -> list[str]:
+    """Characters with their combining marks, variation selectors and ZWJ sequences."""
+    clusters: list[str] = []
+    for char in text:
+        joins = clusters and (
+            unicodedata.combining(char)
+            or char == ZWJ
+            or clusters[-1].endswith(ZWJ)
+            or 0xFE00 <= ord(char) <= 0xFE0F
+            or 0x1F3FB <= ord(char) <= 0x1F3FF  # skin tones
+            or unicodedata.category(char) == "Me"
+        )
+        if joins:
+            clusters[-1] += char
+        else:
+            clusters.append(char)
+    return clusters
+
+
+def units(text: str, escape: Callable[[str], str] = lambda s: s) -> list[str]:
+    """The escaped, unbreakable pieces of `text`."""
+    return [escape(cluster) for cluster in graphemes(text)]
+
+
+def fit(pieces: list[str], limit: int, *, measure: Callable[[str], int] = len) -> str:
+    """Join whole pieces up to `limit` (as `measure` counts), ending in … when cut."""
+    if measure("".join(pieces)) <= limit:
+        return "".join(pieces)
+    budget = limit - measure(ELLIPSIS)
+    kept: list[str] = []
+    used = 0
+    for piece in pieces:
+        size = measure(piece)
+        if used + size > budget:
+            break
+        kept.append(piece)
+        used += size
+    return "".join(kept).rstrip() + ELLIPSIS if budget >= 0 else ""
+
+
+def clip(text: str, limit: int, escape: Callable[[str], str] = lambda s: s) -> str:
+    """`text`, escaped, cut to `limit` characters at a safe place."""
+    # Only the first `limit` clusters can fit; a cluster is rarely over 8 code points.
+    bound = limit * 8 + 64
+    if len(text) > bound:
+        clusters = graphemes(text[:bound])[:-1]  # the last may be cut: drop it
+        return fit([escape(c) for c in clusters] + ["…"], limit)
+    return fit(units(text, escape), limit)
+
+
+def utf8_size(text: str) -> int:
+    return len(text.encode("utf-8"))

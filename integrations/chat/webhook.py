@@ -1,0 +1,39 @@
+"""A generic JSON webhook: shiplog's own documented schema, signed by the sender.
+
+Schema `shiplog.message/1`: {"schema", "kind": "digest"|"alert", "title", "summary", "url",
+"severity", "thread_key", "sections": [{"heading", "more", "lines": [{"text", "url",
+"detail", "quote"}]}]}. Text is as written (JSON needs no escaping); receivers escape it for
+wherever they show it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from feed.digest import Message
+
+SCHEMA = "shiplog.message/1"
+MAX_LINES = 1000
+
+
+def render(message: Message) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "kind": message.kind,
+        "title": message.title,
+        "summary": message.summary,
+        "url": message.url,
+        "severity": message.severity,
+        "thread_key": message.thread_key,
+        "sections": [
+            {
+                "heading": section.heading,
+                "more": section.more + max(len(section.lines) - MAX_LINES, 0),
+                "lines": [
+                    {"text": line.text, "url": line.url, "detail": line.detail, "quote": line.quote}
+                    for line in section.lines[:MAX_LINES]
+                ],
+            }
+            for section in message.sections
+        ],
+    }

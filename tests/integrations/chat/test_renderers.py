@@ -1,0 +1,222 @@
+"""Every platform's renderer, fed long, hostile and multi-byte text: within every limit,
+and nothing escapes as a mention, a link or markup."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from feed.digest import Line, Message, Section
+from integrations.chat import (
+    PLATFORMS,
+    UnknownPlatform,
+    discord,
+    googlechat,
+    mattermost,
+    platform,
+    slack,
+    teams,
+    webhook,
+)
+
+HOSTILE = [
+    "<!channel>",
+    "<!everyone>",
+    "<@U123ABC>",
+    "@everyone",
+    "@here",
+    "@channel",
+    "@all",
+    "<script>alert(1)</script>",
+    "*bold* _it_ ~strike~ `code`",
+    "[click](javascript:alert(1))",
+    "<https://evil.example|Safe link>",
+    "&amp; &lt;",
+    "\u202etxt.exe",
+    "👩‍👩‍👧‍👦",
+    "é",
+    "🇺🇦",
+    "# Heading",
+    "> quote",
+    "||spoiler||",
+    "<users/all>",
+    "\u200d",
+    "a\u0301",
+]
+text = st.one_of(
+    st.text(max_size=400),
+    st.lists(st.sampled_from(HOSTILE), max_size=40).map("".join),
+    st.builds(lambda s, n: s * n, st.sampled_from(HOSTILE), st.integers(1, 800)),
+)
+urls = st.one_of(
+    st.none(),
+    st.sampled_from(
+        [
+            "https://shiplog.example/events/1",
+            "https://github.com/acme/api/commit/abc|<!channel>",
+            "javascript:alert(1)",
+            "https://shiplog.example/?repo=acme%2F*&since=2026-11-01T00:00:00Z",
+        ]
+    ),
+)
+lines = st.builds(Line, text=text, url=urls, detail=text, quote=text)
+sections = st.builds(
+    Section, heading=text, lines=st.lists(lines, max_size=30), more=st.integers(0, 10_000)
+)
+messages = st.builds(
+    Message,
+    kind=st.sampled_from(["digest", "alert"]),
+    title=text,
+    summary=text,
+    sections=st.lists(sections, max_size=70),
+    url=urls,
+    severity=st.sampled_from([None, "sev1", "failure"]),
+    thread_key=st.none(),
+)
+PROPERTY = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+MENTIONS = re.compile(r"@(everyone|here|channel|all)\b")
+
+
+def strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in strings(item)]
+    return []
+
+
+def no_broken_escapes(texts: list[str], *, entities: bool = False) -> None:
+    """No cut inside an escape (`&amp;`, a backslash escape) or a ZWJ sequence."""
+    for value in texts:
+        value.encode("utf-8")  # no lone surrogates
+        if entities:
+            assert not re.search(r"&[a-z]{0,3}…", value), value[-40:]
+        assert not re.search(r"(?<!\\)\\…", value), value[-40:]
+        assert not value.endswith("\u200d…")
+
+
+@PROPERTY
+@given(messages)
+def test_slack(message: Message) -> None:
+    payload = slack.render(message)
+    blocks = payload["blocks"]
+    assert len(blocks) <= slack.MAX_BLOCKS
+    assert len(blocks[0]["text"]["text"]) <= slack.HEADER_TEXT
+    assert all(len(b["text"]["text"]) <= slack.SECTION_TEXT for b in blocks[1:])
+    assert len(payload["text"]) <= slack.FALLBACK_TEXT
+    for value in [payload["text"], *(b["text"]["text"] for b in blocks[1:])]:
+        for match in re.finditer(r"<([^>]*)>", value):
+            assert re.fullmatch(r"https?://[^|<> ]+\|[^<>]*", match.group(1)), match.group(0)
+    no_broken_escapes([payload["text"], *(b["text"]["text"] for b in blocks[1:])], entities=True)
+
+
+@PROPERTY
+@given(messages)
+def test_discord(message: Message) -> None:
+    payload = discord.render(message)
+    assert payload["allowed_mentions"] == {"parse": []}
+    assert len(payload["content"]) <= discord.CONTENT
+    assert len(payload["embeds"]) <= discord.MAX_EMBEDS
+    total = 0
+    for embed in payload["embeds"]:
+        assert len(embed["title"]) <= discord.TITLE
+        assert len(embed["description"]) <= discord.DESCRIPTION
+        total += len(embed["title"]) + len(embed["description"])
+    assert total <= discord.ALL_EMBEDS
+    for value in strings(payload):
+        assert not MENTIONS.search(value)
+        assert "](javascript" not in value.lower()
+    no_broken_escapes(strings(payload))
+
+
+@PROPERTY
+@given(messages)
+def test_teams(message: Message) -> None:
+    payload = teams.render(message)
+    assert teams.size(payload) < teams.MAX_BYTES
+    card = payload["attachments"][0]["content"]
+    assert card["type"] == "AdaptiveCard"
+    for value in strings(card["body"]):
+        for target in re.findall(r"\]\(([^)]*)\)", value):
+            assert target.startswith(("http://", "https://")), target
+    no_broken_escapes(strings(payload))
+
+
+@PROPERTY
+@given(messages)
+def test_mattermost(message: Message) -> None:
+    payload = mattermost.render(message)
+    assert len(payload["text"]) + len(payload["attachments"][0]["text"]) <= mattermost.MAX_TEXT
+    for value in strings(payload):
+        assert not MENTIONS.search(value)
+    no_broken_escapes(strings(payload))
+
+
+@PROPERTY
+@given(messages)
+def test_google_chat(message: Message) -> None:
+    payload = googlechat.render(message)
+    assert googlechat.size(payload) <= googlechat.MAX_BYTES
+    assert len(payload["text"]) <= googlechat.MAX_TEXT
+    assert "<" not in payload["text"]
+    paragraphs = [
+        w["textParagraph"]["text"]
+        for section in payload["cardsV2"][0]["card"]["sections"]
+        for w in section["widgets"]
+    ]
+    for value in paragraphs:  # the header's title and subtitle are plain text
+        for tag in re.findall(r"<[^>]*>", value):
+            assert re.fullmatch(r'<a href="https?://[^"<>]*">|</a>|<br>|<i>|</i>', tag), tag
+    paragraphs = [
+        w["textParagraph"]["text"]
+        for section in payload["cardsV2"][0]["card"]["sections"]
+        for w in section["widgets"]
+    ]
+    no_broken_escapes(paragraphs, entities=True)
+
+
+@PROPERTY
+@given(messages)
+def test_webhook_keeps_the_text_as_written(message: Message) -> None:
+    payload = webhook.render(message)
+    assert json.loads(json.dumps(payload)) == payload
+    assert payload["title"] == message.title
+    assert [s["heading"] for s in payload["sections"]] == [s.heading for s in message.sections]
+
+
+def test_a_cut_ends_in_an_ellipsis_and_links_the_rest() -> None:
+    long = Message(
+        kind="digest",
+        title="t",
+        summary="s",
+        url="https://shiplog.example/?since=x",
+        sections=[
+            Section(
+                heading=f"acme/r{n}",
+                more=3,
+                lines=[Line(text="x" * 150, url="https://e.example/1")] * 40,
+            )
+            for n in range(80)
+        ],
+    )
+    blocks = slack.render(long)["blocks"]
+    assert len(blocks) == slack.MAX_BLOCKS
+    assert "see them all in shiplog" in blocks[-1]["text"]["text"]
+    assert "https://shiplog.example/?since=x" in blocks[-1]["text"]["text"]
+
+
+def test_the_registry_names_every_platform() -> None:
+    assert set(PLATFORMS) == {"slack", "discord", "teams", "mattermost", "googlechat", "webhook"}
+    assert platform("slack") is slack
+    with pytest.raises(UnknownPlatform, match="use one of slack, discord"):
+        platform("irc")
