@@ -8,21 +8,26 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import click
+import requests
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy.orm import Session
 
-from feed import web
+from feed import notify, web
 from feed.config import DEFAULT_GITHUB_API_URL, REPO_NAME, ConfigError, Settings, read_toml
 from feed.db import Database
 from feed.filters import Filter, FilterError
 from feed.migrate import upgrade
 from feed.store import count_events, remove_demo
 from feed.worker import Handler, Scheduler, run_due, run_forever
+from integrations.chat import delivery as chat_delivery
+from integrations.chat import setup as chat_setup
 from integrations.github import demo as github_demo
 from integrations.github import jobs as github_jobs
 from integrations.github import webhooks
@@ -100,7 +105,9 @@ def github_client(settings: Settings) -> GitHubClient:
     )
 
 
-def worker_parts(shiplog: Shiplog) -> tuple[dict[str, Handler], Scheduler]:
+def worker_parts(
+    shiplog: Shiplog, http: requests.Session | None = None
+) -> tuple[dict[str, Handler], Scheduler]:
     """The job handlers and the periodic schedule the worker runs."""
     settings = shiplog.settings
     handlers = github_jobs.handlers(
@@ -109,7 +116,36 @@ def worker_parts(shiplog: Shiplog) -> tuple[dict[str, Handler], Scheduler]:
         sync_options(settings),
         timedelta(seconds=settings.sync_interval),
     )
-    return handlers, lambda session: github_jobs.schedule_syncs(session, settings.repos)
+    base = public_url(settings)
+    handlers |= chat_delivery.handlers(
+        shiplog.db,
+        event_url=lambda event: f"{base}/events/{event.id}",
+        listing_url=lambda rule: f"{base}/?{urlencode(rule.to_args())}",
+        http=http,
+    )
+
+    def schedule(session: Session) -> None:
+        github_jobs.schedule_syncs(session, settings.repos)
+        notify.schedule_digests(session, datetime.now(UTC))
+
+    return handlers, schedule
+
+
+def public_url(settings: Settings) -> str:
+    """Where people reach this shiplog, for links in chat messages."""
+    return settings.base_url or "http://127.0.0.1:8000"
+
+
+def load_chat_config(shiplog: Shiplog) -> None:
+    """Write the config file's channels and subscriptions to the database."""
+    config = current_app.config
+    try:
+        with shiplog.db.write() as session:
+            chat_setup.apply_config(
+                session, config.get("CHANNELS") or [], config.get("SUBSCRIPTIONS") or []
+            )
+    except chat_setup.ChatConfigError as exc:
+        raise click.ClickException(f"config: {exc}") from None
 
 
 @click.command("run")
@@ -130,6 +166,7 @@ def run_command(host: str, port: int, threads: int) -> None:
     if empty and not shiplog.settings.has_github_source:
         created = github_demo.load(shiplog.db, shiplog.settings.incident_label)
         click.echo(f"shiplog: empty database and no GitHub source; loaded {created} demo events")
+    load_chat_config(shiplog)
     handlers, schedule = worker_parts(shiplog)
     stop = threading.Event()
     worker = threading.Thread(
@@ -218,6 +255,7 @@ def worker_command(once: bool) -> None:
     """Run background jobs: periodic syncs and patch fetches."""
     shiplog: Shiplog = current_app.extensions["shiplog"]
     upgrade(shiplog.db.engine)
+    load_chat_config(shiplog)
     handlers, schedule = worker_parts(shiplog)
     if once:
         with shiplog.db.write() as session:

@@ -144,7 +144,7 @@ def read_toml(path: str | os.PathLike[str], environ: Mapping[str, str]) -> dict[
     result: dict[str, Any] = {}
     for section, value in document.items():
         if section in TOML_RAW_SECTIONS:
-            result[TOML_RAW_SECTIONS[section]] = value
+            result[TOML_RAW_SECTIONS[section]] = _resolve_env(section, value, environ)
             continue
         keys = TOML_KEYS.get(section)
         if keys is None:
@@ -165,6 +165,25 @@ def read_toml(path: str | os.PathLike[str], environ: Mapping[str, str]) -> dict[
                 item = environ[item]
             result[keys[name]] = item
     return result
+
+
+def _resolve_env(section: str, value: Any, environ: Mapping[str, str]) -> Any:
+    """In [[channels]] and the like, `url_env = "NAME"` becomes `url` = the variable's value."""
+    if isinstance(value, list):
+        return [_resolve_env(section, item, environ) for item in value]
+    if not isinstance(value, dict):
+        return value
+    resolved: dict[str, Any] = {}
+    for key, item in value.items():
+        if key.endswith("_env") and isinstance(item, str):
+            if item not in environ:
+                raise ConfigError(
+                    f"config: {section}.{key} names {item!r}, which is not set in the environment"
+                )
+            resolved[key.removesuffix("_env")] = environ[item]
+        else:
+            resolved[key] = item
+    return resolved
 
 
 def _text(config: Mapping[str, Any], key: str) -> str | None:

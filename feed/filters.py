@@ -27,6 +27,7 @@ MAX_LENGTH = {
     "path": 1024,
     "q": 200,
     "around": 32,
+    "bots": 32,
 }
 REPO_PATTERN = re.compile(r"[A-Za-z0-9_.*-]+/[A-Za-z0-9_.*-]+")
 COMMA_SEPARATED = {"repo", "kind", "branch", "author"}
@@ -37,8 +38,10 @@ FIELDS = {
     "author": "authors",
     "path": "paths",
 }
-FILTER_NAMES = frozenset({*FIELDS, "q", "since", "until", "around"})
+FILTER_NAMES = frozenset({*FIELDS, "q", "since", "until", "around", "bots"})
 AROUND_CHOICES = ("incidents",)
+BOTS_CHOICES = ("exclude",)
+BOT_SUFFIX = "[bot]"
 
 
 class FilterError(ValueError):
@@ -63,6 +66,7 @@ class Filter:
     since: datetime | None = None
     until: datetime | None = None
     around: str | None = None  # "incidents": incident events and what happened near them
+    bots: str | None = None  # "exclude": leave out events by bot accounts
 
     @classmethod
     def from_args(cls, args: MultiArgs, *, allowed_extra: Iterable[str] = ()) -> Filter:
@@ -90,6 +94,9 @@ class Filter:
         values["around"] = _parse_text(data.get("around"), "around")
         if values["around"] is not None and values["around"] not in AROUND_CHOICES:
             raise FilterError(f"around: use {', '.join(AROUND_CHOICES)}")
+        values["bots"] = _parse_text(data.get("bots"), "bots")
+        if values["bots"] is not None and values["bots"] not in BOTS_CHOICES:
+            raise FilterError(f"bots: use {', '.join(BOTS_CHOICES)}")
         if values["since"] and values["until"] and values["since"] >= values["until"]:
             raise FilterError("since: must be earlier than until")
         return cls(**values)
@@ -107,6 +114,8 @@ class Filter:
                 args.append((name, moment.isoformat().replace("+00:00", "Z")))
         if self.around:
             args.append(("around", self.around))
+        if self.bots:
+            args.append(("bots", self.bots))
         return args
 
     def to_dict(self) -> dict[str, Any]:
@@ -138,6 +147,8 @@ class Filter:
             parts.append(f"until {self.until:%Y-%m-%d %H:%M} UTC")
         if self.around:
             parts.append("incidents and the changes around them")
+        if self.bots:
+            parts.append("no bots")
         return " · ".join(parts)
 
     def expanded_kinds(self) -> tuple[str, ...]:
@@ -178,6 +189,10 @@ class Filter:
             conditions.append(Event.occurred_at >= self.since)
         if self.until:
             conditions.append(Event.occurred_at < self.until)
+        if self.bots == "exclude":
+            conditions.append(
+                or_(Event.actor.is_(None), ~Event.actor.endswith(BOT_SUFFIX, autoescape=True))
+            )
         if self.around == "incidents":
             near = exists(
                 select(Incident.id).where(
@@ -189,10 +204,42 @@ class Filter:
             conditions.append(or_(Event.kind.in_(INCIDENT_KINDS), near))
         return stmt.where(and_(*conditions)) if conditions else stmt
 
+    def matches(self, event: Any) -> bool:
+        """Whether one event (stored or about to be) passes, as `apply` would select it.
+
+        `around` needs the incidents table and is not checked here.
+        """
+        checks = [
+            (self.repos, event.repo),
+            (self.branches, event.branch),
+            (self.authors, event.actor),
+        ]
+        for globs, value in checks:
+            if globs and (value is None or not any(_glob_match(g, value) for g in globs)):
+                return False
+        if self.kinds and event.kind not in self.expanded_kinds():
+            return False
+        if self.paths and not any(_glob_match(g, f.path) for f in event.files for g in self.paths):
+            return False
+        if self.q:
+            needle = self.q.lower()
+            if needle not in event.title.lower() and needle not in event.body.lower():
+                return False
+        if self.since and event.occurred_at < self.since:
+            return False
+        if self.until and event.occurred_at >= self.until:
+            return False
+        return not (self.bots == "exclude" and (event.actor or "").endswith(BOT_SUFFIX))
+
 
 def glob_to_like(glob: str) -> str:
     """A LIKE pattern (escape character `\\`) matching what `glob` matches."""
     return "%".join(_escape_like(part) for part in glob.split("*"))
+
+
+def _glob_match(glob: str, value: str) -> bool:
+    pattern = ".*".join(re.escape(part) for part in glob.split("*"))
+    return re.fullmatch(pattern, value, re.DOTALL) is not None
 
 
 def _any_glob(column: Any, globs: tuple[str, ...]) -> ColumnElement[bool]:

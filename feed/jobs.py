@@ -114,6 +114,15 @@ def retry(session: Session, job: Claimed, error: str, *, at: datetime | None = N
     return values["state"]
 
 
+def give_up(session: Session, job: Claimed, error: str) -> None:
+    """The job cannot succeed (the destination refused it for good): dead now."""
+    session.execute(
+        update(Job)
+        .where(Job.id == job.id)
+        .values(state="dead", locked_until=None, last_error=error[:2000], updated_at=_now())
+    )
+
+
 def backoff(attempts: int) -> timedelta:
     """Exponential backoff with full jitter: up to 30 s, 60 s, 120 s ... capped at an hour."""
     ceiling = min(timedelta(seconds=30) * 2 ** max(attempts - 1, 0), MAX_BACKOFF)

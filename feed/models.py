@@ -207,6 +207,41 @@ class Incident(Base):
     )
 
 
+class Channel(Base):
+    """A chat destination: a platform and its incoming-webhook URL (a secret)."""
+
+    __tablename__ = "channels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    url: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str | None] = mapped_column(Text)  # signs generic webhook deliveries
+    source: Mapped[str] = mapped_column(String(8), default="api")  # config or api
+    failing_reason: Mapped[str | None] = mapped_column(Text)
+    last_sent_at: Mapped[datetime | None]
+
+
+class Subscription(Base):
+    """A channel joined to a filter, in realtime or digest mode."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    mode: Mapped[str] = mapped_column(String(16))  # realtime or digest
+    schedule: Mapped[str | None] = mapped_column(String(100))  # cron, for digests
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    filter: Mapped[dict[str, Any]] = mapped_column(JSONData, default=dict)
+    options: Mapped[dict[str, Any]] = mapped_column(JSONData, default=dict)
+    send_empty: Mapped[bool] = mapped_column(default=False)
+    source: Mapped[str] = mapped_column(String(8), default="api")
+    window_end: Mapped[datetime | None]  # where the last digest stopped
+
+    channel: Mapped[Channel] = relationship()
+
+
 class SyncState(Base):
     """Where the API sync of one listing stands: its ETag and its cursor."""
 

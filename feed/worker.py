@@ -34,6 +34,10 @@ class RetryAt(Exception):
         self.at = at
 
 
+class GiveUp(Exception):
+    """The job can never succeed; it is dead at once, with this reason."""
+
+
 def run_due(db: Database, handlers: Mapping[str, Handler], *, batch: int = 10) -> int:
     """Run every job that is due now, batch by batch; the number of jobs run."""
     done = 0
@@ -79,6 +83,11 @@ def _run(db: Database, handlers: Mapping[str, Handler], job: jobs.Claimed) -> No
         if handler is None:
             raise LookupError(f"worker: no handler for jobs of kind {job.kind!r}")
         next_due = handler(job.payload)
+    except GiveUp as exc:
+        with db.write() as session:
+            jobs.give_up(session, job, str(exc))
+        log.warning("worker: %s given up: %s", job.key, exc)
+        return
     except RetryAt as exc:
         with db.write() as session:
             jobs.retry(session, job, str(exc), at=exc.at)

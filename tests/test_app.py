@@ -83,7 +83,7 @@ def test_migrations_build_exactly_the_models(database_url: str) -> None:
     with db.engine.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == []
-    assert current_revision(db.engine) == "0003"
+    assert current_revision(db.engine) == "0004"
     db.dispose()
 
 
@@ -193,7 +193,7 @@ def test_upgrade_is_idempotent(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'twice.db'}")
     upgrade(db.engine)
     upgrade(db.engine)
-    assert current_revision(db.engine) == "0003"
+    assert current_revision(db.engine) == "0004"
     db.dispose()
 
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import html
 import json
+from datetime import timedelta
 from typing import Any
+
+import requests
 
 from feed.digest import Line, Message
 from feed.render import safe_url
+from integrations.chat.http import post_json
 from integrations.chat.text import clip, fit
 
 MAX_TEXT = 4096
@@ -86,3 +90,24 @@ def _line(line: Line) -> str:
 
 def _more(count: int, url: str | None) -> str:
     return f"…and {count} more: {_link(url, 'see them all in shiplog')}"
+
+
+PACE = timedelta(seconds=1)  # a Chat space takes about one message a second
+
+
+def send(
+    http: requests.Session,
+    url: str,
+    payload: dict[str, Any],
+    *,
+    secret: str | None,
+    thread_key: str | None,
+) -> None:
+    """One thread per incident: messages with the same key reply in it."""
+    params = None
+    if thread_key:
+        params = {
+            "threadKey": thread_key,
+            "messageReplyOption": "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD",
+        }
+    post_json(http, url, payload, params=params)

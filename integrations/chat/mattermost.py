@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
+import requests
+
 from feed.digest import Line, Message
 from feed.render import safe_url
+from integrations.chat.http import post_json
 from integrations.chat.text import clip, fit
 
 MAX_TEXT = 16383  # message text and attachment text together
@@ -57,3 +61,17 @@ def _line(line: Line) -> str:
 
 def _more(count: int, url: str | None) -> str:
     return f"…and {count} more: {_link(url, 'see them all in shiplog')}"
+
+
+PACE = timedelta(seconds=0.2)
+
+
+def send(
+    http: requests.Session,
+    url: str,
+    payload: dict[str, Any],
+    *,
+    secret: str | None,
+    thread_key: str | None,
+) -> None:
+    post_json(http, url, payload)

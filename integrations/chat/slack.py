@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
+import requests
+
 from feed.digest import Line, Message
 from feed.render import safe_url
+from integrations.chat.http import post_json
 from integrations.chat.text import clip, fit, units
 
 MAX_BLOCKS = 50
@@ -68,3 +72,18 @@ def _section(text: str) -> dict[str, Any]:
 
 def _plain(text: str) -> str:
     return fit(units(text), HEADER_TEXT)
+
+
+PACE = timedelta(seconds=1)  # Slack allows about one message a second per webhook
+
+
+def send(
+    http: requests.Session,
+    url: str,
+    payload: dict[str, Any],
+    *,
+    secret: str | None,
+    thread_key: str | None,
+) -> None:
+    """Post to an incoming webhook; Slack answers errors in words (`channel_is_archived`)."""
+    post_json(http, url, payload)

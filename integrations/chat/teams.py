@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
+import requests
+
 from feed.digest import Line, Message
 from feed.render import safe_url
+from integrations.chat.http import post_json
 from integrations.chat.text import clip
 
 MAX_BYTES = 28 * 1000  # the whole request body
@@ -94,3 +98,17 @@ def _more(count: int, url: str | None) -> str:
 
 def _size(payload: dict[str, Any]) -> int:
     return len(json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+
+
+PACE = timedelta(seconds=1)
+
+
+def send(
+    http: requests.Session,
+    url: str,
+    payload: dict[str, Any],
+    *,
+    secret: str | None,
+    thread_key: str | None,
+) -> None:
+    post_json(http, url, payload)

@@ -8,9 +8,15 @@ wherever they show it.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from datetime import timedelta
 from typing import Any
 
+import requests
+
 from feed.digest import Message
+from integrations.chat.http import encode, post_json
 
 SCHEMA = "shiplog.message/1"
 MAX_LINES = 1000
@@ -37,3 +43,24 @@ def render(message: Message) -> dict[str, Any]:
             for section in message.sections
         ],
     }
+
+
+PACE = timedelta(0)
+SIGNATURE_HEADER = "X-Shiplog-Signature-256"
+
+
+def send(
+    http: requests.Session,
+    url: str,
+    payload: dict[str, Any],
+    *,
+    secret: str | None,
+    thread_key: str | None,
+) -> None:
+    """Signed like GitHub signs its webhooks: `sha256=` and the HMAC of the exact body."""
+    body = encode(payload)
+    headers = {"X-Shiplog-Schema": SCHEMA}
+    if secret:
+        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        headers[SIGNATURE_HEADER] = f"sha256={digest}"
+    post_json(http, url, payload, headers=headers, body=body)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from feed import incidents
+from feed import incidents, notify
 from feed.jobs import enqueue
 from feed.models import INCIDENT_KINDS
 from feed.store import delete_event, upsert_event
@@ -47,6 +48,9 @@ def persist(session: Session, routed: Routed, context: Context, *, demo: bool = 
             {"repo": repo, "branch": branch},
         )
     _update_incidents(session, routed, context)
+    if not demo:
+        created = [r for r, o in zip(routed.records, outcomes, strict=True) if o == "created"]
+        notify.enqueue_alerts(session, created, datetime.now(UTC))
     return Stored(outcomes.count("created"), outcomes.count("updated"), removed)
 
 

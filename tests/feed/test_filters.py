@@ -211,3 +211,32 @@ def titles(db: Database, **query: str | list[str]) -> list[str]:
 )
 def test_filters_select_exactly_what_they_say(timeline: Database, query, expected) -> None:
     assert titles(timeline, **query) == expected
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"repo": "acme/*"},
+        {"repo": "*/api", "kind": "commit"},
+        {"kind": "incident"},
+        {"branch": "release/*"},
+        {"author": "mara"},
+        {"path": "services/*"},
+        {"q": "LOGIN"},
+        {"q": "100%"},
+        {"since": "2026-11-01T02:00:00Z", "until": "2026-11-01T04:00:00Z"},
+        {"bots": "exclude"},
+        {},
+    ],
+)
+def test_matching_one_event_agrees_with_the_sql(timeline: Database, query) -> None:
+    from sqlalchemy.orm import selectinload
+
+    pairs = [(k, v) for k, v in query.items()]
+    parsed = Filter.from_args(args(*pairs))
+    with timeline.write() as session:
+        make_event(session, title="bot bump", actor="renovate[bot]")
+    with timeline.read() as session:
+        everything = session.scalars(select(Event).options(selectinload(Event.files))).all()
+        selected = set(session.scalars(parsed.apply(select(Event.id))))
+    assert {e.id for e in everything if parsed.matches(e)} == selected

@@ -1,0 +1,166 @@
+"""Who hears about what: realtime alerts and scheduled digests, as rows of due jobs.
+
+Every message is a `deliver` job whose key is the subscription plus the event's uid (alerts)
+or plus the digest's window, written in the transaction that makes it due: enqueuing twice,
+retrying or running two workers never sends a message twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from feed.digest import DigestOptions, Message, alert_message, digest_message
+from feed.filters import Filter
+from feed.jobs import enqueue
+from feed.models import INCIDENT_KINDS, Event, Subscription
+from feed.timefmt import iso_utc
+
+ALERT_MAX_AGE = timedelta(days=1)  # a backfill of old history alerts nobody
+PROTECTED_BRANCHES = ("main", "master", "production", "release/*", "release-*")
+
+
+def default_alert(event: Any) -> bool:
+    """What a realtime subscription without kinds hears: incidents, reverts, force pushes to
+    main or release branches, failed deployments."""
+    if event.kind in (*INCIDENT_KINDS, "revert"):
+        return True
+    if event.kind == "force_push":
+        return Filter(branches=PROTECTED_BRANCHES).matches(event)
+    return event.kind == "deployment" and event.data.get("state") in ("failure", "error")
+
+
+def wants(subscription: Subscription, event: Any) -> bool:
+    """Whether a realtime subscription hears about `event`."""
+    rule = Filter.from_dict(subscription.filter)
+    return rule.matches(event) and (bool(rule.kinds) or default_alert(event))
+
+
+def enqueue_alerts(session: Session, events: Sequence[Any], now: datetime) -> int:
+    """Make one delivery due per realtime subscription that wants each new event."""
+    subscriptions = list(
+        session.scalars(select(Subscription).where(Subscription.mode == "realtime"))
+    )
+    count = 0
+    for event in events:
+        if event.occurred_at < now - ALERT_MAX_AGE:
+            continue
+        for subscription in subscriptions:
+            if wants(subscription, event):
+                enqueue(
+                    session,
+                    "deliver",
+                    f"deliver:{subscription.id}:event:{event.uid}",
+                    {"subscription": subscription.id, "event": event.uid},
+                )
+                count += 1
+    return count
+
+
+def next_run(subscription: Subscription, after: datetime) -> datetime:
+    """The first time the digest's schedule fires after `after`, in UTC."""
+    zone = ZoneInfo(subscription.timezone)
+    local = croniter(subscription.schedule or "0 9 * * *", after.astimezone(zone))
+    return local.get_next(datetime).astimezone(UTC)
+
+
+def previous_run(subscription: Subscription, before: datetime) -> datetime:
+    zone = ZoneInfo(subscription.timezone)
+    local = croniter(subscription.schedule or "0 9 * * *", before.astimezone(zone))
+    return local.get_prev(datetime).astimezone(UTC)
+
+
+def schedule_digests(session: Session, now: datetime) -> None:
+    """Each digest subscription has its job, due when its schedule next fires."""
+    for subscription in session.scalars(select(Subscription).where(Subscription.mode == "digest")):
+        enqueue(
+            session,
+            "digest",
+            f"digest:{subscription.id}",
+            {"subscription": subscription.id},
+            due_at=next_run(subscription, now),
+            if_absent=True,
+        )
+
+
+def close_window(session: Session, subscription_id: int, now: datetime) -> datetime | None:
+    """The digest is due: queue its message for the window since the last one (unless it is
+    empty and the subscription does not want empty digests); when to run next."""
+    subscription = session.get(Subscription, subscription_id)
+    if subscription is None:
+        return None
+    until = now.replace(microsecond=0)
+    since = subscription.window_end or previous_run(subscription, until - timedelta(seconds=1))
+    if since >= until:  # run twice in one second: nothing new to cover
+        return next_run(subscription, until)
+    rule = _window_filter(subscription, since, until)
+    has_events = session.scalar(rule.apply(select(Event.id)).limit(1)) is not None
+    if has_events or subscription.send_empty:
+        enqueue(
+            session,
+            "deliver",
+            f"deliver:{subscription.id}:digest:{iso_utc(since)}..{iso_utc(until)}",
+            {"subscription": subscription.id, "since": iso_utc(since), "until": iso_utc(until)},
+        )
+    subscription.window_end = until
+    return next_run(subscription, until)
+
+
+def build_message(
+    session: Session,
+    subscription: Subscription,
+    payload: dict[str, Any],
+    *,
+    event_url: Callable[[Event], str],
+    listing_url: Callable[[Filter], str],
+) -> Message | None:
+    """The message a delivery job stands for, from the data as it is now."""
+    options = digest_options(subscription)
+    if "event" in payload:
+        event = session.scalars(
+            select(Event).where(Event.uid == payload["event"]).options(selectinload(Event.files))
+        ).one_or_none()
+        if event is None:
+            return None
+        return alert_message(event, options=options, event_url=event_url(event))
+    since = datetime.fromisoformat(payload["since"])
+    until = datetime.fromisoformat(payload["until"])
+    rule = _window_filter(subscription, since, until)
+    events = list(
+        session.scalars(
+            rule.apply(select(Event))
+            .options(selectinload(Event.files))
+            .order_by(Event.occurred_at.desc())
+            .limit(10_000)
+        )
+    )
+    return digest_message(
+        events,
+        since=since,
+        until=until,
+        options=options,
+        event_url=event_url,
+        window_url=listing_url(rule),
+    )
+
+
+def digest_options(subscription: Subscription) -> DigestOptions:
+    options = subscription.options or {}
+    return DigestOptions(
+        max_items=int(options.get("max_items", 10)),
+        message_lines=int(options.get("message_lines", 1)),
+        diff_stats=bool(options.get("diff_stats", True)),
+        diff_lines=int(options.get("diff_lines", 0)),
+    )
+
+
+def _window_filter(subscription: Subscription, since: datetime, until: datetime) -> Filter:
+    return Filter.from_dict(
+        {**subscription.filter, "since": iso_utc(since), "until": iso_utc(until)}
+    )

@@ -1,0 +1,104 @@
+"""A fake chat server on 127.0.0.1: records what it receives, answers as the platforms do."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass
+class Received:
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Answer:
+    status: int = 200
+    body: str = "ok"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+class FakeChat:
+    """Answers every POST with the next scripted Answer for its path, else 200 "ok"."""
+
+    def __init__(self) -> None:
+        self.received: list[Received] = []
+        self.script: dict[str, list[Answer]] = {}
+        self.lock = threading.Lock()
+        self.server: ThreadingHTTPServer | None = None
+
+    def url(self, path: str) -> str:
+        assert self.server is not None
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}{path}"
+
+    def answer(self, path: str, *answers: Answer) -> None:
+        self.script.setdefault(path, []).extend(answers)
+
+    def to(self, path: str) -> list[Received]:
+        return [r for r in self.received if r.path == path]
+
+    @contextmanager
+    def running(self) -> Iterator[FakeChat]:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        try:
+            yield self
+        finally:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+def _handler(fake: FakeChat) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        wbufsize = 1 << 16
+        disable_nagle_algorithm = True
+
+        def do_POST(self) -> None:
+            parts = urlsplit(self.path)
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with fake.lock:
+                queue = fake.script.get(parts.path) or []
+                answer = queue.pop(0) if queue else Answer()
+                if answer.status < 500 and answer.status != 429 and answer.status < 400:
+                    fake.received.append(
+                        Received(
+                            parts.path,
+                            {k: v[-1] for k, v in parse_qs(parts.query).items()},
+                            {k.lower(): v for k, v in self.headers.items()},
+                            body,
+                        )
+                    )
+            time.sleep(answer.delay)
+            payload = answer.body.encode()
+            try:
+                self.send_response(answer.status)
+                for key, value in answer.headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler

@@ -1,0 +1,284 @@
+"""Chat delivery end to end: webhook in, one message out per subscription, faults handled."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import delete, select, update
+
+from app import create_app, load_chat_config, worker_parts
+from feed.models import Channel, Job, Subscription
+from feed.worker import run_due
+from tests.conftest import deliver
+from tests.fake_chat import Answer, FakeChat
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+SHA = "ab" * 20
+
+
+@pytest.fixture
+def chat() -> Iterator[FakeChat]:
+    with FakeChat().running() as fake:
+        yield fake
+
+
+def make_app(app_config, chat, channels, subscriptions):
+    app = create_app(
+        {
+            **app_config,
+            "BASE_URL": "https://shiplog.example",
+            "CHANNELS": channels,
+            "SUBSCRIPTIONS": subscriptions,
+        }
+    )
+    with app.app_context():
+        load_chat_config(app.extensions["shiplog"])
+    return app
+
+
+def revert_push(sha: str = SHA) -> dict:
+    return {
+        "ref": "refs/heads/main",
+        "before": "0" * 40,
+        "after": sha,
+        "forced": False,
+        "created": False,
+        "deleted": False,
+        "head_commit": None,
+        "commits": [
+            {
+                "id": sha,
+                "message": f'Revert "Cache"\n\nThis reverts commit {"c" * 40}.',
+                "timestamp": NOW.isoformat(),
+                "author": {"name": "M", "username": "mara"},
+                "added": [],
+                "removed": [],
+                "modified": ["a.py"],
+            }
+        ],
+        "repository": {"full_name": "acme/api"},
+        "pusher": {"name": "mara"},
+    }
+
+
+def work(app) -> int:
+    shiplog = app.extensions["shiplog"]
+    with shiplog.db.write() as session:  # no GitHub API in these tests
+        session.execute(delete(Job).where(Job.kind == "patches"))
+    handlers, _ = worker_parts(shiplog)
+    return run_due(shiplog.db, handlers)
+
+
+def jobs(app, kind: str = "deliver") -> list[Job]:
+    with app.extensions["shiplog"].db.read() as session:
+        return list(session.scalars(select(Job).where(Job.kind == kind)))
+
+
+def make_due(app) -> None:
+    """Move time on: every job due now, and the channels' pacing long past."""
+    past = datetime.now(UTC) - timedelta(minutes=1)
+    with app.extensions["shiplog"].db.write() as session:
+        session.execute(update(Job).values(due_at=past))
+        session.execute(
+            update(Channel).where(Channel.last_sent_at.is_not(None)).values(last_sent_at=past)
+        )
+
+
+PLATFORMS = ["slack", "discord", "teams", "mattermost", "googlechat", "webhook"]
+
+
+@pytest.fixture
+def every_platform(app_config, chat, isolated_env):
+    channels = [
+        {"name": p, "platform": p, "url": chat.url(f"/{p}"), "secret": "s3cret"} for p in PLATFORMS
+    ]
+    subscriptions = [{"name": f"{p}-alerts", "channel": p, "mode": "realtime"} for p in PLATFORMS]
+    app = make_app(app_config, chat, channels, subscriptions)
+    yield app
+    app.extensions["shiplog"].db.dispose()
+
+
+def test_a_revert_alerts_every_platform_once(every_platform, chat) -> None:
+    client = every_platform.test_client()
+    assert deliver(client, "push", revert_push(), delivery="d1").status_code == 200
+    deliver(client, "push", revert_push(), delivery="d1")  # a redelivery
+    assert len(jobs(every_platform)) == len(PLATFORMS)
+    assert work(every_platform) == len(PLATFORMS)
+    for name in PLATFORMS:
+        assert len(chat.to(f"/{name}")) == 1, name
+    slack = chat.to("/slack")[0].json
+    assert slack["blocks"][0]["text"]["text"].startswith("Revert: Revert")
+    assert "<https://shiplog.example/events/1|" in slack["blocks"][2]["text"]["text"]
+    assert chat.to("/discord")[0].query == {"wait": "true"}
+    assert chat.to("/discord")[0].json["allowed_mentions"] == {"parse": []}
+    hook = chat.to("/webhook")[0]
+    expected = hmac.new(b"s3cret", hook.body, hashlib.sha256).hexdigest()
+    assert hook.headers["x-shiplog-signature-256"] == f"sha256={expected}"
+    assert work(every_platform) == 0  # nothing is sent twice
+
+
+def test_ordinary_commits_do_not_alert(every_platform, chat) -> None:
+    push = revert_push()
+    push["commits"][0]["message"] = "Fix typo"
+    deliver(every_platform.test_client(), "push", push)
+    assert jobs(every_platform) == []
+
+
+def test_incident_messages_share_a_google_chat_thread(every_platform, chat) -> None:
+    issue = {
+        "number": 5,
+        "title": "Down",
+        "state": "open",
+        "labels": [{"name": "incident"}],
+        "created_at": NOW.isoformat(),
+        "updated_at": NOW.isoformat(),
+        "user": {"login": "s"},
+    }
+    client = every_platform.test_client()
+    deliver(
+        client,
+        "issues",
+        {"action": "opened", "issue": issue, "repository": {"full_name": "acme/api"}},
+    )
+    deliver(
+        client,
+        "issue_comment",
+        {
+            "action": "created",
+            "issue": issue,
+            "repository": {"full_name": "acme/api"},
+            "comment": {
+                "id": 1,
+                "body": "Looking",
+                "created_at": NOW.isoformat(),
+                "updated_at": NOW.isoformat(),
+                "user": {"login": "s"},
+            },
+        },
+    )
+    work(every_platform)
+    make_due(every_platform)  # past the per-channel pacing
+    work(every_platform)
+    threads = {r.query.get("threadKey") for r in chat.to("/googlechat")}
+    assert threads == {"incident:acme/api#5"}
+    assert len(chat.to("/googlechat")) == 2
+
+
+@pytest.fixture
+def slack_app(app_config, chat, isolated_env):
+    app = make_app(
+        app_config,
+        chat,
+        [{"name": "eng", "platform": "slack", "url": chat.url("/hook")}],
+        [{"name": "alerts", "channel": "eng", "mode": "realtime"}],
+    )
+    yield app
+    app.extensions["shiplog"].db.dispose()
+
+
+def test_429_waits_as_retry_after_says_without_counting_a_failure(slack_app, chat) -> None:
+    chat.answer("/hook", Answer(429, "rate_limited", {"Retry-After": "7"}))
+    deliver(slack_app.test_client(), "push", revert_push())
+    work(slack_app)
+    [job] = jobs(slack_app)
+    assert job.state == "due" and job.attempts == 0
+    assert 5 <= (job.due_at - datetime.now(UTC)).total_seconds() <= 7
+    make_due(slack_app)
+    work(slack_app)
+    assert len(chat.to("/hook")) == 1 and jobs(slack_app)[0].state == "done"
+
+
+def test_5xx_backs_off_then_delivers_once(slack_app, chat) -> None:
+    chat.answer("/hook", Answer(500, "oops"), Answer(503, "busy"))
+    deliver(slack_app.test_client(), "push", revert_push())
+    for _ in range(3):
+        work(slack_app)
+        make_due(slack_app)
+    [job] = jobs(slack_app)
+    assert job.state == "done" and len(chat.to("/hook")) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(410, "channel_is_archived"), (404, "no_service"), (400, "invalid_payload")],
+)
+def test_a_permanent_refusal_stops_and_marks_the_channel(slack_app, chat, status, body) -> None:
+    chat.answer("/hook", Answer(status, body))
+    deliver(slack_app.test_client(), "push", revert_push())
+    work(slack_app)
+    [job] = jobs(slack_app)
+    assert job.state == "dead" and body in job.last_error
+    with slack_app.extensions["shiplog"].db.read() as session:
+        channel = session.scalars(select(Channel)).one()
+    assert channel.failing_reason == f"slack: {status} {body}"
+    assert chat.url("/hook") not in job.last_error and "127.0.0.1" not in channel.failing_reason
+    make_due(slack_app)
+    assert work(slack_app) == 0
+
+
+def test_a_timeout_is_retried(slack_app, chat, monkeypatch) -> None:
+    from integrations.chat import http
+
+    monkeypatch.setattr(http, "TIMEOUT", 0.3)
+    chat.answer("/hook", Answer(200, "ok", delay=1.0))
+    deliver(slack_app.test_client(), "push", revert_push())
+    work(slack_app)
+    [job] = jobs(slack_app)
+    assert job.state == "due" and "timed out" in job.last_error
+
+
+def test_messages_to_one_channel_are_paced(slack_app, chat) -> None:
+    client = slack_app.test_client()
+    deliver(client, "push", revert_push("aa" * 20))
+    deliver(client, "push", revert_push("bb" * 20))
+    work(slack_app)
+    assert len(chat.to("/hook")) == 1
+    waiting = [j for j in jobs(slack_app) if j.state == "due"]
+    assert len(waiting) == 1 and "pacing" in waiting[0].last_error
+
+
+def test_a_digest_covers_its_window_and_skips_empty_ones(app_config, chat, isolated_env):
+    channels = [{"name": "eng", "platform": "slack", "url": chat.url("/digest")}]
+    subscriptions = [
+        {
+            "name": "morning",
+            "channel": "eng",
+            "mode": "digest",
+            "schedule": "0 9 * * 1-5",
+            "timezone": "Europe/Berlin",
+            "options": {"max_items": 1},
+            "filter": {"repo": ["acme/*"], "kind": ["commit", "revert"]},
+        }
+    ]
+    app = make_app(app_config, chat, channels, subscriptions)
+    shiplog = app.extensions["shiplog"]
+    _, schedule = worker_parts(shiplog)
+    with shiplog.db.write() as session:
+        schedule(session)
+    [digest_job] = jobs(app, "digest")
+    assert digest_job.due_at.astimezone(ZoneInfo("Europe/Berlin")).hour == 9
+    make_due(app)
+    assert work(app) == 1  # the digest ran; its window was empty, so nothing is sent
+    assert jobs(app) == [] and chat.received == []
+
+    with shiplog.db.write() as session:
+        session.execute(update(Subscription).values(window_end=NOW - timedelta(hours=1)))
+    deliver(app.test_client(), "push", revert_push())
+    push = revert_push("cd" * 20)
+    push["commits"][0]["message"] = "Add a feature"
+    deliver(app.test_client(), "push", push)
+    assert jobs(app) == []  # no realtime subscription here: only the digest
+    make_due(app)
+    work(app)
+    work(app)
+    [message] = chat.to("/digest")
+    text = str(message.json)
+    assert "1 revert, 1 commit" in text
+    since = (NOW - timedelta(hours=1)).isoformat().replace("+00:00", "Z").replace(":", "%3A")
+    assert "…and 1 more" in text and f"since={since}" in text and "until=" in text
+    shiplog.db.dispose()
