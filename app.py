@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -17,16 +18,21 @@ import click
 import requests
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from feed import notify, web
 from feed.config import DEFAULT_GITHUB_API_URL, REPO_NAME, ConfigError, Settings, read_toml
 from feed.db import Database
 from feed.filters import Filter, FilterError
+from feed.jobs import enqueue
 from feed.migrate import upgrade
+from feed.models import Channel, Job, Subscription
 from feed.store import count_events, remove_demo
+from feed.timefmt import iso_utc
 from feed.worker import Handler, Scheduler, run_due, run_forever
 from integrations.chat import delivery as chat_delivery
+from integrations.chat import platform as chat_platform
 from integrations.chat import setup as chat_setup
 from integrations.github import demo as github_demo
 from integrations.github import jobs as github_jobs
@@ -77,6 +83,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(sync_command)
     app.cli.add_command(worker_command)
     app.cli.add_command(import_git_command)
+    app.cli.add_command(digest_group)
 
 
 def sync_options(settings: Settings, since: datetime | None = None) -> SyncOptions:
@@ -300,6 +307,81 @@ def import_git_command(path: Path, repo: str, branch: str | None) -> None:
         f"shiplog: {repo}: read {report.commits} commits, {report.created} new, "
         f"in {seconds:.1f} s ({report.commits / max(seconds, 1e-9):.0f} commits/s)"
     )
+
+
+@click.group("digest")
+def digest_group() -> None:
+    """Look at or send a subscription's digest."""
+
+
+def _digest_window(shiplog: Shiplog, name: str, since: str | None, until: str | None):  # type: ignore[no-untyped-def]
+    """The subscription named (or numbered) `name` and the window to show."""
+    upgrade(shiplog.db.engine)
+    load_chat_config(shiplog)
+    with shiplog.db.read() as session:
+        query = select(Subscription).where(Subscription.name == name)
+        if name.isdigit():
+            query = select(Subscription).where(Subscription.id == int(name))
+        subscription = session.scalars(query).one_or_none()
+        if subscription is None:
+            raise click.BadParameter(f"no subscription {name!r}", param_hint="--subscription")
+        channel = session.get(Channel, subscription.channel_id)
+    try:
+        window = Filter.from_dict({"since": since, "until": until})
+    except FilterError as exc:
+        raise click.BadParameter(str(exc)) from None
+    end = window.until or datetime.now(UTC).replace(microsecond=0)
+    start = window.since or subscription.window_end or end - timedelta(days=1)
+    if start >= end:
+        raise click.BadParameter("since must be earlier than until")
+    return (
+        subscription,
+        channel,
+        {"subscription": subscription.id, "since": iso_utc(start), "until": iso_utc(end)},
+    )
+
+
+@digest_group.command("preview")
+@click.option("--subscription", "name", required=True, help="Name or id.")
+@click.option("--since", help="Window start (default: where the last digest stopped).")
+@click.option("--until", help="Window end (default: now).")
+@with_appcontext
+def digest_preview(name: str, since: str | None, until: str | None) -> None:
+    """Print the exact payload the subscription's channel would receive."""
+    shiplog: Shiplog = current_app.extensions["shiplog"]
+    subscription, channel, payload = _digest_window(shiplog, name, since, until)
+    base = public_url(shiplog.settings)
+    with shiplog.db.read() as session:
+        message = notify.build_message(
+            session,
+            subscription,
+            payload,
+            event_url=lambda event: f"{base}/events/{event.id}",
+            listing_url=lambda rule: f"{base}/?{urlencode(rule.to_args())}",
+        )
+    rendered = chat_platform(channel.platform).render(message)
+    click.echo(json.dumps(rendered, indent=2, ensure_ascii=False))
+
+
+@digest_group.command("send")
+@click.option("--subscription", "name", required=True, help="Name or id.")
+@click.option("--since", help="Window start (default: where the last digest stopped).")
+@click.option("--until", help="Window end (default: now).")
+@with_appcontext
+def digest_send(name: str, since: str | None, until: str | None) -> None:
+    """Send the subscription's digest now (once: sending the same window again does nothing)."""
+    shiplog: Shiplog = current_app.extensions["shiplog"]
+    subscription, channel, payload = _digest_window(shiplog, name, since, until)
+    key = f"deliver:{subscription.id}:digest:{payload['since']}..{payload['until']}"
+    with shiplog.db.write() as session:
+        enqueue(session, "deliver", key, payload)
+    handlers, _ = worker_parts(shiplog)
+    run_due(shiplog.db, {"deliver": handlers["deliver"]})
+    with shiplog.db.read() as session:
+        job = session.scalars(select(Job).where(Job.key == key)).one()
+    if job.state != "done":
+        raise click.ClickException(f"digest to {channel.name}: {job.state}: {job.last_error}")
+    click.echo(f"shiplog: digest {payload['since']} to {payload['until']} sent to {channel.name}")
 
 
 def web_url(settings: Settings) -> str:

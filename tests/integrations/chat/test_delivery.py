@@ -282,3 +282,93 @@ def test_a_digest_covers_its_window_and_skips_empty_ones(app_config, chat, isola
     since = (NOW - timedelta(hours=1)).isoformat().replace("+00:00", "Z").replace(":", "%3A")
     assert "…and 1 more" in text and f"since={since}" in text and "until=" in text
     shiplog.db.dispose()
+
+
+def test_preview_prints_the_payload_and_send_sends_it_once(app_config, chat, isolated_env):
+    import json
+
+    channels = [{"name": "eng", "platform": "discord", "url": chat.url("/d")}]
+    subscriptions = [
+        {
+            "name": "daily",
+            "channel": "eng",
+            "mode": "digest",
+            "schedule": "0 9 * * *",
+            "timezone": "UTC",
+        }
+    ]
+    app = make_app(app_config, chat, channels, subscriptions)
+    deliver(app.test_client(), "push", revert_push())
+    runner = app.test_cli_runner()
+    window = [
+        "--since",
+        (NOW - timedelta(hours=2)).isoformat(),
+        "--until",
+        (NOW + timedelta(hours=1)).isoformat(),
+    ]
+    preview = runner.invoke(args=["digest", "preview", "--subscription", "daily", *window])
+    assert preview.exit_code == 0, preview.output
+    payload = json.loads(preview.output)
+    assert payload["allowed_mentions"] == {"parse": []}
+    assert "1 revert" in payload["content"]
+    assert chat.received == []
+    sent = runner.invoke(args=["digest", "send", "--subscription", "daily", *window])
+    assert sent.exit_code == 0, sent.output
+    assert "sent to eng" in sent.output
+    runner.invoke(args=["digest", "send", "--subscription", "daily", *window])
+    assert len(chat.to("/d")) == 1
+    assert chat.to("/d")[0].json["content"] == payload["content"]
+    bad = runner.invoke(args=["digest", "preview", "--subscription", "nope"])
+    assert bad.exit_code == 2 and "no subscription 'nope'" in bad.output
+    app.extensions["shiplog"].db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("channels", "subscriptions", "message"),
+    [
+        (
+            [{"name": "x", "platform": "irc", "url": "https://irc.example"}],
+            [],
+            "unknown platform 'irc'",
+        ),
+        ([{"name": "x", "platform": "slack", "url": "ftp://x"}], [], "url must be"),
+        (
+            [{"name": "x", "platform": "slack", "url": "https://hooks.slack.com/x"}],
+            [{"name": "s", "channel": "y"}],
+            "no channel named 'y'",
+        ),
+        (
+            [{"name": "x", "platform": "slack", "url": "https://hooks.slack.com/x"}],
+            [{"name": "s", "channel": "x", "mode": "digest", "schedule": "every day"}],
+            "schedule must be a cron expression",
+        ),
+        (
+            [{"name": "x", "platform": "slack", "url": "https://hooks.slack.com/x"}],
+            [
+                {
+                    "name": "s",
+                    "channel": "x",
+                    "mode": "digest",
+                    "schedule": "0 9 * * *",
+                    "timezone": "Mars/Olympus",
+                }
+            ],
+            "unknown time zone",
+        ),
+        (
+            [{"name": "x", "platform": "slack", "url": "https://hooks.slack.com/x"}],
+            [{"name": "s", "channel": "x", "filter": {"kind": ["tweet"]}}],
+            "filter: kind",
+        ),
+    ],
+)
+def test_bad_chat_config_is_refused_by_name(
+    app_config, isolated_env, channels, subscriptions, message
+) -> None:
+    import click
+
+    app = create_app({**app_config, "CHANNELS": channels, "SUBSCRIPTIONS": subscriptions})
+    with app.app_context(), pytest.raises(click.ClickException, match=message) as caught:
+        load_chat_config(app.extensions["shiplog"])
+    assert "hooks.slack.com" not in str(caught.value.message)
+    app.extensions["shiplog"].db.dispose()
