@@ -31,6 +31,7 @@ from feed.models import Channel, Job, Subscription
 from feed.store import count_events, remove_demo
 from feed.timefmt import iso_utc
 from feed.worker import Handler, Scheduler, run_due, run_forever
+from integrations.chat import admin as chat_admin
 from integrations.chat import delivery as chat_delivery
 from integrations.chat import platform as chat_platform
 from integrations.chat import setup as chat_setup
@@ -71,6 +72,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["shiplog"] = Shiplog(settings=settings, db=Database(settings.database_url))
     web.register(app)
     app.register_blueprint(webhooks.blueprint)
+    app.register_blueprint(chat_admin.blueprint)
     register_commands(app)
     return app
 
