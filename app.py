@@ -130,12 +130,14 @@ def worker_parts(
         shiplog.db,
         event_url=lambda event: f"{base}/events/{event.id}",
         listing_url=lambda rule: f"{base}/?{urlencode(rule.to_args())}",
+        incident_url=lambda incident: f"{base}/incidents/{incident.id}",
         http=http,
     )
 
     def schedule(session: Session) -> None:
         github_jobs.schedule_syncs(session, settings.repos)
         notify.schedule_digests(session, datetime.now(UTC))
+        notify.remind_overdue(session, datetime.now(UTC))
 
     return handlers, schedule
 

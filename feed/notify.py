@@ -16,10 +16,10 @@ from croniter import croniter
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from feed.digest import DigestOptions, Message, alert_message, digest_message
+from feed.digest import DigestOptions, Line, Message, Section, alert_message, digest_message
 from feed.filters import Filter
 from feed.jobs import enqueue
-from feed.models import INCIDENT_KINDS, Event, Subscription
+from feed.models import INCIDENT_KINDS, Event, Incident, Subscription
 from feed.timefmt import iso_utc
 
 ALERT_MAX_AGE = timedelta(days=1)  # a backfill of old history alerts nobody
@@ -58,6 +58,39 @@ def enqueue_alerts(session: Session, events: Sequence[Any], now: datetime) -> in
                     "deliver",
                     f"deliver:{subscription.id}:event:{event.uid}",
                     {"subscription": subscription.id, "event": event.uid},
+                )
+                count += 1
+    return count
+
+
+def remind_overdue(session: Session, now: datetime) -> int:
+    """One reminder per realtime subscriber for each promised update that did not come."""
+    overdue = session.scalars(
+        select(Incident).where(
+            Incident.active,
+            Incident.status != "resolved",
+            Incident.next_update_at.is_not(None),
+            Incident.next_update_at < now,
+        )
+    ).all()
+    if not overdue:
+        return 0
+    subscriptions = list(
+        session.scalars(select(Subscription).where(Subscription.mode == "realtime"))
+    )
+    count = 0
+    for incident in overdue:
+        opened = session.scalars(select(Event).where(Event.uid == incident.uid)).one_or_none()
+        if opened is None:
+            continue
+        promise = iso_utc(incident.next_update_at)
+        for subscription in subscriptions:
+            if wants(subscription, opened):
+                enqueue(
+                    session,
+                    "deliver",
+                    f"deliver:{subscription.id}:reminder:{incident.uid}:{promise}",
+                    {"subscription": subscription.id, "reminder": incident.uid},
                 )
                 count += 1
     return count
@@ -119,9 +152,17 @@ def build_message(
     *,
     event_url: Callable[[Event], str],
     listing_url: Callable[[Filter], str],
+    incident_url: Callable[[Incident], str] = lambda incident: "",
 ) -> Message | None:
     """The message a delivery job stands for, from the data as it is now."""
     options = digest_options(subscription)
+    if "reminder" in payload:
+        incident = session.scalars(
+            select(Incident).where(Incident.uid == payload["reminder"])
+        ).one_or_none()
+        if incident is None or incident.status == "resolved" or incident.next_update_at is None:
+            return None  # answered or resolved since: no reminder
+        return reminder_message(incident, incident_url(incident))
     if "event" in payload:
         event = session.scalars(
             select(Event).where(Event.uid == payload["event"]).options(selectinload(Event.files))
@@ -147,6 +188,25 @@ def build_message(
         options=options,
         event_url=event_url,
         window_url=listing_url(rule),
+    )
+
+
+def reminder_message(incident: Incident, url: str) -> Message:
+    due = f"{incident.next_update_at:%H:%M} UTC" if incident.next_update_at else "now"
+    return Message(
+        kind="alert",
+        title=f"Update overdue: {incident.title}",
+        summary=f"{incident.repo}#{incident.number} · {incident.status} · an update was "
+        f"promised by {due}",
+        sections=[
+            Section(
+                heading="Incident",
+                lines=[Line(text=incident.title, url=url, detail=incident.severity or "")],
+            )
+        ],
+        url=url,
+        severity=incident.severity,
+        thread_key=incident.uid,
     )
 
 

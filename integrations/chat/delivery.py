@@ -12,7 +12,7 @@ import requests
 from feed import notify
 from feed.db import Database
 from feed.filters import Filter
-from feed.models import Channel, Event, Subscription
+from feed.models import Channel, Event, Incident, Subscription
 from feed.worker import GiveUp, Handler, RetryAt
 from integrations.chat import platform
 from integrations.chat.http import Failed, Rejected, RetryLater
@@ -25,6 +25,7 @@ def handlers(
     *,
     event_url: Callable[[Event], str],
     listing_url: Callable[[Filter], str],
+    incident_url: Callable[[Incident], str] = lambda incident: "",
     http: requests.Session | None = None,
 ) -> dict[str, Handler]:
     """`digest` and `deliver` jobs, bound to the database and one HTTP session."""
@@ -45,7 +46,12 @@ def handlers(
             if channel.last_sent_at and now < channel.last_sent_at + module.PACE:
                 raise RetryAt(channel.last_sent_at + module.PACE, f"{channel.name}: pacing")
             message = notify.build_message(
-                session, subscription, payload, event_url=event_url, listing_url=listing_url
+                session,
+                subscription,
+                payload,
+                event_url=event_url,
+                listing_url=listing_url,
+                incident_url=incident_url,
             )
         if message is None:
             return None

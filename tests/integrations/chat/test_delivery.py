@@ -372,3 +372,52 @@ def test_bad_chat_config_is_refused_by_name(
         load_chat_config(app.extensions["shiplog"])
     assert "hooks.slack.com" not in str(caught.value.message)
     app.extensions["shiplog"].db.dispose()
+
+
+def test_an_overdue_update_reminds_realtime_subscribers_once(slack_app, chat) -> None:
+    past = NOW - timedelta(hours=2)
+    issue = {
+        "number": 9,
+        "title": "Queue stuck",
+        "state": "open",
+        "labels": [{"name": "incident"}],
+        "created_at": past.isoformat(),
+        "updated_at": past.isoformat(),
+        "user": {"login": "s"},
+    }
+    client = slack_app.test_client()
+    deliver(
+        client,
+        "issues",
+        {"action": "opened", "issue": issue, "repository": {"full_name": "acme/api"}},
+    )
+    deliver(
+        client,
+        "issue_comment",
+        {
+            "action": "created",
+            "issue": issue,
+            "repository": {"full_name": "acme/api"},
+            "comment": {
+                "id": 3,
+                "body": "/next-update 30m\nLooking",
+                "user": {"login": "s"},
+                "created_at": past.isoformat(),
+                "updated_at": past.isoformat(),
+            },
+        },
+    )
+    work(slack_app)  # the two alerts (paced)
+    make_due(slack_app)
+    work(slack_app)
+    shiplog = slack_app.extensions["shiplog"]
+    _, schedule = worker_parts(shiplog)
+    for _ in range(2):  # the schedule runs often; the reminder is made once
+        with shiplog.db.write() as session:
+            schedule(session)
+    make_due(slack_app)
+    work(slack_app)
+    texts = [str(r.json) for r in chat.to("/hook")]
+    assert len(texts) == 3
+    assert "Update overdue: Queue stuck" in texts[-1]
+    assert "https://shiplog.example/incidents/1" in texts[-1]
