@@ -43,7 +43,7 @@ def handlers(
                 return None  # deleted since: nothing to send
             channel = session.get(Channel, subscription.channel_id)
             module = platform(channel.platform)
-            if channel.last_sent_at and now < channel.last_sent_at + module.PACE:
+            if module.PACE and channel.last_sent_at and now < channel.last_sent_at + module.PACE:
                 raise RetryAt(channel.last_sent_at + module.PACE, f"{channel.name}: pacing")
             message = notify.build_message(
                 session,
