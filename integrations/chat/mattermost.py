@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
-from feed.digest import Line, Message
+from feed.digest import Line, Message, Section
 from feed.render import safe_url
 from integrations.chat.http import post_json
 from integrations.chat.text import clip, fit
@@ -21,12 +22,23 @@ MARKDOWN = re.compile(r"([\\*_~`|>#\-\[\]()<:!])")
 
 def render(message: Message) -> dict[str, Any]:
     text = clip(f"{message.title}\n{message.summary}", 1000, escape)
-    pieces = []
+    budget = MAX_TEXT - len(text) - 400  # room for the closing "...and N more" link
+    pieces: list[str] = []
+    used = 0
+    left = 0
     for section in message.sections:
-        pieces.append(f"\n#### {clip(section.heading, 300, escape)}\n")
-        pieces += [_line(line) + "\n" for line in section.lines]
-        if section.more:
-            pieces.append(_more(section.more, message.url) + "\n")
+        if used > budget:  # full: count what is left without rendering it
+            left += len(section.lines) + section.more
+            continue
+        for piece in _section(section, message.url):
+            if used + len(piece) > budget:
+                left += 1
+                used = budget + 1
+                continue
+            pieces.append(piece)
+            used += len(piece)
+    if left:
+        pieces.append(_more(left, message.url))
     body = fit(pieces, MAX_TEXT - len(text) - 10)
     attachment: dict[str, Any] = {
         "fallback": clip(message.title, 300, escape),
@@ -37,6 +49,14 @@ def render(message: Message) -> dict[str, Any]:
         attachment["title"] = "Open in shiplog"
         attachment["title_link"] = message.url
     return {"text": text, "attachments": [attachment]}
+
+
+def _section(section: Section, url: str | None) -> Iterator[str]:
+    yield f"\n#### {clip(section.heading, 300, escape)}\n"
+    for line in section.lines:
+        yield _line(line) + "\n"
+    if section.more:
+        yield _more(section.more, url) + "\n"
 
 
 def escape(text: str) -> str:

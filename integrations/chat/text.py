@@ -15,7 +15,8 @@ ZWJ = "\u200d"
 
 
 def graphemes(text: str) -> list[str]:
-    """Characters with their combining marks, variation selectors and ZWJ sequences."""
+    """Characters with their combining marks, variation selectors, skin tones, ZWJ
+    sequences and flag pairs."""
     clusters: list[str] = []
     for char in text:
         joins = clusters and (
@@ -25,12 +26,18 @@ def graphemes(text: str) -> list[str]:
             or 0xFE00 <= ord(char) <= 0xFE0F
             or 0x1F3FB <= ord(char) <= 0x1F3FF  # skin tones
             or unicodedata.category(char) == "Me"
+            or (_regional(char) and len(clusters[-1]) == 1 and _regional(clusters[-1]))
         )
         if joins:
             clusters[-1] += char
         else:
             clusters.append(char)
     return clusters
+
+
+def _regional(char: str) -> bool:
+    """A regional indicator: two of them make one flag."""
+    return 0x1F1E6 <= ord(char) <= 0x1F1FF
 
 
 def units(text: str, escape: Callable[[str], str] = lambda s: s) -> list[str]:
