@@ -183,7 +183,7 @@ def run_command(host: str, port: int, threads: int) -> None:
     worker = threading.Thread(
         target=run_forever,
         args=(shiplog.db, handlers, stop),
-        kwargs={"schedule": schedule},
+        kwargs={"schedule": schedule, "max_attempts": shiplog.settings.job_max_attempts},
         name="shiplog-worker",
         daemon=True,
     )
@@ -271,14 +271,21 @@ def worker_command(once: bool) -> None:
     if once:
         with shiplog.db.write() as session:
             schedule(session)
-        click.echo(f"shiplog: worker ran {run_due(shiplog.db, handlers)} jobs")
+        ran = run_due(shiplog.db, handlers, max_attempts=shiplog.settings.job_max_attempts)
+        click.echo(f"shiplog: worker ran {ran} jobs")
         return
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     click.echo("shiplog: worker running (Ctrl-C stops)")
     try:
-        run_forever(shiplog.db, handlers, stop, schedule=schedule)
+        run_forever(
+            shiplog.db,
+            handlers,
+            stop,
+            schedule=schedule,
+            max_attempts=shiplog.settings.job_max_attempts,
+        )
     except KeyboardInterrupt:
         stop.set()
 

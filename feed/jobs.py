@@ -97,7 +97,14 @@ def finish(session: Session, job_id: int, *, next_due: datetime | None = None) -
     session.execute(update(Job).where(Job.id == job_id).values(**values))
 
 
-def retry(session: Session, job: Claimed, error: str, *, at: datetime | None = None) -> str:
+def retry(
+    session: Session,
+    job: Claimed,
+    error: str,
+    *,
+    at: datetime | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> str:
     """The job failed: due again at `at`, or after a backoff; dead after too many attempts.
 
     A retry at a given time (a rate limit's reset) does not count as a failed attempt.
@@ -105,7 +112,7 @@ def retry(session: Session, job: Claimed, error: str, *, at: datetime | None = N
     now = _now()
     if at is not None:
         values: dict[str, Any] = {"state": "due", "due_at": at, "attempts": job.attempts - 1}
-    elif job.attempts >= MAX_ATTEMPTS:
+    elif job.attempts >= max_attempts:
         values = {"state": "dead"}
     else:
         values = {"state": "due", "due_at": now + backoff(job.attempts)}

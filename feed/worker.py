@@ -38,7 +38,13 @@ class GiveUp(Exception):
     """The job can never succeed; it is dead at once, with this reason."""
 
 
-def run_due(db: Database, handlers: Mapping[str, Handler], *, batch: int = 10) -> int:
+def run_due(
+    db: Database,
+    handlers: Mapping[str, Handler],
+    *,
+    batch: int = 10,
+    max_attempts: int = jobs.MAX_ATTEMPTS,
+) -> int:
     """Run every job that is due now, batch by batch; the number of jobs run."""
     done = 0
     while True:
@@ -47,7 +53,7 @@ def run_due(db: Database, handlers: Mapping[str, Handler], *, batch: int = 10) -
         if not claimed:
             return done
         for job in claimed:
-            _run(db, handlers, job)
+            _run(db, handlers, job, max_attempts)
             done += 1
 
 
@@ -59,6 +65,7 @@ def run_forever(
     schedule: Scheduler | None = None,
     idle_seconds: float = 1.0,
     schedule_every: float = 30.0,
+    max_attempts: int = jobs.MAX_ATTEMPTS,
 ) -> None:
     """Run due jobs until `stop` is set, calling `schedule` now and then to add periodic work."""
     last_schedule = float("-inf")
@@ -69,7 +76,7 @@ def run_forever(
                 with db.write() as session:
                     schedule(session)
                 last_schedule = now
-            ran = run_due(db, handlers)
+            ran = run_due(db, handlers, max_attempts=max_attempts)
         except Exception:  # the database is away: keep the worker alive and try again
             log.exception("worker: cannot reach the job table")
             ran = 0
@@ -77,7 +84,9 @@ def run_forever(
             stop.wait(idle_seconds)
 
 
-def _run(db: Database, handlers: Mapping[str, Handler], job: jobs.Claimed) -> None:
+def _run(
+    db: Database, handlers: Mapping[str, Handler], job: jobs.Claimed, max_attempts: int
+) -> None:
     handler = handlers.get(job.kind)
     try:
         if handler is None:
@@ -95,7 +104,9 @@ def _run(db: Database, handlers: Mapping[str, Handler], job: jobs.Claimed) -> No
         return
     except Exception as exc:
         with db.write() as session:
-            state = jobs.retry(session, job, f"{type(exc).__name__}: {exc}")
+            state = jobs.retry(
+                session, job, f"{type(exc).__name__}: {exc}", max_attempts=max_attempts
+            )
         log.warning("worker: %s failed (attempt %d, now %s): %s", job.key, job.attempts, state, exc)
         return
     with db.write() as session:

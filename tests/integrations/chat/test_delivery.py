@@ -421,3 +421,38 @@ def test_an_overdue_update_reminds_realtime_subscribers_once(slack_app, chat) ->
     assert len(texts) == 3
     assert "Update overdue: Queue stuck" in texts[-1]
     assert "https://shiplog.example/incidents/1" in texts[-1]
+
+
+def test_discords_retry_after_in_the_body_is_honoured(app_config, chat, isolated_env) -> None:
+    app = make_app(
+        app_config,
+        chat,
+        [{"name": "d", "platform": "discord", "url": chat.url("/d")}],
+        [{"name": "alerts", "channel": "d", "mode": "realtime"}],
+    )
+    chat.answer("/d", Answer(429, '{"message": "You are being rate limited.", "retry_after": 3.5}'))
+    deliver(app.test_client(), "push", revert_push())
+    work(app)
+    [job] = jobs(app)
+    assert 2 <= (job.due_at - datetime.now(UTC)).total_seconds() <= 3.5
+    assert "You are being rate limited" in job.last_error
+    app.extensions["shiplog"].db.dispose()
+
+
+def test_failures_past_the_configured_attempts_are_dead(app_config, chat, isolated_env) -> None:
+    app = make_app(
+        {**app_config, "JOB_MAX_ATTEMPTS": "2"},
+        chat,
+        [{"name": "eng", "platform": "slack", "url": chat.url("/hook")}],
+        [{"name": "alerts", "channel": "eng", "mode": "realtime"}],
+    )
+    chat.answer("/hook", *[Answer(502, "bad gateway")] * 5)
+    deliver(app.test_client(), "push", revert_push())
+    shiplog = app.extensions["shiplog"]
+    handlers, _ = worker_parts(shiplog)
+    for _ in range(3):
+        run_due(shiplog.db, handlers, max_attempts=shiplog.settings.job_max_attempts)
+        make_due(app)
+    [job] = jobs(app)
+    assert (job.state, job.attempts) == ("dead", 2)
+    shiplog.db.dispose()
