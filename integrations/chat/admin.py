@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import hmac
+import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, current_app, jsonify, request
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import delete, select
 
+from feed import notify
 from feed.models import Channel, Job, Subscription
 from feed.timefmt import iso_utc
+from feed.web.listing import absolute, listing_url
+from integrations.chat import platform
 from integrations.chat.setup import ChatConfigError, save_channel, save_subscription
 
-blueprint = Blueprint("chat_admin", __name__, url_prefix="/api")
+blueprint = Blueprint("chat_admin", __name__)
 ADMIN_OFF = "admin API is off: set SHIPLOG_ADMIN_TOKEN to turn it on"
 
 
@@ -38,7 +52,7 @@ def admin_only(view: Callable[..., Any]) -> Callable[..., Any]:
     return guarded
 
 
-@blueprint.get("/channels")
+@blueprint.get("/api/channels")
 @admin_only
 def channels() -> Response:
     with _db().read() as session:
@@ -46,7 +60,7 @@ def channels() -> Response:
     return jsonify(channels=[channel_json(row) for row in rows])
 
 
-@blueprint.post("/channels")
+@blueprint.post("/api/channels")
 @admin_only
 def add_channel() -> tuple[Response, int]:
     entry = _json_body()
@@ -59,7 +73,7 @@ def add_channel() -> tuple[Response, int]:
     return jsonify(shown), 201
 
 
-@blueprint.delete("/channels/<name>")
+@blueprint.delete("/api/channels/<name>")
 @admin_only
 def remove_channel(name: str) -> tuple[str, int]:
     with _db().write() as session:
@@ -69,7 +83,7 @@ def remove_channel(name: str) -> tuple[str, int]:
     return "", 204
 
 
-@blueprint.get("/subscriptions")
+@blueprint.get("/api/subscriptions")
 @admin_only
 def subscriptions() -> Response:
     with _db().read() as session:
@@ -78,7 +92,7 @@ def subscriptions() -> Response:
     return jsonify(subscriptions=[subscription_json(row, names) for row in rows])
 
 
-@blueprint.post("/subscriptions")
+@blueprint.post("/api/subscriptions")
 @admin_only
 def add_subscription() -> tuple[Response, int]:
     entry = _json_body()
@@ -92,7 +106,7 @@ def add_subscription() -> tuple[Response, int]:
     return jsonify(shown), 201
 
 
-@blueprint.delete("/subscriptions/<name>")
+@blueprint.delete("/api/subscriptions/<name>")
 @admin_only
 def remove_subscription(name: str) -> tuple[str, int]:
     with _db().write() as session:
@@ -102,7 +116,7 @@ def remove_subscription(name: str) -> tuple[str, int]:
     return "", 204
 
 
-@blueprint.get("/deliveries")
+@blueprint.get("/api/deliveries")
 @admin_only
 def deliveries() -> Response:
     """Each message: its key, state, attempts and last error, newest first."""
@@ -122,6 +136,50 @@ def deliveries() -> Response:
             }
             for job in rows
         ]
+    )
+
+
+@blueprint.get("/admin/deliveries")
+@admin_only
+def delivery_log() -> str:
+    """The delivery log as a page: each message's state, attempts and last error."""
+    with _db().read() as session:
+        rows = session.scalars(
+            select(Job).where(Job.kind == "deliver").order_by(Job.updated_at.desc()).limit(500)
+        ).all()
+        channels = session.scalars(select(Channel).order_by(Channel.name)).all()
+    return render_template("admin_deliveries.html", jobs=rows, channels=channels)
+
+
+@blueprint.get("/admin/subscriptions/<name>/preview")
+@admin_only
+def preview(name: str) -> str:
+    """What the subscription's next message will look like, and its exact payload."""
+    shiplog = current_app.extensions["shiplog"]
+    now = datetime.now(UTC).replace(microsecond=0)
+    with shiplog.db.read() as session:
+        subscription = session.scalars(
+            select(Subscription).where(Subscription.name == name)
+        ).one_or_none()
+        if subscription is None:
+            abort(404, description=f"no subscription {name!r}")
+        channel = session.get(Channel, subscription.channel_id)
+        since = subscription.window_end or now - timedelta(days=1)
+        payload = {"subscription": subscription.id, "since": iso_utc(since), "until": iso_utc(now)}
+        message = notify.build_message(
+            session,
+            subscription,
+            payload,
+            event_url=lambda e: absolute(url_for("pages.event", event_id=e.id)),
+            listing_url=lambda rule: listing_url("pages.activity", rule, external=True),
+        )
+    rendered = platform(channel.platform).render(message)
+    return render_template(
+        "preview.html",
+        subscription=subscription,
+        channel=channel,
+        message=message,
+        payload=json.dumps(rendered, indent=2, ensure_ascii=False),
     )
 
 

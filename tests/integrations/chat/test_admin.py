@@ -81,3 +81,23 @@ def test_bad_input_is_a_400_that_says_why(admin, path, body, message) -> None:
 
 def test_the_delivery_log_lists_messages(admin) -> None:
     assert admin.get("/api/deliveries", headers=auth()).json == {"deliveries": []}
+
+
+def test_the_preview_page_and_the_delivery_log(admin) -> None:
+    admin.post(
+        "/api/channels", headers=auth(), json={"name": "eng", "platform": "slack", "url": HOOK}
+    )
+    admin.post(
+        "/api/subscriptions",
+        headers=auth(),
+        json={"name": "daily", "channel": "eng", "mode": "digest", "schedule": "0 9 * * *"},
+    )
+    page = admin.get("/admin/subscriptions/daily/preview", headers=auth())
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "Nothing shipped." in text and "The exact slack payload" in text
+    assert "SECRET" not in text
+    assert admin.get("/admin/subscriptions/daily/preview").status_code == 401
+    assert admin.get("/admin/subscriptions/nope/preview", headers=auth()).status_code == 404
+    log = admin.get("/admin/deliveries", headers=auth())
+    assert log.status_code == 200 and "eng" in log.get_data(as_text=True)
