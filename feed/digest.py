@@ -142,7 +142,10 @@ def _line(event: Event, options: DigestOptions, url: str) -> Line:
         detail.append(event.sha[:7])
     stats = event.data.get("stats") if options.diff_stats else None
     if stats:
-        detail.append(f"+{stats['additions']} -{stats['deletions']} in {stats['files']} files")
+        files = stats["files"]
+        detail.append(
+            f"+{stats['additions']} -{stats['deletions']} in {files} file{'s' if files != 1 else ''}"
+        )
     quote_lines = event.body.splitlines()[: max(options.message_lines - 1, 0)]
     if options.diff_lines:
         patch_lines = [
