@@ -142,10 +142,8 @@ def _line(event: Event, options: DigestOptions, url: str) -> Line:
         detail.append(event.sha[:7])
     stats = event.data.get("stats") if options.diff_stats else None
     if stats:
-        files = stats["files"]
-        detail.append(
-            f"+{stats['additions']} -{stats['deletions']} in {files} file{'s' if files != 1 else ''}"
-        )
+        files = f"{stats['files']} file{'s' if stats['files'] != 1 else ''}"
+        detail.append(f"+{stats['additions']} -{stats['deletions']} in {files}")
     quote_lines = event.body.splitlines()[: max(options.message_lines - 1, 0)]
     if options.diff_lines:
         patch_lines = [
