@@ -456,3 +456,23 @@ def test_failures_past_the_configured_attempts_are_dead(app_config, chat, isolat
     [job] = jobs(app)
     assert (job.state, job.attempts) == ("dead", 2)
     shiplog.db.dispose()
+
+
+def test_a_worker_that_dies_holding_messages_loses_none(slack_app, chat) -> None:
+    from feed import jobs as job_table
+
+    client = slack_app.test_client()
+    for n in range(3):
+        deliver(client, "push", revert_push(f"{n:02d}" * 20))
+    shiplog = slack_app.extensions["shiplog"]
+    with shiplog.db.write() as session:
+        session.execute(delete(Job).where(Job.kind == "patches"))
+        assert len(job_table.claim(session, limit=10)) == 3  # claimed, then the worker died
+    assert work(slack_app) == 0  # held by the dead worker's lease
+    with shiplog.db.write() as session:  # the lease runs out
+        session.execute(update(Job).values(locked_until=datetime.now(UTC) - timedelta(seconds=1)))
+    for _ in range(3):
+        work(slack_app)
+        make_due(slack_app)
+    assert len(chat.to("/hook")) == 3
+    assert {job.state for job in jobs(slack_app)} == {"done"}
