@@ -12,7 +12,7 @@ import requests
 from feed.digest import Line, Message
 from feed.render import safe_url
 from integrations.chat.http import post_json
-from integrations.chat.text import clip, fit
+from integrations.chat.text import clip, fit, more, render_line
 
 CONTENT = 2000
 MAX_EMBEDS = 10
@@ -22,6 +22,7 @@ FOOTER = 2048
 ALL_EMBEDS = 6000
 COLOURS = {"sev1": 0xCF222E, "sev2": 0xCF222E, "failure": 0xCF222E, None: 0x0969DA}
 MARKDOWN = re.compile(r"([\\*_~`|>#\-\[\]()<:])")
+PACE = timedelta(seconds=0.5)
 
 
 def render(message: Message) -> dict[str, Any]:
@@ -56,6 +57,18 @@ def render(message: Message) -> dict[str, Any]:
     return {"content": content, "embeds": embeds, "allowed_mentions": {"parse": []}}
 
 
+def send(
+    http: requests.Session,
+    url: str,
+    payload: dict[str, Any],
+    *,
+    secret: str | None,
+    thread_key: str | None,
+) -> None:
+    """`wait=true`: Discord answers with the message it created, so delivery is confirmed."""
+    post_json(http, url, payload, params={"wait": "true"})
+
+
 def escape(text: str) -> str:
     """Markdown and mention syntax made literal."""
     text = MARKDOWN.sub(r"\\\1", text)
@@ -71,28 +84,8 @@ def _link(url: str | None, label: str) -> str:
 
 
 def _line(line: Line) -> str:
-    text = f"• {_link(line.url, line.text)}"
-    if line.detail:
-        text += f" — {clip(line.detail, 200, escape)}"
-    if line.quote:
-        text += "".join(f"\n> {clip(q, 300, escape)}" for q in line.quote.splitlines()[:10])
-    return text
+    return render_line(line, link=_link, escape=escape)
 
 
 def _more(count: int, url: str | None) -> str:
-    return f"…and {count} more: {_link(url, 'see them all in shiplog')}"
-
-
-PACE = timedelta(seconds=0.5)
-
-
-def send(
-    http: requests.Session,
-    url: str,
-    payload: dict[str, Any],
-    *,
-    secret: str | None,
-    thread_key: str | None,
-) -> None:
-    """`wait=true`: Discord answers with the message it created, so delivery is confirmed."""
-    post_json(http, url, payload, params={"wait": "true"})
+    return more(count, url, _link)

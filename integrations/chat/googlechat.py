@@ -12,10 +12,11 @@ import requests
 from feed.digest import Line, Message
 from feed.render import safe_url
 from integrations.chat.http import post_json
-from integrations.chat.text import clip, fit
+from integrations.chat.text import clip, fit, more, render_line
 
 MAX_TEXT = 4096
 MAX_BYTES = 30000  # Google Chat refuses messages over 32,000 bytes
+PACE = timedelta(seconds=1)  # a Chat space takes about one message a second
 
 
 def render(message: Message) -> dict[str, Any]:
@@ -57,6 +58,24 @@ def render(message: Message) -> dict[str, Any]:
     return payload
 
 
+def send(
+    http: requests.Session,
+    url: str,
+    payload: dict[str, Any],
+    *,
+    secret: str | None,
+    thread_key: str | None,
+) -> None:
+    """One thread per incident: messages with the same key reply in it."""
+    params = None
+    if thread_key:
+        params = {
+            "threadKey": thread_key,
+            "messageReplyOption": "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD",
+        }
+    post_json(http, url, payload, params=params)
+
+
 def thread_key(message: Message) -> str | None:
     return message.thread_key
 
@@ -77,37 +96,10 @@ def _link(url: str | None, label: str) -> str:
 
 
 def _line(line: Line) -> str:
-    text = f"• {_link(line.url, line.text)}"
-    if line.detail:
-        text += f" — {clip(line.detail, 200, html.escape)}"
-    if line.quote:
-        text += "".join(
-            f"<br>&nbsp;&nbsp;<i>{clip(q, 300, html.escape)}</i>"
-            for q in line.quote.splitlines()[:10]
-        )
-    return text
+    return render_line(
+        line, link=_link, escape=html.escape, quote_start="<br>&nbsp;&nbsp;<i>", quote_end="</i>"
+    )
 
 
 def _more(count: int, url: str | None) -> str:
-    return f"…and {count} more: {_link(url, 'see them all in shiplog')}"
-
-
-PACE = timedelta(seconds=1)  # a Chat space takes about one message a second
-
-
-def send(
-    http: requests.Session,
-    url: str,
-    payload: dict[str, Any],
-    *,
-    secret: str | None,
-    thread_key: str | None,
-) -> None:
-    """One thread per incident: messages with the same key reply in it."""
-    params = None
-    if thread_key:
-        params = {
-            "threadKey": thread_key,
-            "messageReplyOption": "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD",
-        }
-    post_json(http, url, payload, params=params)
+    return more(count, url, _link)

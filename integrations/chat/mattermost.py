@@ -13,11 +13,12 @@ import requests
 from feed.digest import Line, Message, Section
 from feed.render import safe_url
 from integrations.chat.http import post_json
-from integrations.chat.text import clip, fit
+from integrations.chat.text import clip, fit, more, render_line
 
 MAX_TEXT = 16383  # message text and attachment text together
 COLOURS = {"sev1": "#cf222e", "sev2": "#cf222e", "failure": "#cf222e", None: "#0969da"}
 MARKDOWN = re.compile(r"([\\*_~`|>#\-\[\]()<:!])")
+PACE = timedelta(seconds=0.2)
 
 
 def render(message: Message) -> dict[str, Any]:
@@ -51,6 +52,17 @@ def render(message: Message) -> dict[str, Any]:
     return {"text": text, "attachments": [attachment]}
 
 
+def send(
+    http: requests.Session,
+    url: str,
+    payload: dict[str, Any],
+    *,
+    secret: str | None,
+    thread_key: str | None,
+) -> None:
+    post_json(http, url, payload)
+
+
 def _section(section: Section, url: str | None) -> Iterator[str]:
     yield f"\n#### {clip(section.heading, 300, escape)}\n"
     for line in section.lines:
@@ -71,27 +83,8 @@ def _link(url: str | None, label: str) -> str:
 
 
 def _line(line: Line) -> str:
-    text = f"- {_link(line.url, line.text)}"
-    if line.detail:
-        text += f" — {clip(line.detail, 200, escape)}"
-    if line.quote:
-        text += "".join(f"\n  > {clip(q, 300, escape)}" for q in line.quote.splitlines()[:10])
-    return text
+    return render_line(line, link=_link, escape=escape, bullet="- ", quote_start="\n  > ")
 
 
 def _more(count: int, url: str | None) -> str:
-    return f"…and {count} more: {_link(url, 'see them all in shiplog')}"
-
-
-PACE = timedelta(seconds=0.2)
-
-
-def send(
-    http: requests.Session,
-    url: str,
-    payload: dict[str, Any],
-    *,
-    secret: str | None,
-    thread_key: str | None,
-) -> None:
-    post_json(http, url, payload)
+    return more(count, url, _link)

@@ -11,12 +11,13 @@ import requests
 from feed.digest import Line, Message
 from feed.render import safe_url
 from integrations.chat.http import post_json
-from integrations.chat.text import clip, fit, units
+from integrations.chat.text import clip, fit, more, render_line, units
 
 MAX_BLOCKS = 50
 HEADER_TEXT = 150
 SECTION_TEXT = 3000
 FALLBACK_TEXT = 3000
+PACE = timedelta(seconds=1)  # Slack allows about one message a second per webhook
 
 
 def render(message: Message) -> dict[str, Any]:
@@ -40,43 +41,6 @@ def render(message: Message) -> dict[str, Any]:
     return {"text": fallback, "blocks": blocks}
 
 
-def escape(text: str) -> str:
-    """mrkdwn's three control characters; what remains cannot link, mention or format."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def link(url: str | None, label: str) -> str:
-    safe = safe_url(url)
-    text = escape(label).replace("|", "\u2223")
-    if not safe:
-        return text
-    return f"<{quote(safe, safe=':/?#[]@!$&()*+,;=%-._~')}|{text}>"
-
-
-def _line(line: Line) -> str:
-    text = f"• {link(line.url, clip(line.text, 200))}"
-    if line.detail:
-        text += f" — {clip(line.detail, 200, escape)}"
-    if line.quote:
-        text += "".join(f"\n> {clip(q, 300, escape)}" for q in line.quote.splitlines()[:10])
-    return text
-
-
-def _more(count: int, url: str | None) -> str:
-    return f"…and {count} more: {link(url, 'see them all in shiplog')}"
-
-
-def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text or " "}}
-
-
-def _plain(text: str) -> str:
-    return fit(units(text), HEADER_TEXT)
-
-
-PACE = timedelta(seconds=1)  # Slack allows about one message a second per webhook
-
-
 def send(
     http: requests.Session,
     url: str,
@@ -87,3 +51,32 @@ def send(
 ) -> None:
     """Post to an incoming webhook; Slack answers errors in words (`channel_is_archived`)."""
     post_json(http, url, payload)
+
+
+def escape(text: str) -> str:
+    """mrkdwn's three control characters; what remains cannot link, mention or format."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def link(url: str | None, label: str) -> str:
+    safe = safe_url(url)
+    text = clip(label, 200, escape).replace("|", "\u2223")
+    if not safe:
+        return text
+    return f"<{quote(safe, safe=':/?#[]@!$&()*+,;=%-._~')}|{text}>"
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text or " "}}
+
+
+def _plain(text: str) -> str:
+    return fit(units(text), HEADER_TEXT)
+
+
+def _line(line: Line) -> str:
+    return render_line(line, link=link, escape=escape)
+
+
+def _more(count: int, url: str | None) -> str:
+    return more(count, url, link)

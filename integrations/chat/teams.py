@@ -13,11 +13,12 @@ import requests
 from feed.digest import Line, Message
 from feed.render import safe_url
 from integrations.chat.http import post_json
-from integrations.chat.text import clip
+from integrations.chat.text import clip, more, render_line
 
 MAX_BYTES = 28 * 1000  # the whole request body
 CARD_VERSION = "1.4"
 MARKDOWN = re.compile(r"([\\*_~`>#\-\[\]()<])")
+PACE = timedelta(seconds=1)
 
 
 def render(message: Message) -> dict[str, Any]:
@@ -46,6 +47,17 @@ def render(message: Message) -> dict[str, Any]:
         body.append(_text(_more(left, message.url)))
     payload = _payload(body, message.url)
     return payload
+
+
+def send(
+    http: requests.Session,
+    url: str,
+    payload: dict[str, Any],
+    *,
+    secret: str | None,
+    thread_key: str | None,
+) -> None:
+    post_json(http, url, payload)
 
 
 def escape(text: str) -> str:
@@ -83,32 +95,13 @@ def _link(url: str | None, label: str) -> str:
     return f"[{text}]({quote(safe, safe=':/?#@!$&*+,;=%-._~')})" if safe else text
 
 
-def _line(line: Line) -> str:
-    text = f"- {_link(line.url, line.text)}"
-    if line.detail:
-        text += f" — {clip(line.detail, 200, escape)}"
-    if line.quote:
-        text += "".join(f"\n\n    {clip(q, 300, escape)}" for q in line.quote.splitlines()[:10])
-    return text
-
-
-def _more(count: int, url: str | None) -> str:
-    return f"…and {count} more: {_link(url, 'see them all in shiplog')}"
-
-
 def _size(payload: dict[str, Any]) -> int:
     return len(json.dumps(payload, ensure_ascii=False).encode("utf-8"))
 
 
-PACE = timedelta(seconds=1)
+def _line(line: Line) -> str:
+    return render_line(line, link=_link, escape=escape, bullet="- ", quote_start="\n\n    ")
 
 
-def send(
-    http: requests.Session,
-    url: str,
-    payload: dict[str, Any],
-    *,
-    secret: str | None,
-    thread_key: str | None,
-) -> None:
-    post_json(http, url, payload)
+def _more(count: int, url: str | None) -> str:
+    return more(count, url, _link)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable
 
+from feed.digest import Line
+
 ELLIPSIS = "…"
 ZWJ = "\u200d"
 
@@ -73,3 +75,26 @@ def clip(text: str, limit: int, escape: Callable[[str], str] = lambda s: s) -> s
 
 def utf8_size(text: str) -> int:
     return len(text.encode("utf-8"))
+
+
+def render_line(
+    line: Line,
+    *,
+    link: Callable[[str | None, str], str],
+    escape: Callable[[str], str],
+    bullet: str = "• ",
+    quote_start: str = "\n> ",
+    quote_end: str = "",
+) -> str:
+    """One item of a message: its link, who and how big, then a few quoted lines."""
+    text = f"{bullet}{link(line.url, line.text)}"
+    if line.detail:
+        text += f" — {clip(line.detail, 200, escape)}"
+    for quoted in line.quote.splitlines()[:10]:
+        text += f"{quote_start}{clip(quoted, 300, escape)}{quote_end}"
+    return text
+
+
+def more(count: int, url: str | None, link: Callable[[str | None, str], str]) -> str:
+    """`…and N more`, linking to the activity page for everything the message covers."""
+    return f"…and {count} more: {link(url, 'see them all in shiplog')}"

@@ -20,6 +20,8 @@ from integrations.chat.http import encode, post_json
 
 SCHEMA = "shiplog.message/1"
 MAX_LINES = 1000
+PACE = timedelta(0)
+SIGNATURE_HEADER = "X-Shiplog-Signature-256"
 
 
 def render(message: Message) -> dict[str, Any]:
@@ -43,10 +45,6 @@ def render(message: Message) -> dict[str, Any]:
             for section in message.sections
         ],
     }
-
-
-PACE = timedelta(0)
-SIGNATURE_HEADER = "X-Shiplog-Signature-256"
 
 
 def send(
