@@ -263,7 +263,7 @@ class Job(Base):
     __tablename__ = "jobs"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    key: Mapped[str] = mapped_column(String(400), unique=True)
+    key: Mapped[str] = mapped_column(String(1200), unique=True)
     kind: Mapped[str] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONData, default=dict)
     state: Mapped[str] = mapped_column(String(8), default="due")  # due, done, dead

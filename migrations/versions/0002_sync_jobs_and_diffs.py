@@ -54,7 +54,7 @@ def upgrade() -> None:
     op.create_table(
         "jobs",
         sa.Column("id", BIG_ID, autoincrement=True, nullable=False),
-        sa.Column("key", sa.String(400), nullable=False),
+        sa.Column("key", sa.String(1200), nullable=False),
         sa.Column("kind", sa.String(32), nullable=False),
         sa.Column("payload", JSON, nullable=False),
         sa.Column("state", sa.String(8), nullable=False),

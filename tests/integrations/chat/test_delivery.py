@@ -476,3 +476,18 @@ def test_a_worker_that_dies_holding_messages_loses_none(slack_app, chat) -> None
         make_due(slack_app)
     assert len(chat.to("/hook")) == 3
     assert {job.state for job in jobs(slack_app)} == {"done"}
+
+
+def test_the_longest_names_still_make_jobs(slack_app, chat) -> None:
+    branch = "release/" + "b" * 247  # 255 characters, the most a branch may have here
+    push = revert_push()
+    push.update(
+        ref=f"refs/heads/{branch}",
+        forced=True,
+        before="f" * 40,
+        repository={"full_name": "a" * 90 + "/" + "r" * 100},
+    )
+    response = deliver(slack_app.test_client(), "push", push)
+    assert response.status_code == 200, response.json
+    keys = [job.key for job in jobs(slack_app, "deliver") + jobs(slack_app, "reconcile")]
+    assert max(len(key) for key in keys) > 400
