@@ -53,7 +53,7 @@ def summarize(
     notes = latest_notes(session, still_open, rules)
     open_items = [OpenIncident(i, notes.get(i.uid), is_overdue(i, now)) for i in still_open]
 
-    names = sorted({*component_names, *(c for i in still_open for c in i.components)})
+    names = sorted({*component_names, *(c for i in [*still_open, *recent] for c in i.components)})
     components = []
     for name in names:
         affecting = [i for i in still_open if name in i.components]

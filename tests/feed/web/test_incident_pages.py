@@ -259,3 +259,24 @@ def test_long_hostile_and_command_only_notes_render_safely(client, db) -> None:
     assert "Checkout errors — status monitoring, next-update 2h" in listing
     status = client.get("/status").get_data(as_text=True)
     assert "onerror" not in status and "javascript:" not in status
+
+
+def test_components_of_recent_incidents_show_as_operational_once_resolved(client, db) -> None:
+    issue = open_incident(client, opened=NOW - timedelta(hours=3))
+    closed = {
+        **issue,
+        "state": "closed",
+        "closed_at": stamp(NOW - timedelta(hours=1)),
+        "updated_at": stamp(NOW - timedelta(hours=1)),
+    }
+    deliver(
+        client,
+        "issues",
+        {"action": "closed", "issue": closed, "repository": {"full_name": "acme/api"}},
+    )
+    data = client.get("/api/status").json
+    assert data["open"] == []
+    assert data["components"] == [
+        {"name": "api", "status": "operational", "severity": None, "incident": None}
+    ]
+    assert data["recent"][0]["duration_seconds"] == 2 * 3600
