@@ -26,6 +26,7 @@ from feed.config import DEFAULT_GITHUB_API_URL, REPO_NAME, ConfigError, Settings
 from feed.db import Database
 from feed.filters import Filter, FilterError
 from feed.jobs import enqueue
+from feed.metrics import Metrics
 from feed.migrate import upgrade
 from feed.models import Channel, Job, Subscription
 from feed.store import count_events, remove_demo
@@ -52,6 +53,7 @@ class Shiplog:
 
     settings: Settings
     db: Database
+    metrics: Metrics
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -69,7 +71,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
 
     settings = Settings.from_mapping(app.config)
-    app.extensions["shiplog"] = Shiplog(settings=settings, db=Database(settings.database_url))
+    db = Database(settings.database_url)
+    app.extensions["shiplog"] = Shiplog(settings=settings, db=db, metrics=Metrics(db))
     web.register(app)
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(chat_admin.blueprint)

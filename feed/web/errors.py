@@ -12,7 +12,7 @@ from feed.filters import FilterError
 from feed.store import InvalidCursor
 
 log = logging.getLogger(__name__)
-MACHINE_PREFIXES = ("/api/", "/webhooks/", "/feed.", "/status.atom", "/healthz")
+MACHINE_PREFIXES = ("/api/", "/webhooks/", "/feed.", "/status.atom", "/healthz", "/metrics")
 
 
 def register_error_handlers(app: Flask) -> None:

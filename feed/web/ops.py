@@ -1,14 +1,16 @@
-"""Operational endpoints: health."""
+"""Operational endpoints: health and Prometheus metrics."""
 
 from __future__ import annotations
 
 import logging
 
 from flask import Blueprint, Response, current_app, jsonify
+from prometheus_client import generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
 blueprint = Blueprint("ops", __name__)
 log = logging.getLogger(__name__)
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"  # what every Prometheus reads
 
 
 @blueprint.get("/healthz")
@@ -20,3 +22,10 @@ def healthz() -> tuple[Response, int]:
         log.error("healthz: database unreachable: %s", type(exc).__name__)
         return jsonify(status="unavailable", database="unreachable"), 503
     return jsonify(status="ok", database="ok"), 200
+
+
+@blueprint.get("/metrics")
+def metrics() -> Response:
+    """The Prometheus text format."""
+    registry = current_app.extensions["shiplog"].metrics.registry
+    return Response(generate_latest(registry), content_type=TEXT_FORMAT)

@@ -147,6 +147,15 @@ def ingest(
     return result
 
 
+@blueprint.after_request
+def count_answer(response: Response) -> Response:
+    """Count every answer, refusals included, by status."""
+    current_app.extensions["shiplog"].metrics.webhook_responses.labels(
+        str(response.status_code)
+    ).inc()
+    return response
+
+
 @blueprint.post("/webhooks/github")
 def receive() -> tuple[Response, int]:
     """Verify, parse, route and store one GitHub delivery."""
