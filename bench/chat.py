@@ -6,7 +6,6 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 
-from feed.db import Database
 from feed.digest import DigestOptions, digest_message
 from feed.migrate import upgrade
 from feed.models import Event
@@ -106,9 +105,3 @@ def delivery_throughput(messages: int = 500) -> dict[str, float]:
         assert sent == messages == len(chat.received)
         shiplog.db.dispose()
     return {"messages": messages, "seconds": seconds, "per_second": messages / seconds}
-
-
-def _database(folder: str) -> Database:
-    db = Database(f"sqlite:///{folder}/bench.db")
-    upgrade(db.engine)
-    return db
