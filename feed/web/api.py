@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, jsonify, url_for
+from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
 
 from feed.models import Event
 from feed.store import get_event, list_events
@@ -20,9 +21,12 @@ def events() -> Response:
     listing = parse_listing(allow_limit=True)
     with current_app.extensions["shiplog"].db.read() as session:
         page = list_events(session, listing.filter, cursor=listing.cursor, limit=listing.limit)
-    return jsonify(
+    response = jsonify(
         events=[event_json(event) for event in page.events], next_cursor=page.next_cursor
     )
+    # Open pages poll this; an unchanged answer is a 304.
+    response.set_etag(hashlib.sha256(response.get_data()).hexdigest()[:32])
+    return response.make_conditional(request)
 
 
 @blueprint.get("/events/<int:event_id>")

@@ -130,3 +130,14 @@ def _not_found() -> str:
     from werkzeug.exceptions import NotFound
 
     return NotFound.description
+
+
+def test_the_event_list_answers_304_when_nothing_changed(client, db) -> None:
+    with db.write() as session:
+        make_event(session)
+    first = client.get("/api/events?limit=5")
+    etag = first.headers["ETag"]
+    assert client.get("/api/events?limit=5", headers={"If-None-Match": etag}).status_code == 304
+    with db.write() as session:
+        make_event(session, occurred_at=T0 + timedelta(days=1))
+    assert client.get("/api/events?limit=5", headers={"If-None-Match": etag}).status_code == 200
