@@ -203,3 +203,46 @@ def test_screenshots(browser, server, tmp_path, width, scheme) -> None:
     scroll_width = shot.evaluate("document.documentElement.scrollWidth")
     assert scroll_width <= width  # nothing sticks out sideways at 375 px
     context.close()
+
+
+def test_older_pages_with_the_cursor(page, server) -> None:
+    """60 commits in a repository of their own (so the other tests' pages stay as they are):
+    the first page shows 50, "Older" the rest. Runs last in this module."""
+    sha = [f"{n:040x}" for n in range(1, 61)]
+    commits = [
+        {
+            "id": s,
+            "message": f"Bulk change {n}",
+            "timestamp": f"2026-11-20T10:{n:02d}:00Z",
+            "added": [],
+            "removed": [],
+            "modified": ["a.py"],
+        }
+        for n, s in enumerate(sha)
+    ]
+    body = json.dumps(
+        {
+            "ref": "refs/heads/main",
+            "after": sha[-1],
+            "commits": commits,
+            "repository": {"full_name": "acme/bulk"},
+        }
+    ).encode()
+    request = urllib.request.Request(
+        f"{server}/webhooks/github",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "push",
+            "X-GitHub-Delivery": "browser-bulk",
+            "X-Hub-Signature-256": sign(body),
+        },
+    )
+    urllib.request.urlopen(request).close()
+    page.goto(f"{server}/?repo=acme/bulk")
+    assert page.locator("li.entry").count() == 50
+    page.click("nav.pager a[rel=next]")
+    page.wait_for_url(re.compile(r"cursor="))
+    assert page.locator("li.entry").count() == 10
+    assert "Bulk change 0" in page.locator("li.entry").last.inner_text()
+    assert page.locator("nav.pager a[rel=next]").count() == 0
