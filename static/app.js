@@ -80,5 +80,23 @@
     setInterval(poll, Number(live.dataset.interval || 15000));
   }
 
+  // Incident and status pages: when what they show changes, say so; the reader refreshes.
+  var watched = document.querySelector("[data-watch]");
+  if (watched) {
+    var known = null;
+    var check = function () {
+      fetch(watched.dataset.watch, {
+        headers: known ? { "If-None-Match": known } : {}, cache: "no-store",
+      }).then(function (response) {
+        if (response.status !== 200) return;
+        var tag = response.headers.get("ETag");
+        if (known && tag !== known) document.getElementById("news").hidden = false;
+        known = tag;
+      }).catch(function () { /* try again at the next tick */ });
+    };
+    check();
+    setInterval(check, Number(watched.dataset.interval || 15000));
+  }
+
   localTimes(document);
 })();

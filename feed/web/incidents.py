@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +16,7 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from feed import correlation, status, syndication
 from feed.incidents import is_overdue, parse_note
@@ -84,7 +85,7 @@ def status_page() -> str:
 @blueprint.get("/api/status")
 def status_json() -> Response:
     summary, now = _summary()
-    return jsonify(
+    response = jsonify(
         open=[
             {
                 **incident_json(item.incident, now),
@@ -104,6 +105,27 @@ def status_json() -> Response:
         ],
         recent=[incident_json(i, now) for i in summary.recent],
     )
+    return _conditional_json(response)
+
+
+@blueprint.get("/api/incidents/<int:incident_id>")
+def incident_detail_json(incident_id: int) -> Response:
+    """One incident and its updates; open incident pages poll it."""
+    now = datetime.now(UTC)
+    with current_app.extensions["shiplog"].db.read() as session:
+        found = session.get(Incident, incident_id) if incident_id < 2**63 else None
+        if found is None:
+            abort(404, description=f"There is no incident {incident_id}.")
+        events = session.scalar(
+            select(func.count()).where(
+                or_(Event.uid == found.uid, Event.uid.startswith(f"{found.uid}/", autoescape=True))
+            )
+        )
+        document = incident_json(found, now)
+    document["events"] = events
+    document.pop("duration_seconds")  # it moves with the clock, not with the incident
+    document.pop("overdue")
+    return _conditional_json(jsonify(document))
 
 
 @blueprint.get("/api/incidents")
@@ -159,6 +181,11 @@ def incident_json(incident: Incident, now: datetime) -> dict[str, Any]:
         "url": incident.url,
         "html_url": absolute(url_for("incidents.incident", incident_id=incident.id)),
     }
+
+
+def _conditional_json(response: Response) -> Response:
+    response.set_etag(hashlib.sha256(response.get_data()).hexdigest()[:32])
+    return response.make_conditional(request)
 
 
 def _summary() -> tuple[status.Summary, datetime]:

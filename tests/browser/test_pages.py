@@ -246,3 +246,65 @@ def test_older_pages_with_the_cursor(page, server) -> None:
     assert page.locator("li.entry").count() == 10
     assert "Bulk change 0" in page.locator("li.entry").last.inner_text()
     assert page.locator("nav.pager a[rel=next]").count() == 0
+
+
+def _deliver(server: str, event: str, payload: dict, delivery: str) -> None:
+    body = json.dumps(payload).encode()
+    request = urllib.request.Request(
+        f"{server}/webhooks/github",
+        data=body,
+        headers={
+            "Content-Type": "application/json",
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": delivery,
+            "X-Hub-Signature-256": sign(body),
+        },
+    )
+    urllib.request.urlopen(request).close()
+
+
+def test_the_incident_and_status_pages_notice_changes(page, server) -> None:
+    issue = {
+        "number": 77,
+        "title": "Search is slow",
+        "state": "open",
+        "labels": [{"name": "incident"}, {"name": "sev3"}],
+        "user": {"login": "sam"},
+        "html_url": "https://github.com/acme/api/issues/77",
+        "created_at": "2030-01-01T00:00:00Z",
+        "updated_at": "2030-01-01T00:00:00Z",
+    }
+    page.goto(f"{server}/status")
+    page.wait_for_timeout(400)  # the page has read the status once
+    _deliver(
+        server,
+        "issues",
+        {"action": "opened", "issue": issue, "repository": {"full_name": "acme/api"}},
+        "watch-1",
+    )
+    page.wait_for_selector("#news:not([hidden])", timeout=5000)
+    page.click("#news a")
+    page.click("text=Search is slow")
+    page.wait_for_url(re.compile(r"/incidents/\d+$"))
+    page.wait_for_timeout(400)
+    assert page.locator("#news").is_hidden()
+    _deliver(
+        server,
+        "issue_comment",
+        {
+            "action": "created",
+            "issue": issue,
+            "repository": {"full_name": "acme/api"},
+            "comment": {
+                "id": 5,
+                "body": "/status identified\nFound it",
+                "user": {"login": "s"},
+                "created_at": "2030-01-01T00:05:00Z",
+                "updated_at": "2030-01-01T00:05:00Z",
+            },
+        },
+        "watch-2",
+    )
+    page.wait_for_selector("#news:not([hidden])", timeout=5000)
+    page.click("#news a")
+    assert "identified" in page.inner_text(".badges").lower()

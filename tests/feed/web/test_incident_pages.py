@@ -280,3 +280,15 @@ def test_components_of_recent_incidents_show_as_operational_once_resolved(client
         {"name": "api", "status": "operational", "severity": None, "incident": None}
     ]
     assert data["recent"][0]["duration_seconds"] == 2 * 3600
+
+
+def test_one_incident_as_json_answers_304_until_it_changes(client, db) -> None:
+    issue = open_incident(client, opened=NOW - timedelta(hours=1))
+    url = f"/api/incidents/{incident_id(db)}"
+    first = client.get(url)
+    assert first.json["events"] == 1 and first.json["status"] == "investigating"
+    assert client.get(url, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    comment(client, issue, 1, "/status identified", NOW - timedelta(minutes=5))
+    changed = client.get(url, headers={"If-None-Match": first.headers["ETag"]})
+    assert changed.status_code == 200 and changed.json["status"] == "identified"
+    assert client.get("/api/incidents/999999").status_code == 404
