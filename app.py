@@ -386,7 +386,7 @@ def digest_send(name: str, since: str | None, until: str | None) -> None:
     """Send the subscription's digest now (once: sending the same window again does nothing)."""
     shiplog: Shiplog = current_app.extensions["shiplog"]
     subscription, channel, payload = _digest_window(shiplog, name, since, until)
-    key = f"deliver:{subscription.id}:digest:{payload['since']}..{payload['until']}"
+    key = notify.digest_key(subscription.id, payload["since"], payload["until"])
     with shiplog.db.write() as session:
         enqueue(session, "deliver", key, payload)
     handlers, _ = worker_parts(shiplog)

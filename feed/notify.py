@@ -36,23 +36,32 @@ def default_alert(event: Any) -> bool:
     return event.kind == "deployment" and event.data.get("state") in ("failure", "error")
 
 
-def wants(subscription: Subscription, event: Any) -> bool:
-    """Whether a realtime subscription hears about `event`."""
-    rule = Filter.from_dict(subscription.filter)
+def wants(rule: Filter, event: Any) -> bool:
+    """Whether a realtime subscription with filter `rule` hears about `event`."""
     return rule.matches(event) and (bool(rule.kinds) or default_alert(event))
+
+
+def realtime(session: Session) -> list[tuple[Subscription, Filter]]:
+    """The realtime subscriptions, each with its filter parsed once."""
+    subscriptions = session.scalars(select(Subscription).where(Subscription.mode == "realtime"))
+    return [(subscription, Filter.from_dict(subscription.filter)) for subscription in subscriptions]
+
+
+def digest_key(subscription_id: int, since: str, until: str) -> str:
+    """The delivery key of one digest window: a window is sent once, however it is asked for."""
+    return f"deliver:{subscription_id}:digest:{since}..{until}"
 
 
 def enqueue_alerts(session: Session, events: Sequence[Any], now: datetime) -> int:
     """Make one delivery due per realtime subscription that wants each new event."""
-    subscriptions = list(
-        session.scalars(select(Subscription).where(Subscription.mode == "realtime"))
-    )
+    fresh = [event for event in events if event.occurred_at >= now - ALERT_MAX_AGE]
+    if not fresh:
+        return 0
+    subscriptions = realtime(session)
     count = 0
-    for event in events:
-        if event.occurred_at < now - ALERT_MAX_AGE:
-            continue
-        for subscription in subscriptions:
-            if wants(subscription, event):
+    for event in fresh:
+        for subscription, rule in subscriptions:
+            if wants(rule, event):
                 enqueue(
                     session,
                     "deliver",
@@ -75,17 +84,15 @@ def remind_overdue(session: Session, now: datetime) -> int:
     ).all()
     if not overdue:
         return 0
-    subscriptions = list(
-        session.scalars(select(Subscription).where(Subscription.mode == "realtime"))
-    )
+    subscriptions = realtime(session)
     count = 0
     for incident in overdue:
         opened = session.scalars(select(Event).where(Event.uid == incident.uid)).one_or_none()
         if opened is None:
             continue
         promise = iso_utc(incident.next_update_at)
-        for subscription in subscriptions:
-            if wants(subscription, opened):
+        for subscription, rule in subscriptions:
+            if wants(rule, opened):
                 enqueue(
                     session,
                     "deliver",
@@ -138,7 +145,7 @@ def close_window(session: Session, subscription_id: int, now: datetime) -> datet
         enqueue(
             session,
             "deliver",
-            f"deliver:{subscription.id}:digest:{iso_utc(since)}..{iso_utc(until)}",
+            digest_key(subscription.id, iso_utc(since), iso_utc(until)),
             {"subscription": subscription.id, "since": iso_utc(since), "until": iso_utc(until)},
         )
     subscription.window_end = until
