@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -128,14 +129,7 @@ def worker_parts(
         sync_options(settings),
         timedelta(seconds=settings.sync_interval),
     )
-    base = public_url(settings)
-    handlers |= chat_delivery.handlers(
-        shiplog.db,
-        event_url=lambda event: f"{base}/events/{event.id}",
-        listing_url=lambda rule: f"{base}/?{urlencode(rule.to_args())}",
-        incident_url=lambda incident: f"{base}/incidents/{incident.id}",
-        http=http,
-    )
+    handlers |= chat_delivery.handlers(shiplog.db, **chat_links(settings), http=http)
 
     def schedule(session: Session) -> None:
         github_jobs.schedule_syncs(session, settings.repos)
@@ -145,9 +139,15 @@ def worker_parts(
     return handlers, schedule
 
 
-def public_url(settings: Settings) -> str:
-    """Where people reach this shiplog, for links in chat messages."""
-    return settings.base_url or "http://127.0.0.1:8000"
+def chat_links(settings: Settings) -> dict[str, Callable[[Any], str]]:
+    """How chat messages link back: to events, filtered listings and incidents, on
+    SHIPLOG_BASE_URL (or the address `shiplog run` serves by default)."""
+    base = settings.base_url or "http://127.0.0.1:8000"
+    return {
+        "event_url": lambda event: f"{base}/events/{event.id}",
+        "listing_url": lambda rule: f"{base}/?{urlencode(rule.to_args())}",
+        "incident_url": lambda incident: f"{base}/incidents/{incident.id}",
+    }
 
 
 def load_chat_config(shiplog: Shiplog) -> None:
@@ -364,14 +364,9 @@ def digest_preview(name: str, since: str | None, until: str | None) -> None:
     """Print the exact payload the subscription's channel would receive."""
     shiplog: Shiplog = current_app.extensions["shiplog"]
     subscription, channel, payload = _digest_window(shiplog, name, since, until)
-    base = public_url(shiplog.settings)
     with shiplog.db.read() as session:
         message = notify.build_message(
-            session,
-            subscription,
-            payload,
-            event_url=lambda event: f"{base}/events/{event.id}",
-            listing_url=lambda rule: f"{base}/?{urlencode(rule.to_args())}",
+            session, subscription, payload, **chat_links(shiplog.settings)
         )
     rendered = chat_platform(channel.platform).render(message)
     click.echo(json.dumps(rendered, indent=2, ensure_ascii=False))

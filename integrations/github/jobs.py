@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,56 +34,46 @@ def handlers(
 ) -> dict[str, Handler]:
     """The job kinds this integration handles, bound to its database and client."""
 
-    def sync(payload: dict[str, Any]) -> datetime | None:
+    @contextmanager
+    def github() -> Iterator[GitHubClient]:
+        # A client per job; a rate limit makes the job wait for the reset, not fail.
         client = client_factory()
         try:
-            sync_repo(db, client, payload["repo"], options)
+            yield client
         except RateLimited as exc:
             raise RetryAt(exc.resume_at, str(exc)) from None
-        except Unavailable as exc:
-            log.warning("github sync: %s skipped: %s", payload["repo"], exc)
-            return datetime.now(UTC) + UNAVAILABLE_RECHECK
         finally:
             client.close()
+
+    def sync(payload: dict[str, Any]) -> datetime | None:
+        with github() as client:
+            try:
+                sync_repo(db, client, payload["repo"], options)
+            except Unavailable as exc:
+                log.warning("github sync: %s skipped: %s", payload["repo"], exc)
+                return datetime.now(UTC) + UNAVAILABLE_RECHECK
         return datetime.now(UTC) + interval
 
     def patches(payload: dict[str, Any]) -> datetime | None:
-        client = client_factory()
-        try:
+        with github() as client:
             fetch_patches(db, client, payload["repo"], payload["sha"], options.patch_cap)
-        except RateLimited as exc:
-            raise RetryAt(exc.resume_at, str(exc)) from None
-        finally:
-            client.close()
         return None
 
     def reconcile(payload: dict[str, Any]) -> datetime | None:
-        client = client_factory()
-        try:
-            sync_branch(db, client, payload["repo"], payload["branch"], options)
-        except RateLimited as exc:
-            raise RetryAt(exc.resume_at, str(exc)) from None
-        except Unavailable as exc:
-            log.warning("github sync: reconcile of %s skipped: %s", payload["repo"], exc)
-        finally:
-            client.close()
+        with github() as client:
+            try:
+                sync_branch(db, client, payload["repo"], payload["branch"], options)
+            except Unavailable as exc:
+                log.warning("github sync: reconcile of %s skipped: %s", payload["repo"], exc)
         return None
 
     def incident_comments(payload: dict[str, Any]) -> datetime | None:
-        client = client_factory()
-        try:
-            backfill_incident_comments(db, client, payload["repo"], payload["number"], options)
-        except RateLimited as exc:
-            raise RetryAt(exc.resume_at, str(exc)) from None
-        except Unavailable as exc:
-            log.warning(
-                "github sync: comments of %s#%s skipped: %s",
-                payload["repo"],
-                payload["number"],
-                exc,
-            )
-        finally:
-            client.close()
+        repo, number = payload["repo"], payload["number"]
+        with github() as client:
+            try:
+                backfill_incident_comments(db, client, repo, number, options)
+            except Unavailable as exc:
+                log.warning("github sync: comments of %s#%s skipped: %s", repo, number, exc)
         return None
 
     return {
