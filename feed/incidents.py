@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from feed.models import Event, Incident
 from feed.render import safe_url
@@ -147,14 +148,15 @@ def note_issue(
     row.active, row.inactive_reason = active, reason
 
 
+def of_incident(uid: str) -> ColumnElement[bool]:
+    """Selects the events of incident `uid`: its opening, updates and resolutions."""
+    return or_(Event.uid == uid, Event.uid.startswith(f"{uid}/", autoescape=True))
+
+
 def refresh(session: Session, uid: str, rules: IncidentRules) -> Incident | None:
     """Fold the incident `uid` again from its events; creates its row on first opening."""
     events = list(
-        session.scalars(
-            select(Event)
-            .where(or_(Event.uid == uid, Event.uid.startswith(f"{uid}/", autoescape=True)))
-            .order_by(Event.occurred_at, Event.id)
-        )
+        session.scalars(select(Event).where(of_incident(uid)).order_by(Event.occurred_at, Event.id))
     )
     opened = next((event for event in events if event.kind == "incident_opened"), None)
     row = session.scalars(select(Incident).where(Incident.uid == uid)).one_or_none()

@@ -16,10 +16,10 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
 from feed import correlation, status, syndication
-from feed.incidents import is_overdue, parse_note
+from feed.incidents import is_overdue, of_incident, parse_note
 from feed.models import Event, Incident
 from feed.timefmt import iso_utc
 from feed.web.feeds import conditional, tag_authority
@@ -43,14 +43,7 @@ def incident(incident_id: int) -> str:
             abort(404, description=f"There is no incident {incident_id}.")
         updates = list(
             session.scalars(
-                select(Event)
-                .where(
-                    or_(
-                        Event.uid == found.uid,
-                        Event.uid.startswith(f"{found.uid}/", autoescape=True),
-                    )
-                )
-                .order_by(Event.occurred_at, Event.id)
+                select(Event).where(of_incident(found.uid)).order_by(Event.occurred_at, Event.id)
             )
         )
         changes = correlation.changes_around(
@@ -116,11 +109,7 @@ def incident_detail_json(incident_id: int) -> Response:
         found = session.get(Incident, incident_id) if incident_id < 2**63 else None
         if found is None:
             abort(404, description=f"There is no incident {incident_id}.")
-        events = session.scalar(
-            select(func.count()).where(
-                or_(Event.uid == found.uid, Event.uid.startswith(f"{found.uid}/", autoescape=True))
-            )
-        )
+        events = session.scalar(select(func.count()).where(of_incident(found.uid)))
         document = incident_json(found, now)
     document["events"] = events
     document.pop("duration_seconds")  # it moves with the clock, not with the incident
