@@ -93,6 +93,13 @@ def test_healthz_is_200_with_the_database(client) -> None:
     assert response.json == {"status": "ok", "database": "ok"}
 
 
+def test_the_root_favicon_is_served_for_documents_without_an_icon_link(client) -> None:
+    with client.get("/favicon.ico") as response:
+        assert response.status_code == 200
+        assert response.mimetype == "image/svg+xml"
+        assert response.get_data(as_text=True).lstrip().startswith("<svg")
+
+
 def test_healthz_is_503_without_it(isolated_env: None) -> None:
     closed_port = _free_port()
     app = create_app({"DATABASE_URL": f"postgresql+psycopg://x@127.0.0.1:{closed_port}/none"})

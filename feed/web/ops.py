@@ -1,10 +1,10 @@
-"""Operational endpoints: health and Prometheus metrics."""
+"""Operational endpoints: health, Prometheus metrics, and the icon browsers ask for."""
 
 from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 from prometheus_client import generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -29,3 +29,11 @@ def metrics() -> Response:
     """The Prometheus text format."""
     registry = current_app.extensions["shiplog"].metrics.registry
     return Response(generate_latest(registry), content_type=TEXT_FORMAT)
+
+
+@blueprint.get("/favicon.ico")
+def favicon() -> Response:
+    """The site icon, for browsers that ask the root (feeds shown as XML have no icon link)."""
+    return send_from_directory(
+        current_app.static_folder, "favicon.svg", mimetype="image/svg+xml", max_age=86400
+    )
