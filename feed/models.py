@@ -170,6 +170,10 @@ class Repo(Base):
     sync_status: Mapped[str | None] = mapped_column(String(16))
     sync_reason: Mapped[str | None] = mapped_column(Text)
     last_synced_at: Mapped[datetime | None]
+    # What the API said on the last sync: requests sent so far, and the rate limit left.
+    api_requests: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    rate_limit_remaining: Mapped[int | None] = mapped_column(Integer)
+    rate_limit_reset_at: Mapped[datetime | None]
 
 
 class Incident(Base):

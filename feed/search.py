@@ -1,0 +1,46 @@
+"""Free-text search of event titles and bodies.
+
+On SQLite an FTS5 table with the trigram tokenizer indexes every event's title and body, so
+`q` keeps the meaning it has everywhere else (a case-insensitive substring) while an index
+finds the rows. Triggers keep it in step with `events`. Queries shorter than three characters,
+which trigrams cannot index, and other databases use LIKE.
+"""
+
+from __future__ import annotations
+
+SEARCH_TABLE = "events_search"
+MIN_INDEXED = 3  # trigrams: shorter text cannot be looked up in the index
+
+SQLITE_CREATE = (
+    f"CREATE VIRTUAL TABLE {SEARCH_TABLE} USING fts5("
+    "title, body, content='events', content_rowid='id', tokenize='trigram')",
+    f"""CREATE TRIGGER {SEARCH_TABLE}_insert AFTER INSERT ON events BEGIN
+        INSERT INTO {SEARCH_TABLE}(rowid, title, body) VALUES (new.id, new.title, new.body);
+    END""",
+    f"""CREATE TRIGGER {SEARCH_TABLE}_delete AFTER DELETE ON events BEGIN
+        INSERT INTO {SEARCH_TABLE}({SEARCH_TABLE}, rowid, title, body)
+        VALUES ('delete', old.id, old.title, old.body);
+    END""",
+    f"""CREATE TRIGGER {SEARCH_TABLE}_update AFTER UPDATE OF title, body ON events BEGIN
+        INSERT INTO {SEARCH_TABLE}({SEARCH_TABLE}, rowid, title, body)
+        VALUES ('delete', old.id, old.title, old.body);
+        INSERT INTO {SEARCH_TABLE}(rowid, title, body) VALUES (new.id, new.title, new.body);
+    END""",
+    f"INSERT INTO {SEARCH_TABLE}({SEARCH_TABLE}) VALUES ('rebuild')",
+)
+SQLITE_DROP = (
+    f"DROP TRIGGER IF EXISTS {SEARCH_TABLE}_insert",
+    f"DROP TRIGGER IF EXISTS {SEARCH_TABLE}_delete",
+    f"DROP TRIGGER IF EXISTS {SEARCH_TABLE}_update",
+    f"DROP TABLE IF EXISTS {SEARCH_TABLE}",
+)
+
+
+def is_search_table(name: str | None) -> bool:
+    """Whether `name` is the search index or one of the tables FTS5 keeps for it."""
+    return bool(name) and (name == SEARCH_TABLE or name.startswith(f"{SEARCH_TABLE}_"))
+
+
+def phrase(q: str) -> str:
+    """`q` as one FTS5 phrase: matched as a substring, whatever characters it holds."""
+    return '"' + q.replace('"', '""') + '"'
