@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feed import notify, web
+from feed import logs, notify, web
 from feed.config import DEFAULT_GITHUB_API_URL, REPO_NAME, ConfigError, Settings, read_toml
 from feed.db import Database
 from feed.filters import Filter, FilterError
@@ -32,6 +32,7 @@ from feed.migrate import upgrade
 from feed.models import Channel, Job, Subscription
 from feed.store import count_events, remove_demo
 from feed.timefmt import iso_utc
+from feed.web.feedcache import FeedCache
 from feed.worker import Handler, Scheduler, run_due, run_forever
 from integrations.chat import admin as chat_admin
 from integrations.chat import delivery as chat_delivery
@@ -45,7 +46,6 @@ from integrations.github.gitlocal import GitError, import_history
 from integrations.github.sync import SyncOptions, sync_repo
 
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 @dataclass
@@ -55,6 +55,7 @@ class Shiplog:
     settings: Settings
     db: Database
     metrics: Metrics
+    feed_cache: FeedCache = field(default_factory=FeedCache)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -171,9 +172,9 @@ def run_command(host: str, port: int, threads: int) -> None:
     """Upgrade the database, load the demo on an empty one, and serve."""
     from waitress import serve
 
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     shiplog: Shiplog = app.extensions["shiplog"]
+    logs.configure(logging.INFO, shiplog.settings.log_format)
     upgrade(shiplog.db.engine)
     with shiplog.db.read() as session:
         empty = count_events(session) == 0
@@ -277,7 +278,7 @@ def worker_command(once: bool) -> None:
         ran = run_due(shiplog.db, handlers, max_attempts=shiplog.settings.job_max_attempts)
         click.echo(f"shiplog: worker ran {ran} jobs")
         return
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logs.configure(logging.INFO, shiplog.settings.log_format)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     click.echo("shiplog: worker running (Ctrl-C stops)")

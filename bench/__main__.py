@@ -7,8 +7,9 @@ import platform
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from bench import chat, sync
+from bench import chat, scale, sync, web
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
@@ -39,6 +40,9 @@ def main() -> None:
     rendering = chat.render_digest()
     print("bench: delivery throughput ...", file=sys.stderr)
     delivery = chat.delivery_throughput()
+    at_scale = scale.run()
+    print("bench: gunicorn: feeds, pushes and memory ...", file=sys.stderr)
+    served = web.run()
     lines = [
         "# Benchmark results",
         "",
@@ -84,8 +88,78 @@ def main() -> None:
         f"{delivery['per_second']:.0f} messages a second.",
         "",
     ]
+    lines += scale_lines(at_scale) + web_lines(served)
     RESULTS.write_text("\n".join(lines))
     print("\n".join(lines))
+
+
+def scale_lines(results: dict[str, Any]) -> list[str]:
+    sqlite = results["sqlite"]
+    postgres = results.get("postgresql")
+    built = [("SQLite", sqlite["build"])] + (
+        [("PostgreSQL", postgres["build"])] if postgres else []
+    )
+    lines = [
+        "## The activity page at a million events",
+        "",
+        "`bench/dataset.py` builds the timeline: "
+        + "; ".join(
+            f"{name}: {b['events']:,} events, {b['files']:,} files with patches, "
+            f"{b['incidents']:,} incidents in {b['seconds']:.0f} s"
+            for name, b in built
+        )
+        + ". Each case is a request for the page (`/?...`) through the app in this process, "
+        "queries and rendering of 50 entries included; 25 runs after one warm-up "
+        "(`bench/queries.py`). Target: p95 under 50 ms on SQLite; the 1,000th page at most "
+        "1.5 times the first.",
+        "",
+        "| case | SQLite p50 ms | SQLite p95 ms |"
+        + (" PostgreSQL p50 ms | PostgreSQL p95 ms |" if postgres else ""),
+        "|---|---|---|" + ("---|---|" if postgres else ""),
+    ]
+    for case, numbers in sqlite["queries"].items():
+        row = f"| {case} | {numbers['p50']:.1f} | {numbers['p95']:.1f} |"
+        if postgres:
+            other = postgres["queries"][case]
+            row += f" {other['p50']:.1f} | {other['p95']:.1f} |"
+        lines.append(row)
+    first = sqlite["queries"]["first page"]["p95"]
+    deep = sqlite["queries"]["1,000th page by cursor"]["p95"]
+    lines += ["", f"SQLite: the 1,000th page costs {deep / first:.2f} times the first (p95).", ""]
+    return lines
+
+
+def web_lines(r: dict[str, float]) -> list[str]:
+    return [
+        "## Under gunicorn",
+        "",
+        f"`bench/web.py`: gunicorn with one sync worker over SQLite ({r['events']:,.0f} events), "
+        f"{r['clients']:.0f} client threads in this process; static, feed and 304 requests "
+        "interleaved in the same run. The static response is a feed-sized body "
+        f"({r['feed_bytes']:,.0f} bytes) served by the same app (`bench/wsgi.py`).",
+        "",
+        "| request | requests/s | p50 ms | p99 ms | worker CPU ms a request | share of static |"
+        " target |",
+        "|---|---|---|---|---|---|---|",
+        f"| static body | {r['static_rps']:.0f} | {r['static_p50_ms']:.1f} | "
+        f"{r['static_p99_ms']:.1f} | {r['static_worker_cpu_ms']:.2f} | 100% | |",
+        f"| warm `/feed.atom` (50 entries) | {r['feed_rps']:.0f} | {r['feed_p50_ms']:.1f} | "
+        f"{r['feed_p99_ms']:.1f} | {r['feed_worker_cpu_ms']:.2f} | {r['feed_ratio']:.0%} | "
+        "at least 80% |",
+        f"| `/feed.atom` answered 304 | {r['not_modified_rps']:.0f} | "
+        f"{r['not_modified_p50_ms']:.1f} | {r['not_modified_p99_ms']:.1f} | "
+        f"{r['not_modified_worker_cpu_ms']:.2f} | {r['not_modified_ratio']:.0%} | "
+        "at least 90% |",
+        "",
+        f"A 20-commit push delivery, accepted over HTTP: p50 {r['push_p50_ms']:.1f} ms, "
+        f"p95 {r['push_p95_ms']:.1f} ms; in the process (test client): p50 "
+        f"{r['push_in_process_p50_ms']:.1f} ms, p95 {r['push_in_process_p95_ms']:.1f} ms "
+        "(target: p50 under 20 ms).",
+        "",
+        f"The gunicorn worker's resident memory after all of it: {r['worker_rss_mb']:.0f} MB "
+        f"(peak {r['worker_peak_rss_mb']:.0f} MB; target: under 150 MB).",
+        "",
+    ]
 
 
 if __name__ == "__main__":

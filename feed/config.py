@@ -15,6 +15,7 @@ from feed.incidents import DEFAULT_COMPONENT_PREFIX, DEFAULT_SEVERITIES, Inciden
 
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_INCIDENT_LABEL = "incident"
+LOG_FORMATS = ("text", "json")
 REPO_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 
 # TOML section -> {key: Flask config key}; each secret may be given as `<key>_env` instead.
@@ -24,6 +25,7 @@ TOML_KEYS: dict[str, dict[str, str]] = {
         "base_url": "BASE_URL",
         "admin_token": "ADMIN_TOKEN",
         "secret_key": "SECRET_KEY",
+        "log_format": "LOG_FORMAT",
     },
     "github": {
         "repos": "REPOS",
@@ -80,6 +82,7 @@ class Settings:
     incident_severities: tuple[str, ...] = DEFAULT_SEVERITIES
     incident_component_prefix: str = DEFAULT_COMPONENT_PREFIX
     components: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    log_format: str = "text"
 
     @property
     def incident_rules(self) -> IncidentRules:
@@ -131,6 +134,7 @@ class Settings:
             incident_component_prefix=_text(config, "INCIDENT_COMPONENT_PREFIX")
             or DEFAULT_COMPONENT_PREFIX,
             components=_components(config.get("COMPONENTS")),
+            log_format=_choice(config, "LOG_FORMAT", LOG_FORMATS),
         )
 
 
@@ -222,6 +226,14 @@ def _number(config: Mapping[str, Any], key: str, default: Any, minimum: int) -> 
     if number < minimum:
         raise ConfigError(f"config: {key} must be at least {minimum}")
     return number
+
+
+def _choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (any case); the first when unset."""
+    value = (_text(config, key) or choices[0]).lower()
+    if value not in choices:
+        raise ConfigError(f"config: {key} must be one of {', '.join(choices)}, not {value!r}")
+    return value
 
 
 def _names(value: Any, key: str) -> tuple[str, ...]:

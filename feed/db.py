@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +22,15 @@ class Database:
         self.url = url
         self.engine = make_engine(url, **engine_options)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        parsed = make_url(url)
+        file = parsed.get_backend_name() == "sqlite" and parsed.database not in (
+            None,
+            "",
+            ":memory:",
+        )
+        self._watched = parsed.database if file else None
+        self._watcher: sqlite3.Connection | None = None
+        self._watch_lock = threading.Lock()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -50,8 +61,28 @@ class Database:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
+    def change_token(self) -> int | None:
+        """A number that changes whenever anyone, in any process, commits to the database;
+        None where the database cannot tell (only a SQLite file can).
+
+        Read it before reading the data it vouches for.
+        """
+        if self._watched is None:
+            return None
+        with self._watch_lock:
+            if self._watcher is None:
+                self._watcher = sqlite3.connect(
+                    self._watched, check_same_thread=False, isolation_level=None
+                )
+            # Counts commits by other connections than this one, which never writes.
+            return self._watcher.execute("PRAGMA data_version").fetchone()[0]
+
     def dispose(self) -> None:
         self.engine.dispose()
+        with self._watch_lock:
+            if self._watcher is not None:
+                self._watcher.close()
+                self._watcher = None
 
 
 def make_engine(url: str, **options: object) -> Engine:

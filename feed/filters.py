@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, time
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import Select, and_, exists, func, or_, select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
-from feed.models import INCIDENT_KINDS, KINDS, Event, EventFile, Incident
+from feed import search
+from feed.models import INCIDENT_KINDS, KINDS, Event, EventFile
 
 KIND_CHOICES = (*KINDS, "incident")
 MAX_VALUES = 20
@@ -40,6 +42,9 @@ FIELDS = {
 }
 FILTER_NAMES = frozenset({*FIELDS, "q", "since", "until", "around", "bots"})
 AROUND_CHOICES = ("incidents",)
+Drive = Literal["time", "repos", "kinds", "branches", "authors", "paths", "q", "around"]
+# The parts of a filter that can find events through an index of their own.
+DRIVERS: tuple[Drive, ...] = ("repos", "kinds", "branches", "authors", "paths", "q")
 BOTS_CHOICES = ("exclude",)
 BOT_SUFFIX = "[bot]"
 
@@ -158,18 +163,38 @@ class Filter:
             kinds.extend(INCIDENT_KINDS if kind == "incident" else (kind,))
         return tuple(dict.fromkeys(kinds))
 
-    def apply(self, stmt: Select[Any]) -> Select[Any]:
-        """Narrow a select over Event to the events this filter matches."""
+    def apply(
+        self,
+        stmt: Select[Any],
+        *,
+        windows: Sequence[tuple[datetime, datetime | None]] | None = None,
+        drive: Drive | None = None,
+    ) -> Select[Any]:
+        """Narrow a select over Event to the events this filter matches.
+
+        `around` needs the incidents' `windows` (see `feed.store.incident_windows`). `drive`
+        steers SQLite, whose planner cannot tell how many rows a glob or an OR selects: only
+        that part's index may find the rows ("time": the timeline index; "paths" and "q"
+        look events up through the files' and the search index). Any way selects the same
+        events.
+        """
+
+        def column(part: Drive, column: Any) -> Any:
+            return column if drive in (None, part) else _unindexed(column)
+
         conditions: list[ColumnElement[bool]] = []
         if self.repos:
-            conditions.append(_any_glob(Event.repo, self.repos))
+            conditions.append(_any_glob(column("repos", Event.repo), self.repos))
         if self.kinds:
-            conditions.append(Event.kind.in_(self.expanded_kinds()))
+            conditions.append(column("kinds", Event.kind).in_(self.expanded_kinds()))
         if self.branches:
-            conditions.append(_any_glob(Event.branch, self.branches))
+            conditions.append(_any_glob(column("branches", Event.branch), self.branches))
         if self.authors:
-            conditions.append(_any_glob(Event.actor, self.authors))
-        if self.paths:
+            conditions.append(_any_glob(column("authors", Event.actor), self.authors))
+        if self.paths and drive == "paths":
+            touched = select(EventFile.event_id).where(_any_glob(EventFile.path, self.paths))
+            conditions.append(Event.id.in_(touched))
+        elif self.paths:
             conditions.append(
                 exists(
                     select(EventFile.id).where(
@@ -177,6 +202,9 @@ class Filter:
                     )
                 )
             )
+        if self.q and drive == "q" and len(self.q) >= search.MIN_INDEXED:
+            # The index folds case more widely than LIKE: it narrows, LIKE decides.
+            conditions.append(Event.id.in_(search.matching_ids(self.q)))
         if self.q:
             pattern = f"%{_escape_like(self.q.lower())}%"
             conditions.append(
@@ -194,14 +222,13 @@ class Filter:
                 or_(Event.actor.is_(None), ~Event.actor.endswith(BOT_SUFFIX, autoescape=True))
             )
         if self.around == "incidents":
-            near = exists(
-                select(Incident.id).where(
-                    Incident.active,
-                    Incident.window_start <= Event.occurred_at,
-                    or_(Incident.window_end.is_(None), Event.occurred_at <= Incident.window_end),
-                )
-            )
-            conditions.append(or_(Event.kind.in_(INCIDENT_KINDS), near))
+            if windows is None:
+                raise ValueError("around: the incidents' windows are needed")
+            when = column("around", Event.occurred_at)
+            near = [
+                when >= start if end is None else when.between(start, end) for start, end in windows
+            ]
+            conditions.append(or_(column("around", Event.kind).in_(INCIDENT_KINDS), *near))
         return stmt.where(and_(*conditions)) if conditions else stmt
 
     def matches(self, event: Any) -> bool:
@@ -230,6 +257,11 @@ class Filter:
         if self.until and event.occurred_at >= self.until:
             return False
         return not (self.bots == "exclude" and (event.actor or "").endswith(BOT_SUFFIX))
+
+
+def _unindexed(column: Any) -> Any:
+    """`column` under SQLite's no-op unary plus, which keeps its index out of the plan."""
+    return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
 
 
 def glob_to_like(glob: str) -> str:

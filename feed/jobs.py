@@ -43,18 +43,18 @@ def enqueue(
     all with `if_absent`), and a finished one runs again only with `rearm`."""
     now = datetime.now(UTC)
     due_at = due_at or now
-    insert = insert_for(session)
-    stmt = insert(Job).values(
-        key=key,
-        kind=kind,
-        payload=payload,
-        state="due",
-        due_at=due_at,
-        attempts=0,
-        updated_at=now,
-    )
-    stmt = stmt.on_conflict_do_nothing(index_elements=["key"]).returning(Job.id)
-    if session.scalar(stmt) is not None or if_absent:
+    jobs = Job.__table__
+    insert = insert_for(session)(jobs).on_conflict_do_nothing(index_elements=["key"])
+    row = {
+        "key": key,
+        "kind": kind,
+        "payload": payload,
+        "state": "due",
+        "due_at": due_at,
+        "attempts": 0,
+        "updated_at": now,
+    }
+    if session.scalar(insert.returning(jobs.c.id), row) is not None or if_absent:
         return
     job = session.scalars(select(Job).where(Job.key == key).with_for_update()).one()
     if job.state == "due":

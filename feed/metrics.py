@@ -6,23 +6,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from prometheus_client import CollectorRegistry, Counter
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from feed.db import Database
-from feed.models import Channel, Event, Job, Repo
+from feed.models import Channel, Event, Job, Repo, Subscription
+
+DELIVERY_STATES = ("due", "done", "dead")
 
 
 class TimelineCollector(Collector):
     """Events by kind, jobs by kind and state with the age of the oldest due one, repository
-    sync states and failing chat channels."""
+    sync states with their API requests and rate limit, chat deliveries by platform and
+    state, and failing chat channels."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         now = datetime.now(UTC)
         events = GaugeMetricFamily("shiplog_events", "Events in the timeline", labels=["kind"])
         jobs = GaugeMetricFamily("shiplog_jobs", "Jobs by kind and state", labels=["kind", "state"])
@@ -65,7 +69,9 @@ class TimelineCollector(Collector):
                 )
                 or 0,
             )
-        yield from (events, jobs, oldest, repos, failing)
+            github = _github_usage(session)
+            deliveries = _chat_deliveries(session)
+        yield from (events, jobs, oldest, repos, failing, *github, deliveries)
 
 
 class Metrics:
@@ -80,6 +86,70 @@ class Metrics:
             ["status"],
             registry=self.registry,
         )
+        self.feed_responses = Counter(
+            "shiplog_feed_responses",
+            "Feed requests answered: from the cache untouched (hit), after checking its "
+            "events (revalidated), or rendered",
+            ["outcome"],
+            registry=self.registry,
+        )
+
+
+def _github_usage(session: Session) -> tuple[Metric, ...]:
+    """Each synced repository's API requests so far and the rate limit its last sync saw."""
+    requests = CounterMetricFamily(
+        "shiplog_github_requests", "Requests sent to the GitHub API, by repository", labels=["repo"]
+    )
+    remaining = GaugeMetricFamily(
+        "shiplog_github_rate_limit_remaining",
+        "API requests left in the rate-limit window, as of the repository's last sync or job",
+        labels=["repo"],
+    )
+    reset = GaugeMetricFamily(
+        "shiplog_github_rate_limit_reset_timestamp_seconds",
+        "When that rate-limit window resets (Unix time)",
+        labels=["repo"],
+    )
+    rows = session.execute(
+        select(
+            Repo.full_name, Repo.api_requests, Repo.rate_limit_remaining, Repo.rate_limit_reset_at
+        ).where(Repo.api_requests > 0)
+    )
+    for name, count, left, reset_at in rows:
+        requests.add_metric([name], count)
+        if left is not None:
+            remaining.add_metric([name], left)
+        if reset_at is not None:
+            reset.add_metric([name], reset_at.timestamp())
+    return requests, remaining, reset
+
+
+def _chat_deliveries(session: Session) -> GaugeMetricFamily:
+    """`deliver` jobs by the platform of their subscription's channel and by state; every
+    platform that has a channel shows all three states, zeros included."""
+    deliveries = GaugeMetricFamily(
+        "shiplog_chat_deliveries",
+        "Chat messages by platform and state (due, done, dead)",
+        labels=["platform", "state"],
+    )
+    counts = {
+        (platform, state): 0
+        for platform in session.scalars(select(Channel.platform).distinct())
+        for state in DELIVERY_STATES
+    }
+    subscription_id = Job.payload["subscription"].as_integer()
+    for platform, state, count in session.execute(
+        select(Channel.platform, Job.state, func.count())
+        .select_from(Job)
+        .join(Subscription, Subscription.id == subscription_id)
+        .join(Channel, Channel.id == Subscription.channel_id)
+        .where(Job.kind == "deliver")
+        .group_by(Channel.platform, Job.state)
+    ):
+        counts[platform, state] = count
+    for (platform, state), count in sorted(counts.items()):
+        deliveries.add_metric([platform, state], count)
+    return deliveries
 
 
 def _utc(moment: datetime) -> datetime:

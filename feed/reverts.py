@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from feed.models import Event
@@ -26,21 +26,23 @@ def link(session: Session, event_id: int, record: EventRecord) -> None:
     """
     if record.kind not in COMMIT_KINDS:
         return
+    events = Event.__table__
     target = _target(session, event_id, record)
     if target is not None:
-        session.execute(update(Event).where(Event.id == event_id).values(reverts_id=target))
+        session.execute(update(events).where(events.c.id == event_id).values(reverts_id=target))
     if record.sha:
-        prefixes = [record.sha[:size] for size in range(MIN_PREFIX, len(record.sha) + 1)]
+        # Every prefix of the SHA sorts between its shortest one and itself: one index range.
+        sha = record.sha
         session.execute(
-            update(Event)
+            update(events)
             .where(
-                Event.repo == record.repo,
-                Event.reverts_ref.in_(prefixes),
-                Event.reverts_id.is_(None),
-                Event.id != event_id,
+                events.c.repo == record.repo,
+                events.c.reverts_ref.between(sha[:MIN_PREFIX], sha),
+                func.substr(sha, 1, func.length(events.c.reverts_ref)) == events.c.reverts_ref,
+                events.c.reverts_id.is_(None),
+                events.c.id != event_id,
             )
             .values(reverts_id=event_id)
-            .execution_options(synchronize_session=False)
         )
 
 

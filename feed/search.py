@@ -8,6 +8,8 @@ which trigrams cannot index, and other databases use LIKE.
 
 from __future__ import annotations
 
+from sqlalchemy import Select, column, literal_column, select, table
+
 SEARCH_TABLE = "events_search"
 MIN_INDEXED = 3  # trigrams: shorter text cannot be looked up in the index
 
@@ -44,3 +46,9 @@ def is_search_table(name: str | None) -> bool:
 def phrase(q: str) -> str:
     """`q` as one FTS5 phrase: matched as a substring, whatever characters it holds."""
     return '"' + q.replace('"', '""') + '"'
+
+
+def matching_ids(q: str) -> Select[tuple[int]]:
+    """The ids of the events whose title or body holds `q` (3 characters or more; SQLite)."""
+    index = table(SEARCH_TABLE, column("rowid"))
+    return select(index.c.rowid).where(literal_column(SEARCH_TABLE).op("MATCH")(phrase(q)))

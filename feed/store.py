@@ -13,13 +13,16 @@ from sqlalchemy import Select, delete, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
-from feed import reverts
-from feed.filters import Filter
-from feed.models import KINDS, Delivery, Event, EventFile, Repo
+from feed import reverts, search
+from feed.filters import DRIVERS, Drive, Filter
+from feed.models import KINDS, Delivery, Event, EventFile, Incident, Repo
 
 MAX_ID = 2**63 - 1
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
+# How many of the newest events a SQLite listing tests its filter on, before the indexes.
+SCAN_DEPTHS = (5_000, 100_000)
+FEW = 2_000  # events one index may find for a lookup to beat a deeper scan
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Columns with a bounded length: a record that does not fit is refused, never cut.
@@ -113,17 +116,17 @@ def upsert_event(session: Session, record: EventRecord, *, replace: bool = False
         "updated_at": updated_at,
         "data": scrub(record.data),
     }
-    insert = insert_for(session)
+    # A Core statement with parameters: compiled once and cached, unlike ORM values().
+    events = Event.__table__
+    insert = insert_for(session)(events).on_conflict_do_nothing(index_elements=["uid"])
     event_id = session.scalar(
-        insert(Event)
-        .values(
+        insert.returning(events.c.id),
+        {
             **values,
-            ingested_at=datetime.now(UTC),
-            diff_state=record.diff_state,
-            reverts_ref=record.reverts_ref,
-        )
-        .on_conflict_do_nothing(index_elements=["uid"])
-        .returning(Event.id)
+            "ingested_at": datetime.now(UTC),
+            "diff_state": record.diff_state,
+            "reverts_ref": record.reverts_ref,
+        },
     )
     if event_id is not None:
         _add_files(session, event_id, record.files)
@@ -232,17 +235,99 @@ def list_events(
     *,
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
+    scan_depths: Sequence[int] = SCAN_DEPTHS,
 ) -> Page:
-    """The page of events matching `filter`, newest first, after `cursor`."""
+    """The page of events matching `filter`, newest first, after `cursor`.
+
+    On SQLite the filter is first tested on the newest events, walking the timeline index
+    and stopping when the page is full: quick for a filter that matches many. Only if the
+    newest few thousand, then the newest hundred thousand, do not fill the page is the
+    filter looked up through its own indexes, which then find few rows to sort.
+    (PostgreSQL's planner weighs these plans itself.) Every way selects the same events.
+    """
     limit = max(1, min(limit, MAX_LIMIT))
-    stmt: Select[tuple[Event]] = filter.apply(select(Event))
+    after = None
     if cursor:
         occurred_at, event_id = decode_cursor(cursor)
-        stmt = stmt.where(tuple_(Event.occurred_at, Event.id) < (occurred_at, event_id))
-    stmt = stmt.order_by(Event.occurred_at.desc(), Event.id.desc()).limit(limit + 1)
-    events = list(session.scalars(stmt))
+        after = tuple_(Event.occurred_at, Event.id) < (occurred_at, event_id)
+    windows = incident_windows(session) if filter.around else None
+
+    def page(stmt: Select[tuple[Event]]) -> list[Event]:
+        if after is not None:
+            stmt = stmt.where(after)
+        stmt = stmt.order_by(Event.occurred_at.desc(), Event.id.desc()).limit(limit + 1)
+        return list(session.scalars(stmt))
+
+    if session.get_bind().dialect.name != "sqlite" or not _narrows_more_than_time(filter):
+        events = page(filter.apply(select(Event), windows=windows))
+    else:
+        events = _scan_then_look_up(session, filter, windows, after, page, scan_depths, limit)
     next_cursor = encode_cursor(events[limit - 1]) if len(events) > limit else None
     return Page(events[:limit], next_cursor)
+
+
+def _scan_then_look_up(session, filter, windows, after, page, depths, limit):  # type: ignore[no-untyped-def]
+    time_only = Filter(since=filter.since, until=filter.until).apply(select(Event.occurred_at))
+    if after is not None:
+        time_only = time_only.where(after)
+    newest_first = time_only.order_by(Event.occurred_at.desc(), Event.id.desc())
+    scan = filter.apply(select(Event), windows=windows, drive="time")
+    top = session.scalar(newest_first.limit(1))
+    bound = session.scalar(newest_first.offset(depths[0]).limit(1)) if depths else None
+    events = page(scan if bound is None else scan.where(Event.occurred_at >= bound))
+    if len(events) > limit or bound is None:
+        return events
+    driver = _most_selective(session, filter)
+    if driver:
+        return page(filter.apply(select(Event), windows=windows, drive=driver))
+    for depth in depths[1:]:
+        # Events arrive at a steady pace: the time the first depth spans, stretched.
+        deeper = top - (top - bound) * (depth / depths[0])
+        events = page(scan.where(Event.occurred_at >= deeper))
+        if len(events) > limit:
+            return events
+    return page(scan)
+
+
+def _most_selective(session: Session, filter: Filter) -> Drive | None:
+    """The part of `filter` whose own index finds fewest events, if it finds few."""
+    parts = [part for part in DRIVERS if part != "q" and getattr(filter, part)]
+    if filter.q and len(filter.q) >= search.MIN_INDEXED:
+        parts.append("q")  # last: the costliest to count
+    best: tuple[int, Drive] | None = None
+    for part in parts:
+        alone = Filter(**{part: getattr(filter, part)}).apply(select(Event.id), drive=part)
+        if part == "q":  # the index alone: it finds a few more than LIKE keeps, never fewer
+            alone = search.matching_ids(filter.q)
+        found = session.scalar(select(func.count()).select_from(alone.limit(FEW).subquery()))
+        if found < FEW and (best is None or found < best[0]):
+            best = (found, part)
+    return best[1] if best else None
+
+
+def _narrows_more_than_time(filter: Filter) -> bool:
+    return Filter(since=filter.since, until=filter.until) != filter
+
+
+def incident_windows(session: Session) -> list[tuple[datetime, datetime | None]]:
+    """The spans "around" active incidents, overlapping ones merged, oldest first; an open
+    incident's span has no end."""
+    merged: list[tuple[datetime, datetime | None]] = []
+    spans = session.execute(
+        select(Incident.window_start, Incident.window_end)
+        .where(Incident.active)
+        .order_by(Incident.window_start)
+    )
+    for start, end in spans:
+        if merged and (merged[-1][1] is None or start <= merged[-1][1]):
+            last_start, last_end = merged[-1]
+            merged[-1] = (
+                last_start,
+                None if end is None or last_end is None else max(end, last_end),
+            )
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def get_event(session: Session, event_id: int) -> Event | None:

@@ -1,4 +1,5 @@
-"""Where each API listing stands (ETag and cursor), written with the data it covers."""
+"""Where each API listing stands (ETag and cursor), written with the data it covers; and how
+each repository's last sync went, with the API requests it cost."""
 
 from __future__ import annotations
 
@@ -11,6 +12,16 @@ from sqlalchemy.orm import Session
 
 from feed.models import Repo, SyncState
 from feed.store import insert_for
+
+
+@dataclass(frozen=True)
+class ApiUsage:
+    """Requests a sync or a job sent for one repository, and the rate limit the API reported
+    on its last answer (None when it never answered)."""
+
+    requests: int
+    remaining: int | None = None
+    reset_at: datetime | None = None
 
 
 @dataclass
@@ -50,13 +61,40 @@ def save(session: Session, repo: str, resource: str, state: ListingState) -> Non
     )
 
 
-def mark_repo(session: Session, repo: str, status: str, reason: str | None = None) -> None:
-    """Record how the last sync of `repo` went, for people to see."""
-    row = session.scalars(select(Repo).where(Repo.full_name == repo)).one_or_none()
-    if row is None:
-        row = Repo(full_name=repo)
-        session.add(row)
+def mark_repo(
+    session: Session,
+    repo: str,
+    status: str,
+    reason: str | None = None,
+    usage: ApiUsage | None = None,
+) -> None:
+    """Record how the last sync of `repo` went, and what it cost, for people to see."""
+    row = _repo_row(session, repo)
     row.sync_status = status
     row.sync_reason = reason
     if status == "ok":
         row.last_synced_at = datetime.now(UTC)
+    if usage is not None:
+        _add_usage(row, usage)
+
+
+def record_usage(session: Session, repo: str, usage: ApiUsage) -> None:
+    """Add a job's API requests to `repo`'s count and keep the rate limit it last saw."""
+    _add_usage(_repo_row(session, repo), usage)
+
+
+def _repo_row(session: Session, repo: str) -> Repo:
+    row = session.scalars(select(Repo).where(Repo.full_name == repo)).one_or_none()
+    if row is None:
+        row = Repo(full_name=repo)
+        session.add(row)
+        session.flush()  # a stored row, so that the count below is an UPDATE
+    return row
+
+
+def _add_usage(row: Repo, usage: ApiUsage) -> None:
+    # Added in SQL, so that jobs of one repository finishing at once lose no request.
+    row.api_requests = Repo.api_requests + usage.requests  # type: ignore[assignment]
+    if usage.remaining is not None:
+        row.rate_limit_remaining = usage.remaining
+        row.rate_limit_reset_at = usage.reset_at

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -199,6 +200,30 @@ def test_shiplog_run_serves_the_demo_on_a_fresh_database(tmp_path: Path) -> None
         output, _ = process.communicate(timeout=10)
     assert "loaded" in output and "demo events" in output
     assert f"serving on http://127.0.0.1:{port}/" in output
+
+
+def test_shiplog_run_logs_json_lines_when_asked(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SHIPLOG_")}
+    env["SHIPLOG_DATABASE_URL"] = f"sqlite:///{tmp_path / 'run.db'}"
+    env["SHIPLOG_LOG_FORMAT"] = "json"
+    shiplog = Path(sys.executable).with_name("shiplog")
+    process = subprocess.Popen(
+        [str(shiplog), "run", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _get(f"http://127.0.0.1:{port}/feed.json?limit=1", deadline=time.monotonic() + 30)
+    finally:
+        process.terminate()
+        _, errors = process.communicate(timeout=10)
+    lines = [json.loads(line) for line in errors.splitlines()]
+    [request] = [line for line in lines if line["logger"] == "shiplog.http"]
+    assert (request["method"], request["path"], request["status"]) == ("GET", "/feed.json", 200)
 
 
 def test_upgrade_is_idempotent(tmp_path: Path) -> None:

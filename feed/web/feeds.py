@@ -1,4 +1,5 @@
-"""Atom, RSS and JSON feeds of any filter, with ETag and Last-Modified."""
+"""Atom, RSS and JSON feeds of any filter, with ETag and Last-Modified, rendered again only
+when their events change (see `feed.web.feedcache`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from feed import syndication
 from feed.filters import Filter
 from feed.models import Event
 from feed.store import list_events
-from feed.web.listing import absolute, listing_url, parse_listing
+from feed.web.feedcache import Entry, fingerprint
+from feed.web.listing import Listing, absolute, listing_url, parse_listing
 
 blueprint = Blueprint("feeds", __name__)
 
@@ -38,11 +40,33 @@ def json_feed() -> Response:
 def _feed(endpoint: str, render: Renderer, content_type: str) -> Response:
     listing = parse_listing(allow_limit=True)
     shiplog = current_app.extensions["shiplog"]
-    with shiplog.db.read() as session:
-        page = list_events(session, listing.filter, cursor=listing.cursor, limit=listing.limit)
     limit = str(listing.limit) if "limit" in request.args else ""
+    key = (endpoint, tuple(listing.filter.to_args()), listing.cursor, limit, absolute("/"))
+    token = shiplog.db.change_token()  # before the read it vouches for
+    entry = shiplog.feed_cache.get(key)
+    outcome = "hit"
+    if entry is None or token is None or entry.checked_at != token:
+        with shiplog.db.read() as session:
+            page = list_events(session, listing.filter, cursor=listing.cursor, limit=listing.limit)
+        mark = fingerprint(page.events, page.next_cursor)
+        if entry is not None and entry.fingerprint == mark:
+            entry.checked_at = token
+            outcome = "revalidated"
+        else:
+            body = render(page.events, _meta(endpoint, listing, limit, page.next_cursor))
+            etag = hashlib.sha256(body).hexdigest()[:32]
+            entry = Entry(mark, body, etag, syndication.updated_of(page.events), token)
+            shiplog.feed_cache.put(key, entry)
+            outcome = "rendered"
+    shiplog.metrics.feed_responses.labels(outcome).inc()
+    return conditional(entry.body, content_type, entry.updated, etag=entry.etag)
+
+
+def _meta(
+    endpoint: str, listing: Listing, limit: str, next_cursor: str | None
+) -> syndication.FeedMeta:
     described = listing.filter.describe()
-    meta = syndication.FeedMeta(
+    return syndication.FeedMeta(
         title=f"shiplog: {described}" if described else "shiplog: all activity",
         description="Commits, reverts, releases, deployments and incidents, newest first.",
         self_url=listing_url(
@@ -53,20 +77,20 @@ def _feed(endpoint: str, render: Renderer, content_type: str) -> Response:
         tag_authority=tag_authority(),
         event_url=lambda event: absolute(url_for("pages.event", event_id=event.id)),
         next_url=listing_url(
-            endpoint, listing.filter, external=True, cursor=page.next_cursor, limit=limit
+            endpoint, listing.filter, external=True, cursor=next_cursor, limit=limit
         )
-        if page.next_cursor
+        if next_cursor
         else None,
     )
-    body = render(page.events, meta)
-    return conditional(body, content_type, syndication.updated_of(page.events))
 
 
-def conditional(body: bytes, content_type: str, updated: datetime) -> Response:
+def conditional(
+    body: bytes, content_type: str, updated: datetime, *, etag: str | None = None
+) -> Response:
     """A feed response with an ETag of its bytes and Last-Modified of its data; 304 when
     the reader has it already."""
     response = Response(body, content_type=content_type)
-    response.set_etag(hashlib.sha256(body).hexdigest()[:32])
+    response.set_etag(etag or hashlib.sha256(body).hexdigest()[:32])
     response.last_modified = updated
     response.cache_control.public = True
     response.cache_control.max_age = 60

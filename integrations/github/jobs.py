@@ -10,12 +10,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from feed import syncstate
 from feed.db import Database
 from feed.jobs import enqueue
 from feed.worker import Handler, RetryAt
 from integrations.github.client import GitHubClient, RateLimited, Unavailable
 from integrations.github.sync import (
     SyncOptions,
+    api_usage,
     backfill_incident_comments,
     fetch_patches,
     sync_branch,
@@ -35,18 +37,23 @@ def handlers(
     """The job kinds this integration handles, bound to its database and client."""
 
     @contextmanager
-    def github() -> Iterator[GitHubClient]:
-        # A client per job; a rate limit makes the job wait for the reset, not fail.
+    def github(repo: str | None = None) -> Iterator[GitHubClient]:
+        # A client per job; a rate limit makes the job wait for the reset, not fail. With
+        # `repo`, the job's requests are added to that repository's count, however it ends.
         client = client_factory()
         try:
             yield client
         except RateLimited as exc:
             raise RetryAt(exc.resume_at, str(exc)) from None
         finally:
+            usage = api_usage(client)
             client.close()
+            if repo is not None and usage.requests:
+                with db.write() as session:
+                    syncstate.record_usage(session, repo, usage)
 
     def sync(payload: dict[str, Any]) -> datetime | None:
-        with github() as client:
+        with github() as client:  # sync_repo counts its requests as it marks the repository
             try:
                 sync_repo(db, client, payload["repo"], options)
             except Unavailable as exc:
@@ -55,12 +62,12 @@ def handlers(
         return datetime.now(UTC) + interval
 
     def patches(payload: dict[str, Any]) -> datetime | None:
-        with github() as client:
+        with github(payload["repo"]) as client:
             fetch_patches(db, client, payload["repo"], payload["sha"], options.patch_cap)
         return None
 
     def reconcile(payload: dict[str, Any]) -> datetime | None:
-        with github() as client:
+        with github(payload["repo"]) as client:
             try:
                 sync_branch(db, client, payload["repo"], payload["branch"], options)
             except Unavailable as exc:
@@ -69,7 +76,7 @@ def handlers(
 
     def incident_comments(payload: dict[str, Any]) -> datetime | None:
         repo, number = payload["repo"], payload["number"]
-        with github() as client:
+        with github(repo) as client:
             try:
                 backfill_incident_comments(db, client, repo, number, options)
             except Unavailable as exc:

@@ -22,7 +22,7 @@ from feed.incidents import IncidentRules
 from feed.models import Event
 from feed.store import EventRecord, attach_files, diff_states, upsert_event, upsert_repo
 from feed.timefmt import iso_utc
-from integrations.github.client import GitHubClient, Page, RateLimited, Unavailable
+from integrations.github.client import GitHubClient, GitHubError, Page, RateLimited, Unavailable
 from integrations.github.commits import DEFAULT_PATCH_CAP, capped_files, commit_record, diff_stats
 from integrations.github.events import Context, Routed, route
 from integrations.github.persist import persist
@@ -60,8 +60,10 @@ class SyncReport:
 
 
 def sync_repo(db: Database, client: GitHubClient, repo: str, options: SyncOptions) -> SyncReport:
-    """Bring `repo` up to date; marks the repository with the outcome either way."""
+    """Bring `repo` up to date; marks the repository with the outcome and the requests it cost
+    either way."""
     report = SyncReport(repo)
+    sent = client.requests
     try:
         default_branch = _sync_repository(db, client, repo)
         for branch in dict.fromkeys((default_branch, *options.branches)):
@@ -69,12 +71,17 @@ def sync_repo(db: Database, client: GitHubClient, repo: str, options: SyncOption
         report.incident_events += _sync_incidents(db, client, repo, options)
         report.releases += _sync_releases(db, client, repo, options)
     except Unavailable as exc:
-        _mark(db, repo, exc.status, str(exc))
+        _mark(db, repo, exc.status, str(exc), usage=api_usage(client, sent))
         raise
     except RateLimited as exc:
-        _mark(db, repo, "paused", f"{exc}; resumes at {iso_utc(exc.resume_at)}")
+        reason = f"{exc}; resumes at {iso_utc(exc.resume_at)}"
+        _mark(db, repo, "paused", reason, usage=api_usage(client, sent))
         raise
-    _mark(db, repo, "ok")
+    except GitHubError:  # 5xx or timeouts past the retries: no verdict, but the cost counts
+        with db.write() as session:
+            syncstate.record_usage(session, repo, api_usage(client, sent))
+        raise
+    _mark(db, repo, "ok", usage=api_usage(client, sent))
     log.info(
         "github sync: %s: %d commits, %d incident events, %d releases",
         repo,
@@ -83,6 +90,15 @@ def sync_repo(db: Database, client: GitHubClient, repo: str, options: SyncOption
         report.releases,
     )
     return report
+
+
+def api_usage(client: GitHubClient, since: int = 0) -> syncstate.ApiUsage:
+    """The requests `client` sent once its count had passed `since`, and the rate limit the
+    API reported on its last answer."""
+    remaining, reset = client.rate()
+    if remaining < 0:  # no answer yet
+        return syncstate.ApiUsage(client.requests - since)
+    return syncstate.ApiUsage(client.requests - since, remaining, reset)
 
 
 def fetch_patches(db: Database, client: GitHubClient, repo: str, sha: str, cap: int) -> bool:
@@ -381,6 +397,13 @@ def _cursor_time(cursor: dict[str, Any], key: str, shift: timedelta) -> datetime
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) + shift
 
 
-def _mark(db: Database, repo: str, status: str, reason: str | None = None) -> None:
+def _mark(
+    db: Database,
+    repo: str,
+    status: str,
+    reason: str | None = None,
+    *,
+    usage: syncstate.ApiUsage,
+) -> None:
     with db.write() as session:
-        syncstate.mark_repo(session, repo, status, reason)
+        syncstate.mark_repo(session, repo, status, reason, usage)

@@ -23,6 +23,7 @@ def test_toml_maps_onto_settings_and_secrets_come_from_the_environment(tmp_path:
         """
 [server]
 base_url = "https://shiplog.example/"
+log_format = "json"
 
 [github]
 repos = ["acme/api", "acme/web"]
@@ -39,6 +40,7 @@ api = ["services/api/**"]
     assert settings.incident_label == "sev-incident"
     assert settings.github_webhook_secret == "s3cret"
     assert settings.base_url == "https://shiplog.example"
+    assert settings.log_format == "json"
     assert config["COMPONENTS"] == {"api": ["services/api/**"]}
 
 
@@ -70,6 +72,11 @@ def test_environment_style_values() -> None:
     assert Settings.from_mapping(BASE).github_api_url == "https://api.github.com"
 
 
+def test_the_log_format_is_text_unless_json_is_asked_for() -> None:
+    assert Settings.from_mapping(BASE).log_format == "text"
+    assert Settings.from_mapping({**BASE, "LOG_FORMAT": " JSON "}).log_format == "json"
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -77,6 +84,7 @@ def test_environment_style_values() -> None:
         ({"BASE_URL": "ftp://x"}, "BASE_URL must be an http"),
         ({"GITHUB_API_URL": "nope"}, "GITHUB_API_URL must be an http"),
         ({"DATABASE_URL": ""}, "DATABASE_URL is empty"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be one of text, json, not 'xml'"),
     ],
 )
 def test_bad_settings_are_refused(extra: dict, message: str) -> None:

@@ -16,6 +16,7 @@ from feed.models import Channel, Job, Subscription
 from feed.worker import run_due
 from tests.conftest import deliver
 from tests.fake_chat import Answer, FakeChat
+from tests.feed.web.test_metrics import samples
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 SHA = "ab" * 20
@@ -90,6 +91,7 @@ def make_due(app) -> None:
 
 
 PLATFORMS = ["slack", "discord", "teams", "mattermost", "googlechat", "webhook"]
+STATES = ["due", "done", "dead"]
 
 
 @pytest.fixture
@@ -120,6 +122,26 @@ def test_a_revert_alerts_every_platform_once(every_platform, chat) -> None:
     expected = hmac.new(b"s3cret", hook.body, hashlib.sha256).hexdigest()
     assert hook.headers["x-shiplog-signature-256"] == f"sha256={expected}"
     assert work(every_platform) == 0  # nothing is sent twice
+
+
+def test_metrics_count_deliveries_by_platform_and_state(every_platform, chat) -> None:
+    client = every_platform.test_client()
+    chat.answer("/discord", Answer(404, "Unknown Webhook"))
+    deliver(client, "push", revert_push())
+
+    def deliveries() -> dict[tuple[str, str], float]:
+        return {
+            (dict(labels)["platform"], dict(labels)["state"]): value
+            for (name, labels), value in samples(client).items()
+            if name == "shiplog_chat_deliveries"
+        }
+
+    assert deliveries() == {(p, s): int(s == "due") for p in PLATFORMS for s in STATES}
+    work(every_platform)
+    assert deliveries() == {
+        (p, s): int(s == ("dead" if p == "discord" else "done")) for p in PLATFORMS for s in STATES
+    }
+    assert samples(client)[("shiplog_chat_channels_failing", ())] == 1
 
 
 def test_ordinary_commits_do_not_alert(every_platform, chat) -> None:

@@ -9,7 +9,9 @@ from sqlalchemy import select
 from app import worker_parts
 from feed.models import Event, EventFile, Job, Repo
 from feed.worker import run_due
+from integrations.github.jobs import schedule_syncs
 from tests.conftest import deliver
+from tests.feed.web.test_metrics import samples
 from tests.github_emulator import make_commits
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -163,3 +165,19 @@ def test_which_pushes_ask_for_a_reconcile() -> None:
     many = make_commits(PUSH_COMMIT_CAP, start=NOW, files_per_commit=0)
     full = push_payload(many)
     assert route("push", full, context).reconcile == ("main", many[-1].sha)
+
+
+def test_every_job_counts_its_requests_for_its_repository_once(gh_app, emulator) -> None:
+    commits = make_commits(3, start=NOW - timedelta(hours=1))
+    emulator.repo("acme/api").push("main", *commits)
+    deliver(gh_app.test_client(), "push", push_payload(commits))
+    run_worker(gh_app)  # three patches jobs
+    with gh_app.extensions["shiplog"].db.write() as session:
+        schedule_syncs(session, ["acme/api"])
+    run_worker(gh_app)  # the sync job: five listings, no commit fetched twice
+    assert len(emulator.requests) == 3 + 5
+
+    found = samples(gh_app.test_client())
+    assert found[("shiplog_github_requests_total", (("repo", "acme/api"),))] == 3 + 5
+    remaining = found[("shiplog_github_rate_limit_remaining", (("repo", "acme/api"),))]
+    assert remaining == emulator.remaining

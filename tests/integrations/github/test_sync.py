@@ -14,6 +14,7 @@ from feed.db import Database
 from feed.models import Event, EventFile, Repo
 from integrations.github.client import RateLimited, Unavailable
 from integrations.github.sync import sync_repo
+from tests.feed.web.test_metrics import samples
 from tests.github_emulator import (
     Emulator,
     FakeCommit,
@@ -383,3 +384,41 @@ def test_a_commit_that_vanishes_between_list_and_detail_is_skipped(gh_app, emula
     assert report.commits == 2
     with db_of(gh_app).read() as session:
         assert session.scalar(select(Repo.sync_status)) == "ok"
+
+
+def test_metrics_show_each_repos_requests_and_the_rate_limit_its_sync_saw(
+    gh_app, emulator, client_for
+) -> None:
+    emulator.repo("acme/api").push("main", *make_commits(3, start=START))
+    sync(gh_app, client_for)
+    sync(gh_app, client_for)  # idle: 304s are sent, and counted here, though GitHub does not
+    sent = len(emulator.requests)
+    emulator.repo("acme/gone").status = 404
+    with pytest.raises(Unavailable):
+        sync(gh_app, client_for, "acme/gone")
+
+    found = samples(gh_app.test_client())
+    api, gone = (("repo", "acme/api"),), (("repo", "acme/gone"),)
+    # repo, commits, 3 commits, issues, comments, releases; then 5 listings again
+    assert found[("shiplog_github_requests_total", api)] == sent == 8 + 5
+    assert found[("shiplog_github_requests_total", gone)] == 1
+    assert found[("shiplog_github_rate_limit_remaining", gone)] == emulator.remaining
+    # as acme/api's last answer said: before acme/gone's 404 spent one more
+    assert found[("shiplog_github_rate_limit_remaining", api)] == emulator.remaining + 1
+    reset = found[("shiplog_github_rate_limit_reset_timestamp_seconds", api)]
+    assert reset == int(emulator.reset_at)
+    with db_of(gh_app).read() as session:
+        row = session.scalars(select(Repo).where(Repo.full_name == "acme/api")).one()
+    assert (row.api_requests, row.sync_status) == (sent, "ok")
+
+
+def test_a_sync_that_fails_past_its_retries_still_counts_its_requests(
+    gh_app, emulator, client_for
+) -> None:
+    emulator.repo("acme/api").push("main", *make_commits(2, start=START))
+    emulator.faults.append(Fault(status=500, times=4, path_contains="/releases"))
+    with pytest.raises(Exception, match="500"):
+        sync(gh_app, client_for)
+    found = samples(gh_app.test_client())
+    # repo, commits, 2 commits, issues, comments, releases (its retries are urllib3's)
+    assert found[("shiplog_github_requests_total", (("repo", "acme/api"),))] == 7

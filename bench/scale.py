@@ -1,0 +1,93 @@
+"""The activity page over a million events, in SQLite and (when one answers) PostgreSQL.
+
+The SQLite timeline is kept in bench/data/ and reused while it holds the same number of
+events (SHIPLOG_BENCH_REBUILD=1 builds it again); PostgreSQL gets a fresh schema of its own,
+`shiplog_bench`, in the database SHIPLOG_BENCH_POSTGRES_URL names (by default the local
+server's `test` database).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from bench import dataset, queries
+from feed.db import Database
+from feed.models import Event
+
+EVENTS = 1_000_000
+DATA = Path(__file__).with_name("data")
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+POSTGRES_SCHEMA = "shiplog_bench"
+
+
+def run(events: int = EVENTS) -> dict[str, Any]:
+    """Build (or reuse) the timelines and time every listing case on each."""
+    results: dict[str, Any] = {"sqlite": _sqlite(events)}
+    postgres = os.environ.get("SHIPLOG_BENCH_POSTGRES_URL") or (
+        POSTGRES_URL if _answers("127.0.0.1", 5432) else None
+    )
+    if postgres:
+        results["postgresql"] = _postgresql(postgres, events)
+    return results
+
+
+def _sqlite(events: int) -> dict[str, Any]:
+    DATA.mkdir(exist_ok=True)
+    path = DATA / "timeline.db"
+    built = DATA / "timeline.json"
+    url = f"sqlite:///{path}"
+    if os.environ.get("SHIPLOG_BENCH_REBUILD") or _count(url, path) != events:
+        for stale in DATA.glob("timeline.db*"):
+            stale.unlink()
+        print(f"bench: building {events:,} events in SQLite ...", file=sys.stderr)
+        built.write_text(json.dumps(dataset.build(url, events)))
+    print("bench: timing the activity page on SQLite ...", file=sys.stderr)
+    return {"build": json.loads(built.read_text()), "queries": queries.run(url)}
+
+
+def _postgresql(admin_url: str, events: int) -> dict[str, Any]:
+    admin = create_engine(admin_url)
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {POSTGRES_SCHEMA} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {POSTGRES_SCHEMA}"))
+    separator = "&" if "?" in admin_url else "?"
+    url = f"{admin_url}{separator}{urlencode({'options': f'-csearch_path={POSTGRES_SCHEMA}'})}"
+    try:
+        print(f"bench: building {events:,} events in PostgreSQL ...", file=sys.stderr)
+        build = dataset.build(url, events)
+        print("bench: timing the activity page on PostgreSQL ...", file=sys.stderr)
+        return {"build": build, "queries": queries.run(url)}
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {POSTGRES_SCHEMA} CASCADE"))
+        admin.dispose()
+
+
+def _count(url: str, path: Path) -> int:
+    if not path.exists():
+        return 0
+    db = Database(url)
+    try:
+        with db.read() as session:
+            return session.scalar(select(func.count()).select_from(Event)) or 0
+    except SQLAlchemyError:  # a half-built file: build it again
+        return 0
+    finally:
+        db.dispose()
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), 2).close()
+    except OSError:
+        return False
+    return True
