@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,27 +42,47 @@ def enqueue(
 ) -> None:
     """Make `key` due. A job that exists keeps its row: it is only brought forward (not at
     all with `if_absent`), and a finished one runs again only with `rearm`."""
+    enqueue_many(session, kind, [(key, payload)], due_at=due_at, rearm=rearm, if_absent=if_absent)
+
+
+def enqueue_many(
+    session: Session,
+    kind: str,
+    jobs: Sequence[tuple[str, dict[str, Any]]],
+    *,
+    due_at: datetime | None = None,
+    rearm: bool = False,
+    if_absent: bool = False,
+) -> None:
+    """`enqueue` for each (key, payload), with one INSERT for all of them."""
+    if not jobs:
+        return
     now = datetime.now(UTC)
     due_at = due_at or now
-    jobs = Job.__table__
-    insert = insert_for(session)(jobs).on_conflict_do_nothing(index_elements=["key"])
-    row = {
-        "key": key,
-        "kind": kind,
-        "payload": payload,
-        "state": "due",
-        "due_at": due_at,
-        "attempts": 0,
-        "updated_at": now,
-    }
-    if session.scalar(insert.returning(jobs.c.id), row) is not None or if_absent:
+    table = Job.__table__
+    insert = insert_for(session)(table).on_conflict_do_nothing(index_elements=["key"])
+    rows = [
+        {
+            "key": key,
+            "kind": kind,
+            "payload": payload,
+            "state": "due",
+            "due_at": due_at,
+            "attempts": 0,
+            "updated_at": now,
+        }
+        for key, payload in jobs
+    ]
+    new = set(session.scalars(insert.returning(table.c.key), rows))
+    if if_absent:
         return
-    job = session.scalars(select(Job).where(Job.key == key).with_for_update()).one()
-    if job.state == "due":
-        job.due_at = min(job.due_at, due_at)
-    elif rearm:
-        job.state, job.due_at, job.attempts, job.last_error = "due", due_at, 0, None
-    job.updated_at = now
+    for key in dict.fromkeys(key for key, _ in jobs if key not in new):
+        job = session.scalars(select(Job).where(Job.key == key).with_for_update()).one()
+        if job.state == "due":
+            job.due_at = min(job.due_at, due_at)
+        elif rearm:
+            job.state, job.due_at, job.attempts, job.last_error = "due", due_at, 0, None
+        job.updated_at = now
 
 
 def claim(session: Session, *, limit: int = 10, now: datetime | None = None) -> list[Claimed]:

@@ -93,6 +93,10 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.feed_outcomes = {
+            outcome: self.feed_responses.labels(outcome)
+            for outcome in ("hit", "revalidated", "rendered")
+        }
 
 
 def _github_usage(session: Session) -> tuple[Metric, ...]:

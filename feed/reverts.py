@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import String, Update, and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from feed.models import Event
@@ -17,33 +17,72 @@ COMMIT_KINDS = ("commit", "revert")
 MIN_PREFIX = 7  # the shortest abbreviation git writes
 
 
-def link(session: Session, event_id: int, record: EventRecord) -> None:
-    """Resolve the links that involve a newly stored commit or revert.
+def link(session: Session, stored: Sequence[tuple[int, EventRecord]]) -> None:
+    """Resolve the links that involve newly stored commits and reverts (id, record).
 
     A revert finds its target by SHA prefix, or (for `Revert "subject"` with no SHA) by the
     newest earlier commit of that subject in the repository. A commit that arrives after
-    the revert naming it is found by the revert instead.
+    the revert naming it is found by the revert instead: only looked for in repositories
+    that hold a revert whose target is not known yet.
     """
-    if record.kind not in COMMIT_KINDS:
-        return
+    for event_id, record in stored:
+        target = _target(session, event_id, record)
+        if target is not None:
+            session.execute(_LINK, {"this_id": event_id, "target": target})
     events = Event.__table__
-    target = _target(session, event_id, record)
-    if target is not None:
-        session.execute(update(events).where(events.c.id == event_id).values(reverts_id=target))
-    if record.sha:
-        # Every prefix of the SHA sorts between its shortest one and itself: one index range.
-        sha = record.sha
-        session.execute(
-            update(events)
+    waiting = {
+        repo
+        for repo in {record.repo for _, record in stored if record.sha}
+        if session.scalar(
+            select(events.c.id)
             .where(
-                events.c.repo == record.repo,
-                events.c.reverts_ref.between(sha[:MIN_PREFIX], sha),
-                func.substr(sha, 1, func.length(events.c.reverts_ref)) == events.c.reverts_ref,
+                events.c.repo == repo,
+                events.c.reverts_ref.is_not(None),
                 events.c.reverts_id.is_(None),
-                events.c.id != event_id,
             )
-            .values(reverts_id=event_id)
+            .limit(1)
         )
+    }
+    for event_id, record in stored:
+        if record.sha and record.repo in waiting:
+            sha = record.sha
+            session.execute(
+                _LINK_BACK,
+                {
+                    "in_repo": record.repo,
+                    "shortest": sha[:MIN_PREFIX],
+                    "full_sha": sha,
+                    "this_id": event_id,
+                },
+            )
+
+
+def _statements() -> tuple[Update, Update]:
+    events = Event.__table__
+    link = (
+        update(events)
+        .where(events.c.id == bindparam("this_id"))
+        .values(reverts_id=bindparam("target"))
+    )
+    # Revert events naming this commit by any prefix. Every prefix of a SHA sorts between
+    # its shortest one and itself: one index range, then an exact check.
+    sha = bindparam("full_sha", type_=String)
+    back = (
+        update(events)
+        .where(
+            events.c.repo == bindparam("in_repo"),
+            events.c.reverts_ref.between(bindparam("shortest"), sha),
+            func.substr(sha, 1, func.length(events.c.reverts_ref)) == events.c.reverts_ref,
+            events.c.reverts_id.is_(None),
+            events.c.id != bindparam("this_id"),
+        )
+        .values(reverts_id=bindparam("this_id"))
+    )
+    return link, back
+
+
+# Built once: these run for every stored commit.
+_LINK, _LINK_BACK = _statements()
 
 
 def reverted_by(session: Session, event_ids: Sequence[int]) -> dict[int, Event]:
@@ -57,6 +96,9 @@ def reverted_by(session: Session, event_ids: Sequence[int]) -> dict[int, Event]:
 
 
 def _target(session: Session, event_id: int, record: EventRecord) -> int | None:
+    subject = record.data.get("reverts_subject")
+    if not record.reverts_ref and not subject:
+        return None
     base = select(Event.id).where(
         Event.repo == record.repo, Event.kind.in_(COMMIT_KINDS), Event.id != event_id
     )
@@ -66,11 +108,8 @@ def _target(session: Session, event_id: int, record: EventRecord) -> int | None:
             .order_by(Event.occurred_at.desc())
             .limit(1)
         )
-    subject = record.data.get("reverts_subject")
-    if subject:
-        return session.scalar(
-            base.where(and_(Event.title == subject, Event.occurred_at <= record.occurred_at))
-            .order_by(Event.occurred_at.desc())
-            .limit(1)
-        )
-    return None
+    return session.scalar(
+        base.where(and_(Event.title == subject, Event.occurred_at <= record.occurred_at))
+        .order_by(Event.occurred_at.desc())
+        .limit(1)
+    )

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Select, delete, func, select, tuple_
+from sqlalchemy import Select, delete, func, insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
@@ -101,8 +101,50 @@ def upsert_event(session: Session, record: EventRecord, *, replace: bool = False
     (its `updated_at` is later than the stored one): then the stored event takes its text,
     data and files.
     """
-    updated_at = record.updated_at or record.occurred_at
-    values = {
+    return upsert_events(session, [record], replace=replace)[0]
+
+
+def upsert_events(
+    session: Session, records: Sequence[EventRecord], *, replace: bool = False
+) -> list[Outcome]:
+    """`upsert_event` for each record, in order, with one INSERT for all of them."""
+    if not records:
+        return []
+    events = Event.__table__
+    now = datetime.now(UTC)
+    # A Core statement with parameters: compiled once and cached, unlike ORM values().
+    insert = insert_for(session)(events).on_conflict_do_nothing(index_elements=["uid"])
+    rows = [
+        {
+            **_values(record),
+            "ingested_at": now,
+            "diff_state": record.diff_state,
+            "reverts_ref": record.reverts_ref,
+        }
+        for record in records
+    ]
+    new = {
+        uid: event_id
+        for uid, event_id in session.execute(insert.returning(events.c.uid, events.c.id), rows)
+    }
+    outcomes: list[Outcome] = []
+    created: list[tuple[int, EventRecord]] = []
+    for record in records:
+        event_id = new.pop(record.uid, None)  # a uid twice in one batch is created once
+        if event_id is not None:
+            created.append((event_id, record))
+            outcomes.append("created")
+        elif replace:
+            outcomes.append(_replace(session, record))
+        else:
+            outcomes.append("unchanged")
+    _add_files(session, [(event_id, record.files) for event_id, record in created])
+    reverts.link(session, [(i, r) for i, r in created if r.kind in reverts.COMMIT_KINDS])
+    return outcomes
+
+
+def _values(record: EventRecord) -> dict[str, Any]:
+    return {
         "uid": record.uid,
         "kind": record.kind,
         "repo": record.repo,
@@ -113,38 +155,22 @@ def upsert_event(session: Session, record: EventRecord, *, replace: bool = False
         "body": scrub(record.body),
         "url": scrub(record.url),
         "occurred_at": record.occurred_at,
-        "updated_at": updated_at,
+        "updated_at": record.updated_at or record.occurred_at,
         "data": scrub(record.data),
     }
-    # A Core statement with parameters: compiled once and cached, unlike ORM values().
-    events = Event.__table__
-    insert = insert_for(session)(events).on_conflict_do_nothing(index_elements=["uid"])
-    event_id = session.scalar(
-        insert.returning(events.c.id),
-        {
-            **values,
-            "ingested_at": datetime.now(UTC),
-            "diff_state": record.diff_state,
-            "reverts_ref": record.reverts_ref,
-        },
-    )
-    if event_id is not None:
-        _add_files(session, event_id, record.files)
-        if record.kind in reverts.COMMIT_KINDS:
-            reverts.link(session, event_id, record)
-        return "created"
-    if not replace:
-        return "unchanged"
 
+
+def _replace(session: Session, record: EventRecord) -> Outcome:
+    values = _values(record)
     existing = session.scalars(select(Event).where(Event.uid == record.uid).with_for_update()).one()
-    if updated_at <= existing.updated_at:
+    if values["updated_at"] <= existing.updated_at:
         return "unchanged"
     for name, value in values.items():
         setattr(existing, name, value)
     existing.occurred_at = min(existing.occurred_at, record.occurred_at)
     if record.files:
         session.execute(delete(EventFile).where(EventFile.event_id == existing.id))
-        _add_files(session, existing.id, record.files)
+        _add_files(session, [(existing.id, record.files)])
     session.flush()
     return "updated"
 
@@ -157,7 +183,7 @@ def attach_files(
     if event is None:
         return False
     session.execute(delete(EventFile).where(EventFile.event_id == event.id))
-    _add_files(session, event.id, files)
+    _add_files(session, [(event.id, files)])
     event.diff_state = "fetched"
     event.data = {**event.data, "stats": stats}
     return True
@@ -188,44 +214,42 @@ def upsert_repo(
     is_demo: bool = False,
 ) -> None:
     """Remember a repository; a known one keeps its row and gains what was missing."""
-    insert = insert_for(session)
-    stmt = insert(Repo).values(
-        full_name=full_name,
-        html_url=html_url,
-        default_branch=default_branch,
-        is_demo=is_demo,
-        first_seen_at=datetime.now(UTC),
-    )
+    repos = Repo.__table__
+    stmt = insert_for(session)(repos)
     stmt = stmt.on_conflict_do_update(
         index_elements=["full_name"],
         set_={
-            "html_url": func.coalesce(stmt.excluded.html_url, Repo.html_url),
-            "default_branch": func.coalesce(stmt.excluded.default_branch, Repo.default_branch),
+            "html_url": func.coalesce(stmt.excluded.html_url, repos.c.html_url),
+            "default_branch": func.coalesce(stmt.excluded.default_branch, repos.c.default_branch),
         },
     )
-    session.execute(stmt)
+    row = {
+        "full_name": full_name,
+        "html_url": html_url,
+        "default_branch": default_branch,
+        "is_demo": is_demo,
+        "first_seen_at": datetime.now(UTC),
+    }
+    session.execute(stmt, row)
 
 
 def claim_delivery(
     session: Session, delivery_id: str, event: str, action: str | None, repo: str | None
 ) -> Delivery | None:
     """Record a webhook delivery; None if that delivery id was received before."""
-    insert = insert_for(session)
-    row_id = session.scalar(
-        insert(Delivery)
-        .values(
-            delivery_id=delivery_id,
-            event=event,
-            action=action,
-            repo=repo,
-            outcome="received",
-            detail="",
-            events_created=0,
-            received_at=datetime.now(UTC),
-        )
-        .on_conflict_do_nothing(index_elements=["delivery_id"])
-        .returning(Delivery.id)
-    )
+    deliveries = Delivery.__table__
+    stmt = insert_for(session)(deliveries).on_conflict_do_nothing(index_elements=["delivery_id"])
+    row = {
+        "delivery_id": delivery_id,
+        "event": event,
+        "action": action,
+        "repo": repo,
+        "outcome": "received",
+        "detail": "",
+        "events_created": 0,
+        "received_at": datetime.now(UTC),
+    }
+    row_id = session.scalar(stmt.returning(deliveries.c.id), row)
     return None if row_id is None else session.get(Delivery, row_id)
 
 
@@ -390,21 +414,25 @@ def scrub(value: Any) -> Any:
     return value
 
 
-def _add_files(session: Session, event_id: int, files: Sequence[FileRecord]) -> None:
-    session.add_all(
-        EventFile(
-            event_id=event_id,
-            position=position,
-            path=scrub(file.path),
-            status=file.status,
-            previous_path=scrub(file.previous_path),
-            additions=file.additions,
-            deletions=file.deletions,
-            patch=scrub(file.patch),
-            patch_status=file.patch_status,
-        )
+def _add_files(session: Session, files_of: Sequence[tuple[int, Sequence[FileRecord]]]) -> None:
+    """Insert the files of each (event id, files), in one statement."""
+    rows = [
+        {
+            "event_id": event_id,
+            "position": position,
+            "path": scrub(file.path),
+            "status": file.status,
+            "previous_path": scrub(file.previous_path),
+            "additions": file.additions,
+            "deletions": file.deletions,
+            "patch": scrub(file.patch),
+            "patch_status": file.patch_status,
+        }
+        for event_id, files in files_of
         for position, file in enumerate(files)
-    )
+    ]
+    if rows:
+        session.execute(insert(EventFile.__table__), rows)
 
 
 def insert_for(session: Session):  # type: ignore[no-untyped-def]

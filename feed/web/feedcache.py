@@ -15,21 +15,38 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from werkzeug.http import http_date, quote_etag
+
 from feed.models import Event
 
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+CACHE_CONTROL = "public, max-age=60"
 
 
 @dataclass
 class Entry:
-    """One rendered feed."""
+    """One rendered feed, with the headers every answer about it carries."""
 
     fingerprint: str
     body: bytes
     etag: str
     updated: datetime
+    headers: dict[str, str]
     # The database's change token when the fingerprint was last checked; None: unknown.
     checked_at: int | None
+
+    @classmethod
+    def of(
+        cls, mark: str, body: bytes, content_type: str, updated: datetime, token: int | None
+    ) -> Entry:
+        etag = hashlib.sha256(body).hexdigest()[:32]
+        headers = {
+            "Content-Type": content_type,
+            "ETag": quote_etag(etag),
+            "Last-Modified": http_date(updated),
+            "Cache-Control": CACHE_CONTROL,
+        }
+        return cls(mark, body, etag, updated, headers, token)
 
 
 def fingerprint(events: Sequence[Event], next_cursor: str | None) -> str:

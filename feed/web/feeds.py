@@ -9,6 +9,7 @@ from datetime import datetime
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Response, current_app, request, url_for
+from werkzeug.http import is_resource_modified, parse_etags
 
 from feed import syndication
 from feed.filters import Filter
@@ -38,14 +39,16 @@ def json_feed() -> Response:
 
 
 def _feed(endpoint: str, render: Renderer, content_type: str) -> Response:
-    listing = parse_listing(allow_limit=True)
     shiplog = current_app.extensions["shiplog"]
-    limit = str(listing.limit) if "limit" in request.args else ""
-    key = (endpoint, tuple(listing.filter.to_args()), listing.cursor, limit, absolute("/"))
+    # The same query to the same host is the same feed; a bad query is never cached.
+    environ = request.environ
+    host = shiplog.settings.base_url or (environ["wsgi.url_scheme"], environ.get("HTTP_HOST"))
+    key = (endpoint, request.query_string, host)
     token = shiplog.db.change_token()  # before the read it vouches for
     entry = shiplog.feed_cache.get(key)
     outcome = "hit"
     if entry is None or token is None or entry.checked_at != token:
+        listing = parse_listing(allow_limit=True)
         with shiplog.db.read() as session:
             page = list_events(session, listing.filter, cursor=listing.cursor, limit=listing.limit)
         mark = fingerprint(page.events, page.next_cursor)
@@ -53,13 +56,25 @@ def _feed(endpoint: str, render: Renderer, content_type: str) -> Response:
             entry.checked_at = token
             outcome = "revalidated"
         else:
+            limit = str(listing.limit) if "limit" in request.args else ""
             body = render(page.events, _meta(endpoint, listing, limit, page.next_cursor))
-            etag = hashlib.sha256(body).hexdigest()[:32]
-            entry = Entry(mark, body, etag, syndication.updated_of(page.events), token)
+            entry = Entry.of(mark, body, content_type, syndication.updated_of(page.events), token)
             shiplog.feed_cache.put(key, entry)
             outcome = "rendered"
-    shiplog.metrics.feed_responses.labels(outcome).inc()
-    return conditional(entry.body, content_type, entry.updated, etag=entry.etag)
+    shiplog.metrics.feed_outcomes[outcome].inc()
+    if _has_it(environ, entry):
+        return Response(status=304, headers=entry.headers)
+    return Response(entry.body, headers=entry.headers)
+
+
+def _has_it(environ: dict[str, object], entry: Entry) -> bool:
+    """Whether the reader's conditional headers name this very feed (If-None-Match first,
+    as RFC 9110 says; then If-Modified-Since)."""
+    if "HTTP_IF_NONE_MATCH" in environ:
+        return parse_etags(str(environ["HTTP_IF_NONE_MATCH"])).contains_weak(entry.etag)
+    if "HTTP_IF_MODIFIED_SINCE" in environ:
+        return not is_resource_modified(environ, last_modified=entry.updated)
+    return False
 
 
 def _meta(

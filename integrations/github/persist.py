@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
 from feed import incidents, notify
-from feed.jobs import enqueue
+from feed.jobs import enqueue, enqueue_many
 from feed.models import INCIDENT_KINDS
-from feed.store import delete_event, upsert_event
+from feed.store import delete_event, upsert_events
 from integrations.github.events import Context, Routed
 
 
@@ -23,14 +24,13 @@ class Stored:
 
 def persist(session: Session, routed: Routed, context: Context, *, demo: bool = False) -> Stored:
     """Events, deletions, follow-up jobs and incident state, for one routed object."""
-    outcomes = [upsert_event(session, r, replace=routed.replace) for r in routed.records]
+    outcomes = upsert_events(session, routed.records, replace=routed.replace)
     removed = sum(delete_event(session, uid) for uid in routed.deletions)
     repo = routed.repo["full_name"] if routed.repo else None
-    for record, outcome in zip(routed.records, outcomes, strict=True):
-        if demo or outcome != "created":
-            continue
-        if record.diff_state == "pending" and record.sha:
-            enqueue_patches(session, record.repo, record.sha)
+    created = [r for r, o in zip(routed.records, outcomes, strict=True) if o == "created"]
+    if not demo:
+        enqueue_patches(session, [(r.repo, r.sha) for r in created if r.diff_state == "pending"])
+    for record in [] if demo else created:
         if record.kind == "incident_opened" and routed.snapshot and routed.snapshot.comments:
             # Labelled late: the comments made before the label become its first updates.
             enqueue(
@@ -49,14 +49,14 @@ def persist(session: Session, routed: Routed, context: Context, *, demo: bool = 
         )
     _update_incidents(session, routed, context)
     if not demo:
-        created = [r for r, o in zip(routed.records, outcomes, strict=True) if o == "created"]
         notify.enqueue_alerts(session, created, datetime.now(UTC))
     return Stored(outcomes.count("created"), outcomes.count("updated"), removed)
 
 
-def enqueue_patches(session: Session, repo: str, sha: str) -> None:
-    """Ask the worker to fetch a commit's files and patches from the API, once."""
-    enqueue(session, "patches", f"patches:{repo}:{sha}", {"repo": repo, "sha": sha})
+def enqueue_patches(session: Session, commits: Sequence[tuple[str, str | None]]) -> None:
+    """Ask the worker to fetch commits' files and patches (repo, sha) from the API, once."""
+    jobs = [(f"patches:{repo}:{sha}", {"repo": repo, "sha": sha}) for repo, sha in commits if sha]
+    enqueue_many(session, "patches", jobs)
 
 
 def _update_incidents(session: Session, routed: Routed, context: Context) -> None:

@@ -109,7 +109,7 @@ def test_the_cache_keeps_to_its_size_dropping_the_least_recently_used() -> None:
     cache = FeedCache(max_bytes=250)
 
     def entry(size: int) -> Entry:
-        return Entry("mark", b"x" * size, "etag", NOW, None)
+        return Entry.of("mark", b"x" * size, "text/plain", NOW, None)
 
     cache.put("a", entry(100))
     cache.put("b", entry(100))
