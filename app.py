@@ -176,6 +176,7 @@ def run_command(host: str, port: int, threads: int) -> None:
     shiplog: Shiplog = app.extensions["shiplog"]
     logs.configure(logging.INFO, shiplog.settings.log_format)
     upgrade(shiplog.db.engine)
+    shiplog.db.analyze()
     with shiplog.db.read() as session:
         empty = count_events(session) == 0
     if empty and not shiplog.settings.has_github_source:
@@ -209,7 +210,9 @@ def db_group() -> None:
 @with_appcontext
 def db_upgrade(revision: str) -> None:
     """Apply schema migrations."""
-    upgrade(current_app.extensions["shiplog"].db.engine, revision)
+    db = current_app.extensions["shiplog"].db
+    upgrade(db.engine, revision)
+    db.analyze()
     click.echo(f"shiplog: database at {revision}")
 
 
@@ -270,6 +273,7 @@ def worker_command(once: bool) -> None:
     """Run background jobs: periodic syncs and patch fetches."""
     shiplog: Shiplog = current_app.extensions["shiplog"]
     upgrade(shiplog.db.engine)
+    shiplog.db.analyze()
     load_chat_config(shiplog)
     handlers, schedule = worker_parts(shiplog)
     if once:

@@ -180,7 +180,7 @@ class Filter:
         """
 
         def column(part: Drive, column: Any) -> Any:
-            return column if drive in (None, part) else _unindexed(column)
+            return column if drive in (None, part) else unindexed(column)
 
         conditions: list[ColumnElement[bool]] = []
         if self.repos:
@@ -259,7 +259,7 @@ class Filter:
         return not (self.bots == "exclude" and (event.actor or "").endswith(BOT_SUFFIX))
 
 
-def _unindexed(column: Any) -> Any:
+def unindexed(column: Any) -> Any:
     """`column` under SQLite's no-op unary plus, which keeps its index out of the plan."""
     return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
 

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from feed import reverts, search
-from feed.filters import DRIVERS, Drive, Filter
+from feed.filters import DRIVERS, Drive, Filter, unindexed
 from feed.models import KINDS, Delivery, Event, EventFile, Incident, Repo
 
 MAX_ID = 2**63 - 1
@@ -265,52 +265,97 @@ def list_events(
 
     On SQLite the filter is first tested on the newest events, walking the timeline index
     and stopping when the page is full: quick for a filter that matches many. Only if the
-    newest few thousand, then the newest hundred thousand, do not fill the page is the
-    filter looked up through its own indexes, which then find few rows to sort.
+    newest few thousand do not fill the page is the filter looked up through the index of
+    its most selective part, if one finds few events, or tested on ever more events.
     (PostgreSQL's planner weighs these plans itself.) Every way selects the same events.
     """
     limit = max(1, min(limit, MAX_LIMIT))
-    after = None
-    if cursor:
-        occurred_at, event_id = decode_cursor(cursor)
-        after = tuple_(Event.occurred_at, Event.id) < (occurred_at, event_id)
+    position = decode_cursor(cursor) if cursor else None
     windows = incident_windows(session) if filter.around else None
-
-    def page(stmt: Select[tuple[Event]]) -> list[Event]:
-        if after is not None:
-            stmt = stmt.where(after)
-        stmt = stmt.order_by(Event.occurred_at.desc(), Event.id.desc()).limit(limit + 1)
-        return list(session.scalars(stmt))
-
     if session.get_bind().dialect.name != "sqlite" or not _narrows_more_than_time(filter):
-        events = page(filter.apply(select(Event), windows=windows))
+        stmt = filter.apply(select(Event), windows=windows)
+        events = _page(session, stmt, position, limit)
     else:
-        events = _scan_then_look_up(session, filter, windows, after, page, scan_depths, limit)
+        events = _scan_then_look_up(session, filter, windows, position, limit, scan_depths)
     next_cursor = encode_cursor(events[limit - 1]) if len(events) > limit else None
     return Page(events[:limit], next_cursor)
 
 
-def _scan_then_look_up(session, filter, windows, after, page, depths, limit):  # type: ignore[no-untyped-def]
-    time_only = Filter(since=filter.since, until=filter.until).apply(select(Event.occurred_at))
-    if after is not None:
-        time_only = time_only.where(after)
-    newest_first = time_only.order_by(Event.occurred_at.desc(), Event.id.desc())
-    scan = filter.apply(select(Event), windows=windows, drive="time")
+Position = tuple[datetime, int]  # where a cursor resumes: (occurred_at, id)
+Window = tuple[datetime, datetime | None]  # an incident's span; an open one has no end
+
+
+def _page(
+    session: Session,
+    stmt: Select[tuple[Event]],
+    position: Position | None,
+    limit: int,
+    *,
+    by_timeline: bool = True,
+) -> list[Event]:
+    """`limit` + 1 events of `stmt` after `position`, newest first. Without `by_timeline`
+    the order is not taken from the timeline index, so another index finds the rows."""
+    newest_first = (Event.occurred_at.desc(), Event.id.desc())
+    if by_timeline:
+        if position is not None:
+            stmt = stmt.where(tuple_(Event.occurred_at, Event.id) < position)
+        return list(session.scalars(stmt.order_by(*newest_first).limit(limit + 1)))
+    # Sort the ids the other index finds (narrow rows), then fetch only the page's events.
+    when, ident = unindexed(Event.occurred_at), unindexed(Event.id)
+    ids = stmt.with_only_columns(Event.id)
+    if position is not None:
+        ids = ids.where(tuple_(when, ident) < position)
+    ids = ids.order_by(when.desc(), ident.desc()).limit(limit + 1)
+    return list(session.scalars(select(Event).where(Event.id.in_(ids)).order_by(*newest_first)))
+
+
+def _scan_then_look_up(
+    session: Session,
+    filter: Filter,
+    windows: list[Window] | None,
+    position: Position | None,
+    limit: int,
+    depths: Sequence[int],
+) -> list[Event]:
+    newest_first = Filter(since=filter.since, until=filter.until).apply(select(Event.occurred_at))
+    if position is not None:
+        newest_first = newest_first.where(tuple_(Event.occurred_at, Event.id) < position)
+    newest_first = newest_first.order_by(Event.occurred_at.desc(), Event.id.desc())
+
+    def scan(low: datetime | None) -> list[Event]:
+        """The page among the events since `low` (all, if None), testing each in turn."""
+        near = None if windows is None else _overlapping(windows, low, position)
+        stmt = filter.apply(select(Event), windows=near, drive="time")
+        if low is not None:
+            stmt = stmt.where(Event.occurred_at >= low)
+        return _page(session, stmt, position, limit)
+
     top = session.scalar(newest_first.limit(1))
     bound = session.scalar(newest_first.offset(depths[0]).limit(1)) if depths else None
-    events = page(scan if bound is None else scan.where(Event.occurred_at >= bound))
+    events = scan(bound)
     if len(events) > limit or bound is None:
         return events
     driver = _most_selective(session, filter)
     if driver:
-        return page(filter.apply(select(Event), windows=windows, drive=driver))
+        stmt = filter.apply(select(Event), windows=windows, drive=driver)
+        return _page(session, stmt, position, limit, by_timeline=False)
     for depth in depths[1:]:
         # Events arrive at a steady pace: the time the first depth spans, stretched.
-        deeper = top - (top - bound) * (depth / depths[0])
-        events = page(scan.where(Event.occurred_at >= deeper))
+        events = scan(top - (top - bound) * (depth / depths[0]))
         if len(events) > limit:
             return events
-    return page(scan)
+    return scan(None)
+
+
+def _overlapping(
+    windows: list[Window], low: datetime | None, position: Position | None
+) -> list[Window]:
+    """The incident windows that reach into the span a scan covers."""
+    return [
+        (start, end)
+        for start, end in windows
+        if (low is None or end is None or end >= low) and (position is None or start <= position[0])
+    ]
 
 
 def _most_selective(session: Session, filter: Filter) -> Drive | None:
@@ -333,10 +378,10 @@ def _narrows_more_than_time(filter: Filter) -> bool:
     return Filter(since=filter.since, until=filter.until) != filter
 
 
-def incident_windows(session: Session) -> list[tuple[datetime, datetime | None]]:
+def incident_windows(session: Session) -> list[Window]:
     """The spans "around" active incidents, overlapping ones merged, oldest first; an open
     incident's span has no end."""
-    merged: list[tuple[datetime, datetime | None]] = []
+    merged: list[Window] = []
     spans = session.execute(
         select(Incident.window_start, Incident.window_end)
         .where(Incident.active)

@@ -22,6 +22,7 @@ from feed.db import Database
 from feed.migrate import current_revision, upgrade
 from feed.models import Base, Event, Repo
 from feed.search import is_search_table
+from tests.conftest import make_event
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -90,6 +91,19 @@ def test_migrations_build_exactly_the_models(database_url: str) -> None:
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
     assert current_revision(db.engine) == "0005"
+    db.dispose()
+
+
+def test_analyze_gives_sqlite_planner_statistics(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    upgrade(db.engine)
+    with db.write() as session:
+        for _ in range(3):
+            make_event(session)
+    db.analyze()
+    with db.engine.connect() as connection:
+        indexes = {row[0] for row in connection.exec_driver_sql("SELECT idx FROM sqlite_stat1")}
+    assert "ix_events_timeline" in indexes
     db.dispose()
 
 

@@ -8,11 +8,14 @@ from feed.web import api, feeds, incidents, ops, pages
 from feed.web.access import register_access_log
 from feed.web.errors import register_error_handlers
 from feed.web.helpers import register_template_helpers
+from feed.web.security import register_security_headers
 
 
 def register(app: Flask) -> None:
-    """Attach the core's blueprints, template helpers, error pages and access log to `app`."""
+    """Attach the core's blueprints, template helpers, error pages, security headers and
+    access log to `app`."""
     register_access_log(app)
+    register_security_headers(app)
     for module in (pages, feeds, api, incidents, ops):
         app.register_blueprint(module.blueprint)
     register_template_helpers(app)
