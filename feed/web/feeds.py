@@ -71,7 +71,8 @@ def _has_it(environ: dict[str, object], entry: Entry) -> bool:
     """Whether the reader's conditional headers name this very feed (If-None-Match first,
     as RFC 9110 says; then If-Modified-Since)."""
     if "HTTP_IF_NONE_MATCH" in environ:
-        return parse_etags(str(environ["HTTP_IF_NONE_MATCH"])).contains_weak(entry.etag)
+        asked = str(environ["HTTP_IF_NONE_MATCH"])
+        return asked == entry.headers["ETag"] or parse_etags(asked).contains_weak(entry.etag)
     if "HTTP_IF_MODIFIED_SINCE" in environ:
         return not is_resource_modified(environ, last_modified=entry.updated)
     return False
