@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -15,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from flask import Flask
+from flask import Flask, Response, request
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
@@ -30,6 +31,57 @@ SECRET = "test-webhook-secret"
 PG_URL = os.environ.get("SHIPLOG_TEST_DATABASE_URL")
 PG_SCHEMA = "shiplog_test"
 SHARED_PAYLOADS = Path(__file__).resolve().parents[2] / "shared" / "github-payloads"
+# Secrets the suite hands to the app. No answer (body or header) and no log line may hold
+# one, in any test; chat webhook URLs join the set as tests.fake_chat makes them.
+WATCHED_SECRETS: set[str] = {
+    SECRET,
+    "admin-token-123",
+    "test-token",
+    "ghs_emulatedinstallationtoken",
+}
+
+
+class _LeakLog(logging.Handler):
+    def __init__(self, leaks: list[str]) -> None:
+        super().__init__(logging.INFO)
+        self.leaks = leaks
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = record.getMessage()
+        if record.exc_info:
+            line += logging.Formatter().formatException(record.exc_info)
+        self.leaks.extend(f"log {record.name}: {s!r}" for s in secrets_in(line))
+
+
+def secrets_in(text: str) -> list[str]:
+    """The watched secrets that `text` holds."""
+    return [secret for secret in WATCHED_SECRETS if secret in text]
+
+
+@pytest.fixture(autouse=True)
+def no_secret_leaks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Scan every answer any app gives and every log line at INFO and up for the secrets."""
+    leaks: list[str] = []
+    process_response = Flask.process_response
+
+    def scanning(self: Flask, response: Response) -> Response:
+        response = process_response(self, response)
+        seen = "".join(f"{name}: {value}\n" for name, value in response.headers.items())
+        if not response.direct_passthrough and not response.is_streamed:
+            seen += response.get_data(as_text=True)
+        leaks.extend(f"answer to {request.path}: {s!r}" for s in secrets_in(seen))
+        return response
+
+    monkeypatch.setattr(Flask, "process_response", scanning)
+    handler = _LeakLog(leaks)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(min(level or logging.INFO, logging.INFO))
+    yield
+    root.removeHandler(handler)
+    root.setLevel(level)
+    assert leaks == [], leaks
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.conftest import WATCHED_SECRETS
+
 
 @dataclass
 class Received:
@@ -45,7 +47,9 @@ class FakeChat:
     def url(self, path: str) -> str:
         assert self.server is not None
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}{path}"
+        url = f"http://{host}:{port}{path}"
+        WATCHED_SECRETS.add(url)  # a channel's URL is its secret
+        return url
 
     def answer(self, path: str, *answers: Answer) -> None:
         self.script.setdefault(path, []).extend(answers)
