@@ -119,6 +119,14 @@ def github_client(settings: Settings) -> GitHubClient:
     )
 
 
+def job_limits(settings: Settings) -> dict[str, Any]:
+    """How often a job may fail, and how long a worker holds the jobs it took."""
+    return {
+        "max_attempts": settings.job_max_attempts,
+        "lease": timedelta(seconds=settings.job_lease_seconds),
+    }
+
+
 def worker_parts(
     shiplog: Shiplog, http: requests.Session | None = None
 ) -> tuple[dict[str, Handler], Scheduler]:
@@ -188,7 +196,7 @@ def run_command(host: str, port: int, threads: int) -> None:
     worker = threading.Thread(
         target=run_forever,
         args=(shiplog.db, handlers, stop),
-        kwargs={"schedule": schedule, "max_attempts": shiplog.settings.job_max_attempts},
+        kwargs={"schedule": schedule, **job_limits(shiplog.settings)},
         name="shiplog-worker",
         daemon=True,
     )
@@ -279,7 +287,7 @@ def worker_command(once: bool) -> None:
     if once:
         with shiplog.db.write() as session:
             schedule(session)
-        ran = run_due(shiplog.db, handlers, max_attempts=shiplog.settings.job_max_attempts)
+        ran = run_due(shiplog.db, handlers, **job_limits(shiplog.settings))
         click.echo(f"shiplog: worker ran {ran} jobs")
         return
     logs.configure(logging.INFO, shiplog.settings.log_format)
@@ -292,7 +300,7 @@ def worker_command(once: bool) -> None:
             handlers,
             stop,
             schedule=schedule,
-            max_attempts=shiplog.settings.job_max_attempts,
+            **job_limits(shiplog.settings),
         )
     except KeyboardInterrupt:
         stop.set()

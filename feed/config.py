@@ -76,6 +76,7 @@ class Settings:
     sync_patch_cap: int = 512 * 1024
     sync_rate_limit_reserve: int = 100
     job_max_attempts: int = 8
+    job_lease_seconds: int = 600
     github_app_id: str | None = None
     github_app_private_key_file: str | None = None
     github_app_installation_id: int | None = None
@@ -123,6 +124,7 @@ class Settings:
             sync_patch_cap=_number(config, "SYNC_PATCH_CAP", 512 * 1024, minimum=0),
             sync_rate_limit_reserve=_number(config, "SYNC_RATE_LIMIT_RESERVE", 100, minimum=0),
             job_max_attempts=_number(config, "JOB_MAX_ATTEMPTS", 8, minimum=1),
+            job_lease_seconds=_number(config, "JOB_LEASE_SECONDS", 600, minimum=1),
             github_app_id=_text(config, "GITHUB_APP_ID"),
             github_app_private_key_file=_text(config, "GITHUB_APP_PRIVATE_KEY_FILE"),
             github_app_installation_id=_number(config, "GITHUB_APP_INSTALLATION_ID", None, 1),

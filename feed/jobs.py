@@ -85,8 +85,15 @@ def enqueue_many(
         job.updated_at = now
 
 
-def claim(session: Session, *, limit: int = 10, now: datetime | None = None) -> list[Claimed]:
-    """Take up to `limit` due jobs for this worker; others skip them until the lease ends."""
+def claim(
+    session: Session,
+    *,
+    limit: int = 10,
+    now: datetime | None = None,
+    lease: timedelta = LEASE,
+) -> list[Claimed]:
+    """Take up to `limit` due jobs for this worker; others skip them until the lease ends
+    (a worker that dies holding them leaves them to whoever comes after that)."""
     now = now or datetime.now(UTC)
     stmt = (
         select(Job)
@@ -102,7 +109,7 @@ def claim(session: Session, *, limit: int = 10, now: datetime | None = None) -> 
         stmt = stmt.with_for_update(skip_locked=True)
     jobs = list(session.scalars(stmt))
     for job in jobs:
-        job.locked_until = now + LEASE
+        job.locked_until = now + lease
         job.attempts += 1
         job.updated_at = now
     return [Claimed(job.id, job.key, job.kind, dict(job.payload), job.attempts) for job in jobs]

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -44,12 +44,13 @@ def run_due(
     *,
     batch: int = 10,
     max_attempts: int = jobs.MAX_ATTEMPTS,
+    lease: timedelta = jobs.LEASE,
 ) -> int:
     """Run every job that is due now, batch by batch; the number of jobs run."""
     done = 0
     while True:
         with db.write() as session:
-            claimed = jobs.claim(session, limit=batch)
+            claimed = jobs.claim(session, limit=batch, lease=lease)
         if not claimed:
             return done
         for job in claimed:
@@ -66,6 +67,7 @@ def run_forever(
     idle_seconds: float = 1.0,
     schedule_every: float = 30.0,
     max_attempts: int = jobs.MAX_ATTEMPTS,
+    lease: timedelta = jobs.LEASE,
 ) -> None:
     """Run due jobs until `stop` is set, calling `schedule` now and then to add periodic work."""
     last_schedule = float("-inf")
@@ -76,7 +78,7 @@ def run_forever(
                 with db.write() as session:
                     schedule(session)
                 last_schedule = now
-            ran = run_due(db, handlers, max_attempts=max_attempts)
+            ran = run_due(db, handlers, max_attempts=max_attempts, lease=lease)
         except Exception:  # the database is away: keep the worker alive and try again
             log.exception("worker: cannot reach the job table")
             ran = 0
