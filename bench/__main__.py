@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import chat, queries, scale, sync, web
+from bench import chat, load, queries, scale, sync, web
+from bench.databases import postgres_schema, postgres_url
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
@@ -43,6 +45,7 @@ def main() -> None:
     at_scale = scale.run()
     print("bench: gunicorn: feeds, pushes and memory ...", file=sys.stderr)
     served = web.run()
+    loads = load_runs()
     lines = [
         "# Benchmark results",
         "",
@@ -88,9 +91,49 @@ def main() -> None:
         f"{delivery['per_second']:.0f} messages a second.",
         "",
     ]
-    lines += scale_lines(at_scale) + web_lines(served)
+    lines += scale_lines(at_scale) + web_lines(served) + load_lines(loads)
     RESULTS.write_text("\n".join(lines))
     print("\n".join(lines))
+
+
+def load_runs(seconds: float = 60.0) -> dict[str, dict[str, Any]]:
+    print("bench: a minute of load on SQLite ...", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = {"SQLite": load.run(f"sqlite:///{tmp}/load.db", seconds)}
+    admin = postgres_url()
+    if admin:
+        print("bench: a minute of load on PostgreSQL ...", file=sys.stderr)
+        with postgres_schema(admin, "shiplog_load") as url:
+            runs["PostgreSQL"] = load.run(url, seconds)
+    return runs
+
+
+def load_lines(runs: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [
+        "## Load",
+        "",
+        "`bench/load.py`: gunicorn with 4 sync workers; 8 threads send signed 20-commit pushes "
+        "(every commit new) while 8 threads read the page, a filtered page, the Atom feed and "
+        "the JSON API, for a minute, all in one Python process on the same 2 cores. Then the "
+        "timeline is counted.",
+        "",
+    ]
+    for name, r in runs.items():
+        lines += [
+            f"**{name}** ({r['seconds']:.0f} s): {r['server_errors']} answers of 5xx; "
+            f"{r['commits_accepted']:,} commits accepted, {r['commits_stored']:,} stored, "
+            f"{r['commits_distinct']:,} distinct.",
+            "",
+            "| endpoint | requests | per second | p50 ms | p99 ms |",
+            "|---|---|---|---|---|",
+            *(
+                f"| {endpoint} | {e['requests']:,.0f} | {e['per_second']:.1f} | "
+                f"{e['p50_ms']:.0f} | {e['p99_ms']:.0f} |"
+                for endpoint, e in r["endpoints"].items()
+            ),
+            "",
+        ]
+    return lines
 
 
 def scale_lines(results: dict[str, Any]) -> list[str]:

@@ -10,33 +10,33 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bench import dataset, queries
+from bench.databases import postgres_schema, postgres_url
 from feed.db import Database
 from feed.models import Event
 
 EVENTS = 1_000_000
 DATA = Path(__file__).with_name("data")
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 POSTGRES_SCHEMA = "shiplog_bench"
 
 
 def run(events: int = EVENTS) -> dict[str, Any]:
     """Build (or reuse) the timelines and time every listing case on each."""
     results: dict[str, Any] = {"sqlite": _sqlite(events)}
-    postgres = os.environ.get("SHIPLOG_BENCH_POSTGRES_URL") or (
-        POSTGRES_URL if _answers("127.0.0.1", 5432) else None
-    )
-    if postgres:
-        results["postgresql"] = _postgresql(postgres, events)
+    admin = postgres_url()
+    if admin:
+        with postgres_schema(admin, POSTGRES_SCHEMA) as url:
+            print(f"bench: building {events:,} events in PostgreSQL ...", file=sys.stderr)
+            build = dataset.build(url, events)
+            print("bench: timing the activity page on PostgreSQL ...", file=sys.stderr)
+            results["postgresql"] = {"build": build, "queries": queries.run(url)}
     return results
 
 
@@ -54,24 +54,6 @@ def _sqlite(events: int) -> dict[str, Any]:
     return {"build": json.loads(built.read_text()), "queries": queries.run(url)}
 
 
-def _postgresql(admin_url: str, events: int) -> dict[str, Any]:
-    admin = create_engine(admin_url)
-    with admin.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA IF EXISTS {POSTGRES_SCHEMA} CASCADE"))
-        connection.execute(text(f"CREATE SCHEMA {POSTGRES_SCHEMA}"))
-    separator = "&" if "?" in admin_url else "?"
-    url = f"{admin_url}{separator}{urlencode({'options': f'-csearch_path={POSTGRES_SCHEMA}'})}"
-    try:
-        print(f"bench: building {events:,} events in PostgreSQL ...", file=sys.stderr)
-        build = dataset.build(url, events)
-        print("bench: timing the activity page on PostgreSQL ...", file=sys.stderr)
-        return {"build": build, "queries": queries.run(url)}
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f"DROP SCHEMA IF EXISTS {POSTGRES_SCHEMA} CASCADE"))
-        admin.dispose()
-
-
 def _count(url: str, path: Path) -> int:
     if not path.exists():
         return 0
@@ -83,11 +65,3 @@ def _count(url: str, path: Path) -> int:
         return 0
     finally:
         db.dispose()
-
-
-def _answers(host: str, port: int) -> bool:
-    try:
-        socket.create_connection((host, port), 2).close()
-    except OSError:
-        return False
-    return True

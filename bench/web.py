@@ -166,9 +166,9 @@ def push_latency_http(server: Server, pushes: int = PUSHES) -> dict[str, float]:
     one at a time, over HTTP."""
     latencies = []
     for n in range(pushes):
-        body, headers = _push_delivery(n)
+        body, headers = push_delivery(n)
         began = time.perf_counter()
-        answer = _request(server, "POST", "/webhooks/github", headers, body)
+        answer = request(server, "POST", "/webhooks/github", headers, body)
         latencies.append(time.perf_counter() - began)
         _check_push(answer.status, answer.body)
     return _latency_summary("push", latencies)
@@ -183,7 +183,7 @@ def push_latency_in_process(url: str, pushes: int = IN_PROCESS_PUSHES) -> dict[s
     client = app.test_client()
     latencies = []
     for n in range(1_000_000, 1_000_000 + pushes):
-        body, headers = _push_delivery(n)
+        body, headers = push_delivery(n)
         began = time.perf_counter()
         response = client.post("/webhooks/github", data=body, headers=headers)
         latencies.append(time.perf_counter() - began)
@@ -300,7 +300,7 @@ def _hammer(
     return _Tally(len(flat), elapsed, cpu, flat)
 
 
-def _request(
+def request(
     server: Server,
     method: str,
     path: str,
@@ -317,10 +317,10 @@ def _request(
 
 
 def _get(server: Server, path: str, headers: dict[str, str] | None = None) -> _Answer:
-    return _request(server, "GET", path, headers)
+    return request(server, "GET", path, headers)
 
 
-def _push_delivery(n: int) -> tuple[bytes, dict[str, str]]:
+def push_delivery(n: int) -> tuple[bytes, dict[str, str]]:
     """Delivery `n`: a signed push of 20 commits no other delivery has."""
     now = datetime.now(UTC).replace(microsecond=0)
     commits = [_push_commit(n * PUSH_COMMITS + k, now) for k in range(PUSH_COMMITS)]

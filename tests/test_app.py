@@ -189,20 +189,26 @@ def test_the_shiplog_command_group_lists_its_commands() -> None:
         assert command in result.output
 
 
+def start_run(folder: Path, port: int, **settings: str) -> subprocess.Popen[str]:
+    """`shiplog run` on `port` over a fresh SQLite file, with only the given SHIPLOG_ settings;
+    stdout and stderr come back as text."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SHIPLOG_")}
+    env["SHIPLOG_DATABASE_URL"] = f"sqlite:///{folder / 'run.db'}"
+    env |= {f"SHIPLOG_{name}": value for name, value in settings.items()}
+    return subprocess.Popen(
+        [str(Path(sys.executable).with_name("shiplog")), "run", "--port", str(port)],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def test_shiplog_run_serves_the_demo_on_a_fresh_database(tmp_path: Path) -> None:
     """What `make run` does: migrate, load the demo, serve, at the printed address."""
     port = _free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SHIPLOG_")}
-    env["SHIPLOG_DATABASE_URL"] = f"sqlite:///{tmp_path / 'run.db'}"
-    shiplog = Path(sys.executable).with_name("shiplog")
-    process = subprocess.Popen(
-        [str(shiplog), "run", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_run(tmp_path, port)
     try:
         page = _get(f"http://127.0.0.1:{port}/", deadline=time.monotonic() + 30)
         assert "You are looking at demo data" in page
@@ -211,25 +217,15 @@ def test_shiplog_run_serves_the_demo_on_a_fresh_database(tmp_path: Path) -> None
         assert "<feed" in feed
     finally:
         process.terminate()
-        output, _ = process.communicate(timeout=10)
+        output, errors = process.communicate(timeout=10)
+    output += errors
     assert "loaded" in output and "demo events" in output
     assert f"serving on http://127.0.0.1:{port}/" in output
 
 
 def test_shiplog_run_logs_json_lines_when_asked(tmp_path: Path) -> None:
     port = _free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SHIPLOG_")}
-    env["SHIPLOG_DATABASE_URL"] = f"sqlite:///{tmp_path / 'run.db'}"
-    env["SHIPLOG_LOG_FORMAT"] = "json"
-    shiplog = Path(sys.executable).with_name("shiplog")
-    process = subprocess.Popen(
-        [str(shiplog), "run", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_run(tmp_path, port, LOG_FORMAT="json")
     try:
         _get(f"http://127.0.0.1:{port}/feed.json?limit=1", deadline=time.monotonic() + 30)
     finally:

@@ -1,60 +1,84 @@
-"""Two worker processes drain 1,000 messages: each delivered once, none lost."""
+"""Messages go out once, whatever the workers do: two worker processes drain 1,000 messages
+with none lost or doubled; a worker killed with SIGKILL in the middle of a batch and started
+again loses nothing and doubles at most the one message in flight at the kill."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
-from app import create_app, load_chat_config
+from app import Shiplog, create_app, load_chat_config
 from feed import notify
 from feed.models import Job
-from feed.store import upsert_event
+from feed.store import upsert_events
 from tests.conftest import make_record
-from tests.fake_chat import FakeChat
+from tests.fake_chat import Answer, FakeChat
 
 MESSAGES = 1000
+CRASH_MESSAGES = 120
+LEASE_SECONDS = 2
+WORKER = [str(Path(sys.executable).with_name("shiplog")), "worker", "--once"]
+
+
+def queue_commit_alerts(
+    database_url: str, folder: Path, monkeypatch: pytest.MonkeyPatch, url: str, count: int
+) -> Shiplog:
+    """An app whose one realtime subscription sends every commit to `url`, with the alerts
+    of `count` new commits queued."""
+    config = folder / "shiplog.toml"
+    config.write_text(
+        f'[[channels]]\nname = "hook"\nplatform = "webhook"\nurl = "{url}"\n'
+        '[[subscriptions]]\nname = "all-commits"\nchannel = "hook"\nmode = "realtime"\n'
+        'filter = { kind = ["commit"] }\n'
+    )
+    for name in list(os.environ):
+        if name.startswith("SHIPLOG_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("SHIPLOG_CONFIG", str(config))
+    app = create_app({"DATABASE_URL": database_url})
+    shiplog = app.extensions["shiplog"]
+    with app.app_context():
+        load_chat_config(shiplog)
+    now = datetime.now(UTC)
+    records = [make_record(occurred_at=now, title=f"Commit {n}") for n in range(count)]
+    with shiplog.db.write() as session:
+        upsert_events(session, records)
+        assert notify.enqueue_alerts(session, records, now) == count
+    return shiplog
+
+
+def received_titles(chat: FakeChat) -> Counter[str]:
+    return Counter(item.json["sections"][0]["lines"][0]["text"] for item in chat.to("/in"))
+
+
+def delivery_states(shiplog: Shiplog) -> dict[str, int]:
+    with shiplog.db.read() as session:
+        rows = session.execute(
+            select(Job.state, func.count()).where(Job.kind == "deliver").group_by(Job.state)
+        )
+        return dict(rows.all())
 
 
 def test_two_workers_deliver_each_message_exactly_once(
     database_url, tmp_path: Path, monkeypatch
 ) -> None:
     with FakeChat().running() as chat:
-        config = tmp_path / "shiplog.toml"
-        config.write_text(
-            f'[[channels]]\nname = "hook"\nplatform = "webhook"\nurl = "{chat.url("/in")}"\n'
-            '[[subscriptions]]\nname = "all-commits"\nchannel = "hook"\nmode = "realtime"\n'
-            'filter = { kind = ["commit"] }\n'
+        shiplog = queue_commit_alerts(
+            database_url, tmp_path, monkeypatch, chat.url("/in"), MESSAGES
         )
-        for name in list(os.environ):
-            if name.startswith("SHIPLOG_"):
-                monkeypatch.delenv(name)
-        monkeypatch.setenv("SHIPLOG_CONFIG", str(config))
-        app = create_app({"DATABASE_URL": database_url})
-        shiplog = app.extensions["shiplog"]
-        with app.app_context():
-            load_chat_config(shiplog)
-        now = datetime.now(UTC)
-        records = [make_record(occurred_at=now, title=f"Commit {n}") for n in range(MESSAGES)]
-        with shiplog.db.write() as session:
-            for record in records:
-                upsert_event(session, record)
-            assert notify.enqueue_alerts(session, records, now) == MESSAGES
-
         env = {**os.environ, "SHIPLOG_DATABASE_URL": database_url}
-        shiplog_cli = Path(sys.executable).with_name("shiplog")
         workers = [
             subprocess.Popen(
-                [str(shiplog_cli), "worker", "--once"],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
+                WORKER, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
             )
             for _ in range(2)
         ]
@@ -62,15 +86,42 @@ def test_two_workers_deliver_each_message_exactly_once(
         assert all(worker.returncode == 0 for worker in workers), outputs
         ran = [int(output.split("worker ran ")[1].split()[0]) for output in outputs]
 
-        titles = Counter(item.json["sections"][0]["lines"][0]["text"] for item in chat.to("/in"))
+        titles = received_titles(chat)
         assert len(titles) == MESSAGES
         assert set(titles.values()) == {1}
         assert sum(ran) == MESSAGES
-        with shiplog.db.read() as session:
-            states = dict(
-                session.execute(
-                    select(Job.state, func.count()).where(Job.kind == "deliver").group_by(Job.state)
-                ).all()
-            )
-        assert states == {"done": MESSAGES}
+        assert delivery_states(shiplog) == {"done": MESSAGES}
+        shiplog.db.dispose()
+
+
+def test_a_killed_worker_loses_nothing_and_doubles_at_most_one(
+    database_url, tmp_path: Path, monkeypatch
+) -> None:
+    with FakeChat().running() as chat:
+        chat.answer("/in", *[Answer(delay=0.02) for _ in range(CRASH_MESSAGES * 2)])
+        shiplog = queue_commit_alerts(
+            database_url, tmp_path, monkeypatch, chat.url("/in"), CRASH_MESSAGES
+        )
+        env = {
+            **os.environ,
+            "SHIPLOG_DATABASE_URL": database_url,
+            "SHIPLOG_JOB_LEASE_SECONDS": str(LEASE_SECONDS),
+        }
+        first = subprocess.Popen(WORKER, env=env, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while len(chat.to("/in")) < CRASH_MESSAGES // 4:  # well into its batches
+            assert time.monotonic() < deadline and first.poll() is None
+            time.sleep(0.01)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        assert len(chat.to("/in")) < CRASH_MESSAGES
+
+        time.sleep(LEASE_SECONDS + 0.5)  # the dead worker's claims lapse
+        second = subprocess.run(WORKER, env=env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 0, second.stdout + second.stderr
+
+        titles = received_titles(chat)
+        assert set(titles) == {f"Commit {n}" for n in range(CRASH_MESSAGES)}
+        assert sum(count - 1 for count in titles.values()) <= 1
+        assert delivery_states(shiplog) == {"done": CRASH_MESSAGES}
         shiplog.db.dispose()

@@ -1,0 +1,15 @@
+"""A few seconds of `bench/load.py` in CI: webhook senders and readers at once against
+gunicorn, on each database. No 5xx, and the timeline holds exactly the accepted commits."""
+
+from __future__ import annotations
+
+from bench import load
+
+
+def test_concurrent_senders_and_readers_lose_and_double_nothing(database_url: str) -> None:
+    result = load.run(database_url, seconds=4, senders=4, readers=4, workers=2)
+    assert result["server_errors"] == 0, result["statuses"]
+    assert result["commits_accepted"] > 0
+    assert result["commits_stored"] == result["commits_accepted"]
+    assert result["commits_distinct"] == result["commits_accepted"]
+    assert set(result["endpoints"]) == {load.PUSH, *load.READS}
