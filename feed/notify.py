@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from feed.digest import DigestOptions, Line, Message, Section, alert_message, digest_message
 from feed.filters import Filter
-from feed.jobs import enqueue
+from feed.jobs import enqueue, enqueue_many
 from feed.models import INCIDENT_KINDS, Event, Incident, Subscription
 from feed.timefmt import iso_utc
 
@@ -58,18 +58,17 @@ def enqueue_alerts(session: Session, events: Sequence[Any], now: datetime) -> in
     if not fresh:
         return 0
     subscriptions = realtime(session)
-    count = 0
-    for event in fresh:
-        for subscription, rule in subscriptions:
-            if wants(rule, event):
-                enqueue(
-                    session,
-                    "deliver",
-                    f"deliver:{subscription.id}:event:{event.uid}",
-                    {"subscription": subscription.id, "event": event.uid},
-                )
-                count += 1
-    return count
+    jobs = [
+        (
+            f"deliver:{subscription.id}:event:{event.uid}",
+            {"subscription": subscription.id, "event": event.uid},
+        )
+        for event in fresh
+        for subscription, rule in subscriptions
+        if wants(rule, event)
+    ]
+    enqueue_many(session, "deliver", jobs)
+    return len(jobs)
 
 
 def remind_overdue(session: Session, now: datetime) -> int:
@@ -85,22 +84,22 @@ def remind_overdue(session: Session, now: datetime) -> int:
     if not overdue:
         return 0
     subscriptions = realtime(session)
-    count = 0
+    jobs = []
     for incident in overdue:
         opened = session.scalars(select(Event).where(Event.uid == incident.uid)).one_or_none()
         if opened is None:
             continue
         promise = iso_utc(incident.next_update_at)
-        for subscription, rule in subscriptions:
-            if wants(rule, opened):
-                enqueue(
-                    session,
-                    "deliver",
-                    f"deliver:{subscription.id}:reminder:{incident.uid}:{promise}",
-                    {"subscription": subscription.id, "reminder": incident.uid},
-                )
-                count += 1
-    return count
+        jobs += [
+            (
+                f"deliver:{subscription.id}:reminder:{incident.uid}:{promise}",
+                {"subscription": subscription.id, "reminder": incident.uid},
+            )
+            for subscription, rule in subscriptions
+            if wants(rule, opened)
+        ]
+    enqueue_many(session, "deliver", jobs)
+    return len(jobs)
 
 
 def next_run(subscription: Subscription, after: datetime) -> datetime:
