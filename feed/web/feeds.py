@@ -3,7 +3,6 @@ when their events change (see `feed.web.feedcache`)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from urllib.parse import urlencode, urlsplit
@@ -62,7 +61,12 @@ def _feed(endpoint: str, render: Renderer, content_type: str) -> Response:
             shiplog.feed_cache.put(key, entry)
             outcome = "rendered"
     shiplog.metrics.feed_outcomes[outcome].inc()
-    if _has_it(environ, entry):
+    return _answer(entry)
+
+
+def _answer(entry: Entry) -> Response:
+    """The feed, or 304 when the reader has it already."""
+    if _has_it(request.environ, entry):
         return Response(status=304, headers=entry.headers)
     return Response(entry.body, headers=entry.headers)
 
@@ -100,17 +104,10 @@ def _meta(
     )
 
 
-def conditional(
-    body: bytes, content_type: str, updated: datetime, *, etag: str | None = None
-) -> Response:
-    """A feed response with an ETag of its bytes and Last-Modified of its data; 304 when
-    the reader has it already."""
-    response = Response(body, content_type=content_type)
-    response.set_etag(etag or hashlib.sha256(body).hexdigest()[:32])
-    response.last_modified = updated
-    response.cache_control.public = True
-    response.cache_control.max_age = 60
-    return response.make_conditional(request)
+def conditional(body: bytes, content_type: str, updated: datetime) -> Response:
+    """A feed that is not cached, answered as cached ones are: ETag of its bytes,
+    Last-Modified of its data, 304 when the reader has it already."""
+    return _answer(Entry.of("", body, content_type, updated, None))
 
 
 def _feed_key(filter: Filter) -> str:
