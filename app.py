@@ -38,6 +38,7 @@ from integrations.chat import admin as chat_admin
 from integrations.chat import delivery as chat_delivery
 from integrations.chat import platform as chat_platform
 from integrations.chat import setup as chat_setup
+from integrations.chat.hosts import WebhookHosts
 from integrations.github import demo as github_demo
 from integrations.github import jobs as github_jobs
 from integrations.github import webhooks
@@ -138,7 +139,12 @@ def worker_parts(
         sync_options(settings),
         timedelta(seconds=settings.sync_interval),
     )
-    handlers |= chat_delivery.handlers(shiplog.db, **chat_links(settings), http=http)
+    handlers |= chat_delivery.handlers(
+        shiplog.db,
+        **chat_links(settings),
+        http=http,
+        hosts=WebhookHosts(settings.allow_webhook_hosts),
+    )
 
     def schedule(session: Session) -> None:
         github_jobs.schedule_syncs(session, settings.repos)
@@ -165,7 +171,10 @@ def load_chat_config(shiplog: Shiplog) -> None:
     try:
         with shiplog.db.write() as session:
             chat_setup.apply_config(
-                session, config.get("CHANNELS") or [], config.get("SUBSCRIPTIONS") or []
+                session,
+                config.get("CHANNELS") or [],
+                config.get("SUBSCRIPTIONS") or [],
+                WebhookHosts(shiplog.settings.allow_webhook_hosts),
             )
     except chat_setup.ChatConfigError as exc:
         raise click.ClickException(f"config: {exc}") from None

@@ -69,6 +69,7 @@ def delivery_throughput(messages: int = 500) -> dict[str, float]:
             {
                 "DATABASE_URL": f"sqlite:///{tmp}/bench.db",
                 "CHANNELS": [{"name": "hook", "platform": "webhook", "url": chat.url("/in")}],
+                "SECURITY": {"allow_webhook_hosts": ["127.0.0.1"]},
                 "SUBSCRIPTIONS": [
                     {
                         "name": "all",

@@ -17,6 +17,9 @@ DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_INCIDENT_LABEL = "incident"
 LOG_FORMATS = ("text", "json")
 REPO_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+HOST_PATTERN = re.compile(r"(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[?[0-9a-fA-F:.]+\]?")
+FLAG_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False}
+FLAG_WORDS |= {"off": False, "0": False, "": False}
 
 # TOML section -> {key: Flask config key}; each secret may be given as `<key>_env` instead.
 TOML_KEYS: dict[str, dict[str, str]] = {
@@ -26,6 +29,7 @@ TOML_KEYS: dict[str, dict[str, str]] = {
         "admin_token": "ADMIN_TOKEN",
         "secret_key": "SECRET_KEY",
         "log_format": "LOG_FORMAT",
+        "private": "PRIVATE",
     },
     "github": {
         "repos": "REPOS",
@@ -84,6 +88,8 @@ class Settings:
     incident_component_prefix: str = DEFAULT_COMPONENT_PREFIX
     components: dict[str, tuple[str, ...]] = field(default_factory=dict)
     log_format: str = "text"
+    private: bool = False
+    allow_webhook_hosts: tuple[str, ...] = ()
 
     @property
     def incident_rules(self) -> IncidentRules:
@@ -137,6 +143,8 @@ class Settings:
             or DEFAULT_COMPONENT_PREFIX,
             components=_components(config.get("COMPONENTS")),
             log_format=_choice(config, "LOG_FORMAT", LOG_FORMATS),
+            private=_flag(config, "PRIVATE"),
+            allow_webhook_hosts=_webhook_hosts(config.get("SECURITY")),
         )
 
 
@@ -236,6 +244,36 @@ def _choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> st
     if value not in choices:
         raise ConfigError(f"config: {key} must be one of {', '.join(choices)}, not {value!r}")
     return value
+
+
+def _flag(config: Mapping[str, Any], key: str) -> bool:
+    """A yes/no setting: true/false, yes/no, on/off or 1/0 (TOML booleans too)."""
+    value = config.get(key)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in FLAG_WORDS:
+        return FLAG_WORDS[text]
+    raise ConfigError(f"config: {key} must be true or false, not {text!r}")
+
+
+def _webhook_hosts(section: Any) -> tuple[str, ...]:
+    """`[security] allow_webhook_hosts`: host names (or `*.domain`) chat channels may use."""
+    if section is None:
+        return ()
+    if not isinstance(section, dict):
+        raise ConfigError("config: [security] must be a table")
+    unknown = sorted(set(section) - {"allow_webhook_hosts"})
+    if unknown:
+        raise ConfigError(f"config: unknown key security.{unknown[0]}")
+    hosts = _names(section.get("allow_webhook_hosts"), "security.allow_webhook_hosts")
+    for host in hosts:
+        if not HOST_PATTERN.fullmatch(host):
+            raise ConfigError(
+                f"config: security.allow_webhook_hosts: {host!r} is not a host name "
+                "(a name, an IP address or *.domain; no scheme, port or path)"
+            )
+    return tuple(host.strip("[]").lower() for host in hosts)
 
 
 def _names(value: Any, key: str) -> tuple[str, ...]:

@@ -141,7 +141,14 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def app_config(database_url: str) -> dict[str, Any]:
-    return {"TESTING": True, "DATABASE_URL": database_url, "GITHUB_WEBHOOK_SECRET": SECRET}
+    """The fake chat servers listen on 127.0.0.1 over plain http, so the host is listed."""
+    return {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "GITHUB_WEBHOOK_SECRET": SECRET,
+        "SECRET_KEY": "test-secret-key",
+        "SECURITY": {"allow_webhook_hosts": ["127.0.0.1"]},
+    }
 
 
 @pytest.fixture

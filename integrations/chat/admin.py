@@ -27,6 +27,7 @@ from feed.models import Channel, Job, Subscription
 from feed.timefmt import iso_utc
 from feed.web.listing import absolute, listing_url
 from integrations.chat import platform
+from integrations.chat.hosts import WebhookHosts
 from integrations.chat.setup import ChatConfigError, save_channel, save_subscription
 
 blueprint = Blueprint("chat_admin", __name__)
@@ -64,9 +65,10 @@ def channels() -> Response:
 @admin_only
 def add_channel() -> tuple[Response, int]:
     entry = _json_body()
+    hosts = WebhookHosts(current_app.extensions["shiplog"].settings.allow_webhook_hosts)
     try:
         with _db().write() as session:
-            row = save_channel(session, entry, source="api")
+            row = save_channel(session, entry, source="api", hosts=hosts)
             shown = channel_json(row)
     except ChatConfigError as exc:
         abort(400, description=str(exc))

@@ -15,6 +15,7 @@ from feed.filters import Filter
 from feed.models import Channel, Event, Incident, Subscription
 from feed.worker import GiveUp, Handler, RetryAt
 from integrations.chat import platform
+from integrations.chat.hosts import HostRefused, WebhookHosts
 from integrations.chat.http import Failed, Rejected, RetryLater
 
 log = logging.getLogger(__name__)
@@ -27,8 +28,11 @@ def handlers(
     listing_url: Callable[[Filter], str],
     incident_url: Callable[[Incident], str] = lambda incident: "",
     http: requests.Session | None = None,
+    hosts: WebhookHosts | None = None,
 ) -> dict[str, Handler]:
-    """`digest` and `deliver` jobs, bound to the database and one HTTP session."""
+    """`digest` and `deliver` jobs, bound to the database, one HTTP session and the webhook
+    host policy (checked again before every send: a host may resolve elsewhere since)."""
+    hosts = hosts or WebhookHosts()
     session_http = http or requests.Session()
 
     def digest(payload: dict[str, Any]) -> datetime | None:
@@ -57,6 +61,7 @@ def handlers(
             return None
         rendered = module.render(message)
         try:
+            hosts.check(channel.platform, channel.url)
             module.send(
                 session_http,
                 channel.url,
@@ -66,7 +71,7 @@ def handlers(
             )
         except RetryLater as exc:
             raise RetryAt(now + timedelta(seconds=exc.seconds), f"{channel.name}: {exc}") from None
-        except Rejected as exc:
+        except (Rejected, HostRefused) as exc:
             with db.write() as session:
                 session.get(Channel, channel.id).failing_reason = f"{channel.platform}: {exc}"
             raise GiveUp(f"{channel.name}: {exc}") from None

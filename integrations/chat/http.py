@@ -48,6 +48,7 @@ def post_json(
             data=data,
             params=params,
             timeout=TIMEOUT,
+            allow_redirects=False,  # a redirect could lead anywhere, the network inside too
             headers={"Content-Type": "application/json; charset=utf-8", **(headers or {})},
         )
     except requests.Timeout:
@@ -57,6 +58,8 @@ def post_json(
     status = response.status_code
     if 200 <= status < 300:
         return response
+    if 300 <= status < 400:
+        raise Rejected(f"{status} redirect refused: post to the URL the platform gave")
     reason = _reason(response)
     if status == 429:
         raise RetryLater(_retry_after(response), f"429 {reason}".strip())

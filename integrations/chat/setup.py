@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -15,6 +14,7 @@ from sqlalchemy.orm import Session
 from feed.filters import Filter, FilterError
 from feed.models import Channel, Subscription
 from integrations.chat import UnknownPlatform, platform
+from integrations.chat.hosts import HostRefused, WebhookHosts
 
 NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 OPTION_KEYS = {"max_items", "message_lines", "diff_stats", "diff_lines"}
@@ -28,15 +28,19 @@ def apply_config(
     session: Session,
     channels: Sequence[Mapping[str, Any]],
     subscriptions: Sequence[Mapping[str, Any]],
+    hosts: WebhookHosts,
 ) -> None:
     """Create or update the config file's channels and subscriptions (by name)."""
     for entry in channels:
-        save_channel(session, entry, source="config")
+        save_channel(session, entry, source="config", hosts=hosts)
     for entry in subscriptions:
         save_subscription(session, entry, source="config")
 
 
-def save_channel(session: Session, entry: Mapping[str, Any], *, source: str) -> Channel:
+def save_channel(
+    session: Session, entry: Mapping[str, Any], *, source: str, hosts: WebhookHosts
+) -> Channel:
+    """Create or update a channel; its URL must pass `hosts` (https, a platform's host)."""
     name = _name(entry.get("name"), "channel")
     kind = str(entry.get("platform", ""))
     try:
@@ -44,12 +48,12 @@ def save_channel(session: Session, entry: Mapping[str, Any], *, source: str) -> 
     except UnknownPlatform as exc:
         raise ChatConfigError(f"channel {name}: {exc}") from None
     url = entry.get("url")
-    if (
-        not isinstance(url, str)
-        or urlsplit(url).scheme not in {"https", "http"}
-        or not urlsplit(url).netloc
-    ):
-        raise ChatConfigError(f"channel {name}: url must be the platform's http(s) webhook URL")
+    if not isinstance(url, str) or not url:
+        raise ChatConfigError(f"channel {name}: url must be the platform's https webhook URL")
+    try:
+        hosts.check_url(kind, url)
+    except HostRefused as exc:
+        raise ChatConfigError(f"channel {name}: {exc}") from None
     row = session.scalars(select(Channel).where(Channel.name == name)).one_or_none()
     if row is None:
         row = Channel(name=name, platform=kind, url=url)

@@ -353,7 +353,7 @@ def test_preview_prints_the_payload_and_send_sends_it_once(app_config, chat, iso
             [],
             "unknown platform 'irc'",
         ),
-        ([{"name": "x", "platform": "slack", "url": "ftp://x"}], [], "url must be"),
+        ([{"name": "x", "platform": "slack", "url": "ftp://x"}], [], "must be an https URL"),
         (
             [{"name": "x", "platform": "slack", "url": "https://hooks.slack.com/x"}],
             [{"name": "s", "channel": "y"}],

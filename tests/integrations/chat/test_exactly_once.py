@@ -39,6 +39,7 @@ def queue_commit_alerts(
         f'[[channels]]\nname = "hook"\nplatform = "webhook"\nurl = "{url}"\n'
         '[[subscriptions]]\nname = "all-commits"\nchannel = "hook"\nmode = "realtime"\n'
         'filter = { kind = ["commit"] }\n'
+        '[security]\nallow_webhook_hosts = ["127.0.0.1"]\n'
     )
     for name in list(os.environ):
         if name.startswith("SHIPLOG_"):

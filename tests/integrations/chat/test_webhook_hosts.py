@@ -1,0 +1,180 @@
+"""No request forgery through a channel: https on the platform's hosts, others only when
+listed, no internal addresses, no redirects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import click
+import pytest
+from sqlalchemy import select
+
+from app import create_app, load_chat_config, worker_parts
+from feed.config import ConfigError
+from feed.models import Channel, Subscription
+from feed.worker import run_due
+from integrations.chat.hosts import HostRefused, WebhookHosts
+from tests.conftest import deliver
+from tests.fake_chat import Answer, FakeChat
+from tests.integrations.chat.test_delivery import jobs, revert_push
+
+ADMIN = {"Authorization": "Bearer admin-token-123"}
+
+
+@pytest.mark.parametrize(
+    ("platform", "url"),
+    [
+        ("slack", "https://hooks.slack.com/services/T0/B0/x"),
+        ("discord", "https://discord.com/api/webhooks/1/x"),
+        ("discord", "https://discordapp.com/api/webhooks/1/x"),
+        ("teams", "https://acme.webhook.office.com/webhookb2/x"),
+        ("teams", "https://prod-01.westus.logic.azure.com:443/workflows/x"),
+        ("googlechat", "https://chat.googleapis.com/v1/spaces/A/messages?key=k"),
+        ("mattermost", "https://chat.internal.example/hooks/x"),
+        ("webhook", "http://receiver.internal.example/in"),
+        ("webhook", "https://x.corp.example/in"),
+    ],
+)
+def test_platform_hosts_and_listed_hosts_are_accepted(platform: str, url: str) -> None:
+    hosts = WebhookHosts(("chat.internal.example", "receiver.internal.example", "*.corp.example"))
+    hosts.check_url(platform, url)
+
+
+@pytest.mark.parametrize(
+    ("platform", "url", "reason"),
+    [
+        ("slack", "http://hooks.slack.com/services/x", "must be https"),
+        ("slack", "ftp://hooks.slack.com/x", "must be an https URL"),
+        ("slack", "https://discord.com/api/webhooks/1/x", "not one of slack's"),
+        ("slack", "https://hooks.slack.com.evil.example/x", "not one of slack's"),
+        ("slack", "https://hooks.slack.com@evil.example/x", "host evil.example"),
+        ("teams", "https://webhook.office.com/x", "not one of teams'"),
+        ("teams", "https://evilwebhook.office.com/x", "not one of teams'"),
+        ("mattermost", "https://chat.example/hooks/x", "it is self-hosted"),
+        ("webhook", "https://169.254.169.254/latest/meta-data", "add it to [security]"),
+        ("webhook", "https://corp.example/in", "not one of webhook's"),
+        ("slack", "https://hooks.slack.com:port/x", "not a valid URL"),
+        ("slack", "https:///x", "must be an https URL"),
+    ],
+)
+def test_other_hosts_schemes_and_tricks_are_refused(platform: str, url: str, reason: str) -> None:
+    hosts = WebhookHosts(("chat.internal.example", "*.corp.example"))
+    with pytest.raises(HostRefused, match=reason.replace("[", r"\[")) as refused:
+        hosts.check_url(platform, url)
+    assert url not in str(refused.value)
+
+
+INTERNAL = ["127.0.0.1", "10.1.2.3", "192.168.0.9", "172.16.0.1", "169.254.169.254"]
+INTERNAL += ["100.64.0.1", "0.0.0.0", "::1", "fe80::1", "fc00::1", "::ffff:127.0.0.1", "224.0.0.1"]
+
+
+@pytest.mark.parametrize("address", INTERNAL)
+def test_a_platform_host_resolving_inside_is_refused(address: str) -> None:
+    hosts = WebhookHosts(resolver=lambda host, port: ["52.1.2.3", address])
+    with pytest.raises(HostRefused, match="resolves to an internal address"):
+        hosts.check("slack", "https://hooks.slack.com/services/x")
+
+
+def test_a_public_address_and_a_listed_host_pass_the_address_check() -> None:
+    WebhookHosts(resolver=lambda host, port: ["52.1.2.3", "2600::1"]).check(
+        "slack", "https://hooks.slack.com/services/x"
+    )
+    listed = WebhookHosts(("chat.internal.example",), resolver=lambda host, port: ["10.0.0.8"])
+    listed.check("mattermost", "https://chat.internal.example/hooks/x")
+    with pytest.raises(HostRefused, match="does not resolve"):
+        WebhookHosts(resolver=_unresolvable).check("slack", "https://hooks.slack.com/x")
+
+
+def _unresolvable(host: str, port: int) -> list[str]:
+    raise OSError("no such host")
+
+
+@pytest.fixture
+def chat() -> Iterator[FakeChat]:
+    with FakeChat().running() as fake:
+        yield fake
+
+
+@pytest.fixture
+def unlisted(app_config, isolated_env):
+    """An app with the admin API on and no host listed: 127.0.0.1 is not allowed."""
+    app = create_app({**app_config, "SECURITY": None, "ADMIN_TOKEN": "admin-token-123"})
+    yield app
+    app.extensions["shiplog"].db.dispose()
+
+
+def test_the_admin_api_refuses_a_loopback_channel_and_stores_nothing(unlisted, chat) -> None:
+    client = unlisted.test_client()
+    url = chat.url("/hook")
+    answer = client.post(
+        "/api/channels", json={"name": "x", "platform": "webhook", "url": url}, headers=ADMIN
+    )
+    https = url.replace("http:", "https:")
+    refused = client.post(
+        "/api/channels", json={"name": "x", "platform": "webhook", "url": https}, headers=ADMIN
+    )
+    assert "host 127.0.0.1 is not one of webhook's" in refused.json["error"]
+    assert answer.status_code == 400
+    assert "must be https (host 127.0.0.1)" in answer.json["error"]
+    assert "allow_webhook_hosts" in answer.json["error"]
+    assert client.get("/api/channels", headers=ADMIN).json == {"channels": []}
+
+
+def test_the_config_file_refuses_a_loopback_channel_by_name(unlisted, chat) -> None:
+    unlisted.config["CHANNELS"] = [{"name": "x", "platform": "slack", "url": chat.url("/h")}]
+    with unlisted.app_context(), pytest.raises(click.ClickException) as refused:
+        load_chat_config(unlisted.extensions["shiplog"])
+    assert "channel x: the webhook URL must be https" in refused.value.message
+
+
+def test_a_stored_channel_that_is_no_longer_allowed_is_not_posted_to(unlisted, chat) -> None:
+    """A channel saved before the rule (or by hand) is checked again at every send."""
+    with unlisted.extensions["shiplog"].db.write() as session:
+        channel = Channel(name="old", platform="webhook", url=chat.url("/old"), source="api")
+        session.add(channel)
+        session.flush()
+        session.add(Subscription(name="all", channel_id=channel.id, mode="realtime", filter={}))
+    deliver(unlisted.test_client(), "push", revert_push())
+    handlers, _ = worker_parts(unlisted.extensions["shiplog"])
+    run_due(unlisted.extensions["shiplog"].db, {"deliver": handlers["deliver"]})
+    assert chat.received == []
+    [job] = jobs(unlisted)
+    assert job.state == "dead" and "allow_webhook_hosts" in job.last_error
+    with unlisted.extensions["shiplog"].db.read() as session:
+        reason = session.scalars(select(Channel.failing_reason)).one()
+    assert "host 127.0.0.1" in reason and chat.url("/old") not in reason
+
+
+def test_a_redirect_from_the_chat_server_is_not_followed(app_config, isolated_env, chat) -> None:
+    chat.answer("/hook", Answer(307, "", {"Location": chat.url("/elsewhere")}))
+    app = create_app(
+        {
+            **app_config,
+            "CHANNELS": [{"name": "eng", "platform": "slack", "url": chat.url("/hook")}],
+            "SUBSCRIPTIONS": [{"name": "alerts", "channel": "eng", "mode": "realtime"}],
+        }
+    )
+    with app.app_context():
+        load_chat_config(app.extensions["shiplog"])
+    deliver(app.test_client(), "push", revert_push())
+    handlers, _ = worker_parts(app.extensions["shiplog"])
+    run_due(app.extensions["shiplog"].db, {"deliver": handlers["deliver"]})
+    assert [r.path for r in chat.received] == ["/hook"]
+    [job] = jobs(app)
+    assert job.state == "dead" and "307 redirect refused" in job.last_error
+    app.extensions["shiplog"].db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("security", "message"),
+    [
+        ({"allow_webhook_hosts": ["https://chat.example"]}, "is not a host name"),
+        ({"allow_webhook_hosts": ["chat.example/hooks"]}, "is not a host name"),
+        ({"allow_webhook_hosts": 5}, "must be a list"),
+        ({"allow_hosts": ["chat.example"]}, "unknown key security.allow_hosts"),
+        ("chat.example", r"\[security\] must be a table"),
+    ],
+)
+def test_a_bad_allow_list_is_refused_by_name(app_config, isolated_env, security, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        create_app({**app_config, "SECURITY": security})
