@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import signal
 import threading
 import time
@@ -22,7 +23,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feed import logs, notify, web
+from feed import logs, notify, people, web
 from feed.config import DEFAULT_GITHUB_API_URL, REPO_NAME, ConfigError, Settings, read_toml
 from feed.db import Database
 from feed.filters import Filter, FilterError
@@ -74,6 +75,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
 
     settings = Settings.from_mapping(app.config)
+    if not app.secret_key and (settings.private or settings.admin_token):
+        app.secret_key = instance_secret(Path(app.instance_path))  # signs session cookies
     db = Database(settings.database_url)
     app.extensions["shiplog"] = Shiplog(settings=settings, db=db, metrics=Metrics(db))
     web.register(app)
@@ -81,6 +84,26 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(chat_admin.blueprint)
     register_commands(app)
     return app
+
+
+def instance_secret(folder: Path) -> str:
+    """A random key kept in the instance folder (readable by its owner only), made once and
+    shared by every process on this machine; set SHIPLOG_SECRET_KEY to share it wider."""
+    path = folder / "secret_key"
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        pass
+    folder.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        time.sleep(0.1)
+        return path.read_text(encoding="ascii").strip()
+    with os.fdopen(descriptor, "w", encoding="ascii") as file:
+        file.write(key)
+    return key
 
 
 def register_commands(app: Flask) -> None:
@@ -92,6 +115,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(worker_command)
     app.cli.add_command(import_git_command)
     app.cli.add_command(digest_group)
+    app.cli.add_command(people_group)
 
 
 def sync_options(settings: Settings, since: datetime | None = None) -> SyncOptions:
@@ -436,3 +460,47 @@ cli = FlaskGroup(
     add_default_commands=False,
     set_debug_flag=False,
 )
+
+
+@click.group("people")
+def people_group() -> None:
+    """Who may sign in when shiplog is private (SHIPLOG_PRIVATE=true)."""
+
+
+@people_group.command("add")
+@click.argument("name")
+@with_appcontext
+def people_add(name: str) -> None:
+    """Add NAME and print their access token (shown this once)."""
+    shiplog: Shiplog = current_app.extensions["shiplog"]
+    upgrade(shiplog.db.engine)
+    try:
+        with shiplog.db.write() as session:
+            issued = people.add_person(session, name)
+    except people.PeopleError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{issued.name}: access token {issued.token}")
+    click.echo("Give it to them privately; sign in at /signin. It is not shown again.", err=True)
+
+
+@people_group.command("list")
+@with_appcontext
+def people_list() -> None:
+    """Everyone who may sign in, with when they were last seen."""
+    shiplog: Shiplog = current_app.extensions["shiplog"]
+    with shiplog.db.read() as session:
+        for person, count in people.list_people(session):
+            seen = iso_utc(person.last_seen_at) if person.last_seen_at else "never"
+            click.echo(f"{person.name}\tlast seen {seen}\t{count} feed token(s)")
+
+
+@people_group.command("remove")
+@click.argument("name")
+@with_appcontext
+def people_remove(name: str) -> None:
+    """Remove NAME: their sessions and feed tokens stop working at once."""
+    shiplog: Shiplog = current_app.extensions["shiplog"]
+    with shiplog.db.write() as session:
+        if not people.remove_person(session, name):
+            raise click.ClickException(f"no person named {name!r}")
+    click.echo(f"removed {name}")

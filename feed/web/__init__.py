@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from flask import Flask
 
-from feed.web import api, feeds, incidents, ops, pages
+from feed.web import api, feeds, incidents, ops, pages, people
 from feed.web.access import register_access_log
+from feed.web.auth import register_auth
 from feed.web.errors import register_error_handlers
 from feed.web.helpers import register_template_helpers
 from feed.web.security import register_security_headers
 
 
 def register(app: Flask) -> None:
-    """Attach the core's blueprints, template helpers, error pages, security headers and
-    access log to `app`."""
+    """Attach the core's blueprints, template helpers, error pages, security headers,
+    sign-in and access log to `app`."""
     register_access_log(app)
     register_security_headers(app)
-    for module in (pages, feeds, api, incidents, ops):
+    register_auth(app)
+    for module in (pages, feeds, api, incidents, ops, people):
         app.register_blueprint(module.blueprint)
     register_template_helpers(app)
     register_error_handlers(app)

@@ -42,12 +42,12 @@ def _feed(endpoint: str, render: Renderer, content_type: str) -> Response:
     # The same query to the same host is the same feed; a bad query is never cached.
     environ = request.environ
     host = shiplog.settings.base_url or (environ["wsgi.url_scheme"], environ.get("HTTP_HOST"))
-    key = (endpoint, request.query_string, host)
+    key = (endpoint, _query_without_token(), host)
     token = shiplog.db.change_token()  # before the read it vouches for
     entry = shiplog.feed_cache.get(key)
     outcome = "hit"
     if entry is None or token is None or entry.checked_at != token:
-        listing = parse_listing(allow_limit=True)
+        listing = parse_listing(allow_limit=True, allow_token=True)
         with shiplog.db.read() as session:
             page = list_events(session, listing.filter, cursor=listing.cursor, limit=listing.limit)
         mark = fingerprint(page.events, page.next_cursor)
@@ -62,6 +62,14 @@ def _feed(endpoint: str, render: Renderer, content_type: str) -> Response:
             outcome = "rendered"
     shiplog.metrics.feed_outcomes[outcome].inc()
     return _answer(entry)
+
+
+def _query_without_token() -> bytes:
+    """The query that names the feed: a reader's feed token does not change what it shows."""
+    if "token" not in request.args:
+        return request.query_string
+    kept = [(k, v) for k, v in request.args.items(multi=True) if k != "token"]
+    return urlencode(kept).encode()
 
 
 def _answer(entry: Entry) -> Response:

@@ -20,9 +20,11 @@ class Listing:
     limit: int
 
 
-def parse_listing(*, allow_limit: bool) -> Listing:
-    """The filter, cursor and limit of the current request; FilterError if any is bad."""
+def parse_listing(*, allow_limit: bool, allow_token: bool = False) -> Listing:
+    """The filter, cursor and limit of the current request; FilterError if any is bad.
+    Feeds also take `token` (a feed token, checked by `feed.web.auth`)."""
     extra = ("cursor", "limit") if allow_limit else ("cursor",)
+    extra += ("token",) if allow_token else ()
     filter = Filter.from_args(request.args, allowed_extra=extra)
     cursor = request.args.get("cursor") or None
     if cursor:

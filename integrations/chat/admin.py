@@ -1,12 +1,9 @@
-"""The admin API for channels, subscriptions and the delivery log, behind SHIPLOG_ADMIN_TOKEN."""
+"""The admin API for channels, subscriptions and the delivery log (see `feed.web.auth`)."""
 
 from __future__ import annotations
 
-import hmac
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import wraps
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,32 +22,13 @@ from sqlalchemy import delete, select
 from feed import notify
 from feed.models import Channel, Job, Subscription
 from feed.timefmt import iso_utc
+from feed.web.auth import admin_only
 from feed.web.listing import absolute, listing_url
 from integrations.chat import platform
 from integrations.chat.hosts import WebhookHosts
 from integrations.chat.setup import ChatConfigError, save_channel, save_subscription
 
 blueprint = Blueprint("chat_admin", __name__)
-ADMIN_OFF = "admin API is off: set SHIPLOG_ADMIN_TOKEN to turn it on"
-
-
-def admin_only(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Require `Authorization: Bearer <SHIPLOG_ADMIN_TOKEN>`, compared in constant time."""
-
-    @wraps(view)
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        token = current_app.extensions["shiplog"].settings.admin_token
-        if not token:
-            abort(403, description=ADMIN_OFF)
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            response = jsonify(error="admin API: a valid bearer token is required")
-            response.status_code = 401
-            response.headers["WWW-Authenticate"] = 'Bearer realm="shiplog admin"'
-            return response
-        return view(*args, **kwargs)
-
-    return guarded
 
 
 @blueprint.get("/api/channels")

@@ -29,19 +29,45 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`shiplog run` on a free port, with the demo timeline and a webhook secret."""
-    folder = tmp_path_factory.mktemp("browser")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    yield from serve(tmp_path_factory.mktemp("browser"), {})
+
+
+@pytest.fixture(scope="module")
+def private_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """The same, private, with one person; (its URL, their access token)."""
+    folder = tmp_path_factory.mktemp("private")
+    added = subprocess.run(
+        [SHIPLOG, "people", "add", "mara"],
+        env=environment(folder, {}),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    token = added.stdout.split("access token ")[1].strip()
+    for url in serve(folder, {"SHIPLOG_PRIVATE": "true", "SHIPLOG_SECRET_KEY": "k" * 32}):
+        yield url, token
+
+
+SHIPLOG = str(Path(sys.executable).with_name("shiplog"))
+
+
+def environment(folder: Path, extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPLOG_")}
     env.update(
         SHIPLOG_DATABASE_URL=f"sqlite:///{folder / 'shiplog.db'}", SHIPLOG_LIVE_POLL_MS="300"
     )
-    shiplog = str(Path(sys.executable).with_name("shiplog"))
-    subprocess.run([shiplog, "demo"], env=env, check=True, capture_output=True)
+    return env | extra
+
+
+def serve(folder: Path, extra: dict[str, str]) -> Iterator[str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = environment(folder, extra)
+    subprocess.run([SHIPLOG, "demo"], env=env, check=True, capture_output=True)
     env["SHIPLOG_GITHUB_WEBHOOK_SECRET"] = SECRET
     process = subprocess.Popen(
-        [shiplog, "run", "--port", str(port)],
+        [SHIPLOG, "run", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -308,3 +334,38 @@ def test_the_incident_and_status_pages_notice_changes(page, server) -> None:
     page.wait_for_selector("#news:not([hidden])", timeout=5000)
     page.click("#news a")
     assert "identified" in page.inner_text(".badges").lower()
+
+
+def test_private_mode_signs_in_through_the_form_with_a_secure_cookie(
+    browser, private_server
+) -> None:
+    """The session cookie is Secure, and Chromium keeps it on http://127.0.0.1 (a secure
+    context), so `make run` in private mode works locally; elsewhere, serve over https."""
+    url, token = private_server
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_url(re.compile(r"/signin\?next=/$"))
+    page.fill("input[name=token]", token)
+    page.click("form.panel button[type=submit]")
+    page.wait_for_url(f"{url}/")
+    assert page.locator("li.entry").count() == 20
+    [cookie] = context.cookies()
+    assert (cookie["name"], cookie["secure"], cookie["httpOnly"], cookie["sameSite"]) == (
+        "shiplog_session",
+        True,
+        True,
+        "Lax",
+    )
+    page.goto(f"{url}/account")
+    page.fill("input[name=label]", "laptop")
+    page.click("text=Make a feed token")
+    feed_url = page.locator("dl.feed-urls code").first.inner_text()
+    assert "/feed.atom?token=shiplog_f_" in feed_url
+    page.click("header .who button")
+    page.wait_for_url(re.compile(r"/signin$"))
+    page.goto(url)
+    page.wait_for_url(re.compile(r"/signin"))
+    with urllib.request.urlopen(feed_url.replace("http://localhost", url)) as answer:
+        assert answer.status == 200 and b"<entry>" in answer.read()
+    context.close()
