@@ -20,6 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from feed.models import Event, Incident
 from feed.render import safe_url
+from feed.store import scrub
 
 STATUSES = ("investigating", "identified", "monitoring", "resolved")
 DEFAULT_SEVERITIES = ("sev1", "sev2", "sev3", "sev4")
@@ -143,8 +144,8 @@ def note_issue(
     row = session.scalars(select(Incident).where(Incident.uid == uid)).one_or_none()
     if row is None or (row.labels_at is not None and seen_at < row.labels_at):
         return
-    row.title, row.labels, row.labels_at = title, list(labels), seen_at
-    row.url = url or row.url
+    row.title, row.labels, row.labels_at = scrub(title), scrub(list(labels)), seen_at
+    row.url = scrub(url) or row.url
     row.active, row.inactive_reason = active, reason
 
 

@@ -49,6 +49,8 @@ ALLOWED_TAGS = {
 }
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "abbr": {"title"}, "td": {"align"}, "th": {"align"}}
 URL_SCHEMES = {"http", "https", "mailto"}
+DIRECTION_CONTROLS = [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+DIRECTION_MARKS = {code: f"<U+{code:04X}>" for code in DIRECTION_CONTROLS}
 MARKDOWN_EXTENSIONS = ["fenced_code", "tables", "sane_lists", "nl2br"]
 
 
@@ -73,9 +75,19 @@ def sanitize_html(html: str) -> str:
 
 
 def render_diff(patch: str) -> Markup:
-    """A unified diff as highlighted, escaped HTML."""
+    """A unified diff as highlighted, escaped HTML; direction controls shown, not obeyed."""
     formatter = HtmlFormatter(nowrap=False, cssclass="diff")
-    return Markup(highlight(patch, DiffLexer(), formatter))
+    return Markup(highlight(show_direction_controls(patch), DiffLexer(), formatter))
+
+
+def show_direction_controls(text: str) -> str:
+    """Each bidirectional embedding, override or isolate as a visible mark such as <U+202E>.
+
+    For names and code (file paths, branches, diffs), where such a character makes
+    `evil\u202egnp.exe` read as `evilexe.png` (Trojan Source). Prose keeps them: right-to-left
+    writing needs them, and a browser ends them with their paragraph.
+    """
+    return text.translate(DIRECTION_MARKS)
 
 
 def safe_url(url: str | None) -> str | None:

@@ -7,6 +7,7 @@ and the feed's `updated` is the newest entry's, so an unchanged timeline gives t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +26,8 @@ EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 RSS_TYPE = "application/rss+xml; charset=utf-8"
 JSON_FEED_TYPE = "application/feed+json; charset=utf-8"
+# What XML 1.0 cannot hold: C0 controls but tab, newline and return; surrogates; U+FFFE, U+FFFF.
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,12 @@ def tag_uri(authority: str, name: str) -> str:
 def updated_of(events: Sequence[Event]) -> datetime:
     """The feed's updated time: the newest change among its entries."""
     return max((event.updated_at for event in events), default=EMPTY_FEED_UPDATED)
+
+
+def xml_text(text: str) -> str:
+    """`text` with each character XML cannot hold as U+FFFD, as NUL is when it is stored: a
+    control character in a commit message must not make the whole feed unreadable."""
+    return NOT_XML.sub("\ufffd", text)
 
 
 def entry_title(event: Event) -> str:
@@ -118,8 +127,8 @@ def _generator(events: Sequence[Event], meta: FeedMeta) -> FeedGenerator:
     generator = FeedGenerator()
     generator.load_extension("dc")
     generator.id(tag_uri(meta.tag_authority, meta.feed_key))
-    generator.title(meta.title)
-    generator.subtitle(meta.description)
+    generator.title(xml_text(meta.title))
+    generator.subtitle(xml_text(meta.description))
     # feedgen gives RSS's <link> the last link added: the page, not the feed itself.
     generator.link(href=meta.self_url, rel="self")
     generator.link(href=meta.home_url, rel="alternate")
@@ -132,17 +141,17 @@ def _generator(events: Sequence[Event], meta: FeedMeta) -> FeedGenerator:
         entry_id = tag_uri(meta.tag_authority, event.uid)
         entry.id(entry_id)
         entry.guid(entry_id, permalink=False)
-        entry.title(entry_title(event))
+        entry.title(xml_text(entry_title(event)))
         # One link only: feedgen 1.0 drops `rel` on entry links, so a second would read as
         # another alternate. The GitHub link is in the content instead.
         entry.link(href=meta.event_url(event), rel="alternate")
         entry.published(event.occurred_at)
         entry.updated(event.updated_at)
         if event.actor:
-            entry.author(name=event.actor)
-            entry.dc.dc_creator(event.actor)
+            entry.author(name=xml_text(event.actor))
+            entry.dc.dc_creator(xml_text(event.actor))
         entry.category(term=event.kind, label=KIND_LABELS[event.kind])
-        entry.content(str(entry_html(event)), type="html")
+        entry.content(xml_text(str(entry_html(event))), type="html")
     return generator
 
 
@@ -151,8 +160,8 @@ def status_atom(incidents: Sequence[Incident], notes: dict[str, str], meta: Feed
     update and at resolution."""
     generator = FeedGenerator()
     generator.id(tag_uri(meta.tag_authority, meta.feed_key))
-    generator.title(meta.title)
-    generator.subtitle(meta.description)
+    generator.title(xml_text(meta.title))
+    generator.subtitle(xml_text(meta.description))
     generator.link(href=meta.self_url, rel="self")
     generator.link(href=meta.home_url, rel="alternate")
     generator.generator("shiplog")
@@ -161,7 +170,7 @@ def status_atom(incidents: Sequence[Incident], notes: dict[str, str], meta: Feed
     for incident in incidents:
         entry = generator.add_entry(order="append")
         entry.id(tag_uri(meta.tag_authority, incident.uid))
-        entry.title(f"{incident.title} ({incident.status})")
+        entry.title(xml_text(f"{incident.title} ({incident.status})"))
         entry.link(href=meta.incident_url(incident), rel="alternate")
         entry.published(incident.opened_at)
         entry.updated(incident.updated_at)
@@ -172,5 +181,5 @@ def status_atom(incidents: Sequence[Incident], notes: dict[str, str], meta: Feed
             facts.append(Markup("affects {}").format(", ".join(incident.components)))
         html = Markup("<p>{}</p>").format(Markup(" · ").join(facts))
         html += render_markdown(notes.get(incident.uid, ""))
-        entry.content(str(html), type="html")
+        entry.content(xml_text(str(html)), type="html")
     return generator.atom_str(pretty=True)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from flask import Flask
 
 from feed.models import KIND_LABELS
-from feed.render import render_diff, render_markdown, safe_url
+from feed.render import render_diff, render_markdown, safe_url, show_direction_controls
 from feed.timefmt import ago, exact_utc, iso_utc, span
 from feed.web.listing import listing_url
 
@@ -23,6 +23,7 @@ def register_template_helpers(app: Flask) -> None:
         markdown=render_markdown,
         diff=render_diff,
         safe_url=safe_url,
+        name=show_direction_controls,
         diff_anchor=lambda path: hashlib.sha256(path.encode()).hexdigest(),
     )
     app.jinja_env.globals.update(listing_url=listing_url)

@@ -54,8 +54,13 @@ def send(
 
 
 def escape(text: str) -> str:
-    """mrkdwn's three control characters; what remains cannot link, mention or format."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """mrkdwn's three control characters; what remains cannot link, mention or format.
+
+    mrkdwn that is not `verbatim` may have `@channel`, `@here` or `@everyone` parsed as the
+    mention it spells: a zero-width space after each `@` stops that (text is escaped a
+    character at a time, so a word cannot be matched here)."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("@", "@\u200b")
 
 
 def link(url: str | None, label: str) -> str:

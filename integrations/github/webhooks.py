@@ -24,6 +24,8 @@ from integrations.github.persist import persist
 MAX_BODY_BYTES = 25 * 1024 * 1024
 EVENT_NAME = re.compile(r"[a-z_]{1,64}")
 DELIVERY_ID = re.compile(r"[A-Za-z0-9._-]{1,100}")
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 NO_SECRET = (
     "github webhooks: no secret is configured, so no delivery can be verified. Set "
     "SHIPLOG_GITHUB_WEBHOOK_SECRET to the secret entered in the webhook's settings on GitHub."
@@ -76,7 +78,9 @@ def parse_body(mimetype: str, body: bytes) -> dict[str, Any]:
         raw: bytes | str = body
     elif mimetype == "application/x-www-form-urlencoded":
         try:
-            fields = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+            fields = parse_qs(
+                body.decode("utf-8"), keep_blank_values=True, strict_parsing=True, errors="strict"
+            )
         except (UnicodeDecodeError, ValueError):
             raise BadDelivery(400, "github webhooks: the form body cannot be parsed") from None
         if len(fields.get("payload", [])) != 1:
@@ -89,11 +93,17 @@ def parse_body(mimetype: str, body: bytes) -> dict[str, Any]:
             f"not {mimetype or 'no content type'}",
         )
     try:
-        payload = json.loads(raw)
+        # Decoded strictly here: json.loads would let UTF-8-encoded surrogates through.
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        payload = json.loads(text)
     except (ValueError, RecursionError):
         raise BadDelivery(400, "github webhooks: the payload is not valid JSON") from None
     if not isinstance(payload, dict):
         raise BadDelivery(400, "github webhooks: the payload must be a JSON object")
+    if SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(payload):
+        raise BadDelivery(
+            400, "github webhooks: the payload holds an unpaired surrogate (\\ud800-\\udfff)"
+        )
     return payload
 
 
@@ -198,6 +208,21 @@ def receive() -> tuple[Response, int]:
         outcome.events_created,
     )
     return jsonify(outcome.as_json()), outcome.status
+
+
+def _has_lone_surrogate(payload: dict[str, Any]) -> bool:
+    """Whether a key or text in the parsed JSON holds half a surrogate pair: that is not text,
+    and no database stores it."""
+    stack: list[Any] = [payload]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str) and LONE_SURROGATE.search(value):
+            return True
+        if isinstance(value, dict):
+            stack += [*value, *value.values()]
+        elif isinstance(value, list):
+            stack += value
+    return False
 
 
 def _answer(status: int, result: str, detail: str) -> tuple[Response, int]:

@@ -75,3 +75,14 @@ def test_diff_is_escaped_and_highlighted() -> None:
 )
 def test_safe_url_allows_only_absolute_http(url, expected) -> None:
     assert safe_url(url) == expected
+
+
+def test_names_and_diffs_show_direction_controls_instead_of_obeying_them() -> None:
+    from feed.render import show_direction_controls
+
+    assert show_direction_controls("evil\u202egnp.exe") == "evil<U+202E>gnp.exe"
+    assert show_direction_controls("a\u2066b\u2069") == "a<U+2066>b<U+2069>"
+    assert show_direction_controls("שלום main") == "שלום main"  # right-to-left text stays
+    html = render_diff("+access = user\u202e } if admin {\u2066")
+    assert "\u202e" not in html and "\u2066" not in html
+    assert "&lt;U+202E&gt;" in html

@@ -22,31 +22,8 @@ from integrations.chat import (
     teams,
     webhook,
 )
+from tests.hostile import HOSTILE
 
-HOSTILE = [
-    "<!channel>",
-    "<!everyone>",
-    "<@U123ABC>",
-    "@everyone",
-    "@here",
-    "@channel",
-    "@all",
-    "<script>alert(1)</script>",
-    "*bold* _it_ ~strike~ `code`",
-    "[click](javascript:alert(1))",
-    "<https://evil.example|Safe link>",
-    "&amp; &lt;",
-    "\u202etxt.exe",
-    "👩‍👩‍👧‍👦",
-    "é",
-    "🇺🇦",
-    "# Heading",
-    "> quote",
-    "||spoiler||",
-    "<users/all>",
-    "\u200d",
-    "a\u0301",
-]
 text = st.one_of(
     st.text(max_size=400),
     st.lists(st.sampled_from(HOSTILE), max_size=40).map("".join),
@@ -114,6 +91,7 @@ def test_slack(message: Message) -> None:
     assert all(len(b["text"]["text"]) <= slack.SECTION_TEXT for b in blocks[1:])
     assert len(payload["text"]) <= slack.FALLBACK_TEXT
     for value in [payload["text"], *(b["text"]["text"] for b in blocks[1:])]:
+        assert not MENTIONS.search(value)
         for match in re.finditer(r"<([^>]*)>", value):
             assert re.fullmatch(r"https?://[^|<> ]+\|[^<>]*", match.group(1)), match.group(0)
     no_broken_escapes([payload["text"], *(b["text"]["text"] for b in blocks[1:])], entities=True)
