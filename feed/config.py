@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
 from feed.incidents import DEFAULT_COMPONENT_PREFIX, DEFAULT_SEVERITIES, IncidentRules
 
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
@@ -49,6 +52,8 @@ TOML_KEYS: dict[str, dict[str, str]] = {
         "app_installation_id": "GITHUB_APP_INSTALLATION_ID",
     },
 }
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 # Sections that later parts of shiplog read; kept as they are.
 TOML_RAW_SECTIONS = {
     "components": "COMPONENTS",
@@ -56,6 +61,10 @@ TOML_RAW_SECTIONS = {
     "subscriptions": "SUBSCRIPTIONS",
     "security": "SECURITY",
 }
+
+
+# Raw sections written as [[name]]: each entry is a table.
+TABLE_ARRAYS = {"channels", "subscriptions"}
 
 
 class ConfigError(ValueError):
@@ -112,9 +121,7 @@ class Settings:
         api_url = _text(config, "GITHUB_API_URL") or DEFAULT_GITHUB_API_URL
         _check_http_url("GITHUB_API_URL", api_url)
         label = _text(config, "INCIDENT_LABEL") or DEFAULT_INCIDENT_LABEL
-        database_url = _text(config, "DATABASE_URL")
-        if not database_url:
-            raise ConfigError("config: DATABASE_URL is empty")
+        database_url = _database_url(_text(config, "DATABASE_URL"))
         return cls(
             database_url=database_url,
             github_webhook_secret=_text(config, "GITHUB_WEBHOOK_SECRET"),
@@ -159,26 +166,25 @@ def read_toml(path: str | os.PathLike[str], environ: Mapping[str, str]) -> dict[
 
     result: dict[str, Any] = {}
     for section, value in document.items():
+        if section in TABLE_ARRAYS and not (
+            isinstance(value, list) and all(isinstance(entry, dict) for entry in value)
+        ):
+            raise ConfigError(f"config: [[{section}]] must be an array of tables")
         if section in TOML_RAW_SECTIONS:
             result[TOML_RAW_SECTIONS[section]] = _resolve_env(section, value, environ)
             continue
         keys = TOML_KEYS.get(section)
         if keys is None:
             known = ", ".join(sorted([*TOML_KEYS, *TOML_RAW_SECTIONS]))
-            raise ConfigError(f"config: unknown section [{section}]; known: {known}")
+            raise ConfigError(f"config: unknown section [{_shown(section)}]; known: {known}")
         if not isinstance(value, dict):
             raise ConfigError(f"config: [{section}] must be a table")
         for key, item in value.items():
             name = key.removesuffix("_env")
             if name not in keys:
-                raise ConfigError(f"config: unknown key {section}.{key}")
+                raise ConfigError(f"config: unknown key {section}.{_shown(key)}")
             if key.endswith("_env"):
-                if not isinstance(item, str) or item not in environ:
-                    raise ConfigError(
-                        f"config: {section}.{key} names {item!r}, "
-                        "which is not set in the environment"
-                    )
-                item = environ[item]
+                item = _env_value(f"{section}.{key}", item, environ)
             result[keys[name]] = item
     return result
 
@@ -191,15 +197,33 @@ def _resolve_env(section: str, value: Any, environ: Mapping[str, str]) -> Any:
         return value
     resolved: dict[str, Any] = {}
     for key, item in value.items():
-        if key.endswith("_env") and isinstance(item, str):
-            if item not in environ:
-                raise ConfigError(
-                    f"config: {section}.{key} names {item!r}, which is not set in the environment"
-                )
-            resolved[key.removesuffix("_env")] = environ[item]
+        if key.endswith("_env"):
+            resolved[key.removesuffix("_env")] = _env_value(
+                f"{section}.{_shown(key)}", item, environ
+            )
         else:
             resolved[key] = item
     return resolved
+
+
+def _env_value(where: str, name: Any, environ: Mapping[str, str]) -> str:
+    """The value of the variable a `*_env` key names. The message repeats the name only when
+    it looks like one (SOME_NAME): a secret written there by mistake must not be shown."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"config: {where} must name an environment variable")
+    if name in environ:
+        return environ[name]
+    if ENV_NAME.fullmatch(name):
+        raise ConfigError(f"config: {where} names {name!r}, which is not set in the environment")
+    raise ConfigError(
+        f"config: {where} names a variable that is not set in the environment "
+        "(and does not look like a variable name: is it the value itself?)"
+    )
+
+
+def _shown(name: str) -> str:
+    """A key or section name as an error shows it: quoted when it is not a plain name."""
+    return name if PLAIN_NAME.fullmatch(name) else repr(name)
 
 
 def _text(config: Mapping[str, Any], key: str) -> str | None:
@@ -244,6 +268,22 @@ def _choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> st
     if value not in choices:
         raise ConfigError(f"config: {key} must be one of {', '.join(choices)}, not {value!r}")
     return value
+
+
+def _database_url(url: str | None) -> str:
+    """A URL SQLAlchemy can connect with; the error never shows it (it may hold a password)."""
+    if not url:
+        raise ConfigError("config: DATABASE_URL is empty")
+    try:
+        make_url(url).get_dialect()
+    except ArgumentError:
+        raise ConfigError(
+            "config: DATABASE_URL is not a database URL "
+            "(such as sqlite:///path or postgresql+psycopg://user@host/db)"
+        ) from None
+    except NoSuchModuleError as exc:
+        raise ConfigError(f"config: DATABASE_URL names an unknown database driver: {exc}") from None
+    return url
 
 
 def _flag(config: Mapping[str, Any], key: str) -> bool:
@@ -302,6 +342,9 @@ def _components(value: Any) -> dict[str, tuple[str, ...]]:
 
 
 def _check_http_url(key: str, url: str) -> None:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # such as an unclosed IPv6 bracket
+        raise ConfigError(f"config: {key} must be an http(s) URL") from None
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise ConfigError(f"config: {key} must be an http(s) URL")

@@ -1,11 +1,12 @@
-"""Template helpers: times, kinds, safe links and rendered Markdown."""
+"""Template helpers (times, kinds, safe links, rendered Markdown) and reading JSON bodies."""
 
 from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from typing import Any
 
-from flask import Flask
+from flask import Flask, abort, request
 
 from feed.models import KIND_LABELS
 from feed.render import render_diff, render_markdown, safe_url, show_direction_controls
@@ -27,3 +28,14 @@ def register_template_helpers(app: Flask) -> None:
         diff_anchor=lambda path: hashlib.sha256(path.encode()).hexdigest(),
     )
     app.jinja_env.globals.update(listing_url=listing_url)
+
+
+def json_object(api: str) -> dict[str, Any]:
+    """The request's JSON object, or a 400 naming `api` (bad JSON, too deep, not an object)."""
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        data = None
+    if not isinstance(data, dict):
+        abort(400, description=f"{api}: send a JSON object")
+    return data

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, jsonify, request
+from flask import Blueprint, Response, abort, current_app, jsonify
 
 from feed import people
 from feed.models import FeedToken
 from feed.timefmt import iso_utc
 from feed.web.auth import admin_only
+from feed.web.helpers import json_object
 
 blueprint = Blueprint("people", __name__, url_prefix="/api")
 
@@ -37,9 +38,7 @@ def list_people() -> Response:
 @blueprint.post("/people")
 @admin_only
 def add_person() -> tuple[Response, int]:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        abort(400, description="people API: send a JSON object with a name")
+    data = json_object("people API")
     try:
         with _db().write() as session:
             issued = people.add_person(session, data.get("name"))

@@ -14,7 +14,6 @@ from flask import (
     current_app,
     jsonify,
     render_template,
-    request,
     url_for,
 )
 from sqlalchemy import delete, select
@@ -23,6 +22,7 @@ from feed import notify
 from feed.models import Channel, Job, Subscription
 from feed.timefmt import iso_utc
 from feed.web.auth import admin_only
+from feed.web.helpers import json_object
 from feed.web.listing import absolute, listing_url
 from integrations.chat import platform
 from integrations.chat.hosts import WebhookHosts
@@ -42,7 +42,7 @@ def channels() -> Response:
 @blueprint.post("/api/channels")
 @admin_only
 def add_channel() -> tuple[Response, int]:
-    entry = _json_body()
+    entry = json_object("admin API")
     hosts = WebhookHosts(current_app.extensions["shiplog"].settings.allow_webhook_hosts)
     try:
         with _db().write() as session:
@@ -75,7 +75,7 @@ def subscriptions() -> Response:
 @blueprint.post("/api/subscriptions")
 @admin_only
 def add_subscription() -> tuple[Response, int]:
-    entry = _json_body()
+    entry = json_object("admin API")
     try:
         with _db().write() as session:
             row = save_subscription(session, entry, source="api")
@@ -189,13 +189,6 @@ def subscription_json(row: Subscription, channel_names: dict[int, str]) -> dict[
         "source": row.source,
         "window_end": iso_utc(row.window_end) if row.window_end else None,
     }
-
-
-def _json_body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        abort(400, description="admin API: send a JSON object")
-    return data
 
 
 def _db():  # type: ignore[no-untyped-def]

@@ -17,7 +17,18 @@ from integrations.chat import UnknownPlatform, platform
 from integrations.chat.hosts import HostRefused, WebhookHosts
 
 NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
-OPTION_KEYS = {"max_items", "message_lines", "diff_stats", "diff_lines"}
+# Each option and the values it takes: (type, least value).
+OPTIONS: dict[str, tuple[type, int]] = {
+    "max_items": (int, 1),
+    "message_lines": (int, 0),
+    "diff_stats": (bool, 0),
+    "diff_lines": (int, 0),
+}
+OPTION_KEYS = set(OPTIONS)
+CHANNEL_KEYS = {"name", "platform", "url", "secret"}
+SUBSCRIPTION_KEYS = {"name", "channel", "mode", "schedule", "timezone", "filter", "options"}
+SUBSCRIPTION_KEYS |= {"send_empty"}
+LIMITS = {"schedule": 100, "timezone": 64}  # the columns' sizes
 
 
 class ChatConfigError(ValueError):
@@ -42,6 +53,7 @@ def save_channel(
 ) -> Channel:
     """Create or update a channel; its URL must pass `hosts` (https, a platform's host)."""
     name = _name(entry.get("name"), "channel")
+    _known_keys(entry, CHANNEL_KEYS, f"channel {name}")
     kind = str(entry.get("platform", ""))
     try:
         platform(kind)
@@ -59,13 +71,21 @@ def save_channel(
         row = Channel(name=name, platform=kind, url=url)
         session.add(row)
     row.platform, row.url, row.source = kind, url, source
-    row.secret = entry.get("secret") if isinstance(entry.get("secret"), str) else None
+    secret = entry.get("secret")
+    if secret is not None and (not isinstance(secret, str) or not secret or "\x00" in secret):
+        raise ChatConfigError(f"channel {name}: secret must be text")
+    if "\x00" in url:
+        raise ChatConfigError(f"channel {name}: the webhook URL is not a valid URL")
+    row.secret = secret
     session.flush()
     return row
 
 
 def save_subscription(session: Session, entry: Mapping[str, Any], *, source: str) -> Subscription:
+    """Create or update a subscription; every field is checked, and unknown ones refused."""
     name = _name(entry.get("name"), "subscription")
+    what = f"subscription {name}"
+    _known_keys(entry, SUBSCRIPTION_KEYS, what)
     channel = session.scalars(
         select(Channel).where(Channel.name == str(entry.get("channel")))
     ).one_or_none()
@@ -75,33 +95,65 @@ def save_subscription(session: Session, entry: Mapping[str, Any], *, source: str
     if mode not in ("realtime", "digest"):
         raise ChatConfigError(f"subscription {name}: mode must be realtime or digest")
     schedule = entry.get("schedule")
-    zone = str(entry.get("timezone", "UTC"))
-    if mode == "digest":
-        if not isinstance(schedule, str) or not croniter.is_valid(schedule):
-            raise ChatConfigError(f"subscription {name}: schedule must be a cron expression")
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ChatConfigError(f"subscription {name}: unknown time zone {zone!r}") from None
+    if (schedule is not None or mode == "digest") and not _is_cron(schedule):
+        raise ChatConfigError(f"{what}: schedule must be a cron expression")
+    zone = entry.get("timezone", "UTC")
+    if not isinstance(zone, str) or len(zone) > LIMITS["timezone"]:
+        raise ChatConfigError(f"{what}: timezone must be a time zone name such as Europe/Berlin")
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ChatConfigError(f"{what}: unknown time zone {zone!r}") from None
     raw_filter = entry.get("filter") or {}
+    if not isinstance(raw_filter, Mapping):
+        raise ChatConfigError(f'{what}: filter must be a table such as {{ repo = ["acme/*"] }}')
     try:
         rule = Filter.from_dict(raw_filter)
     except FilterError as exc:
         raise ChatConfigError(f"subscription {name}: filter: {exc}") from None
     if rule.since or rule.until or rule.around:
         raise ChatConfigError(f"subscription {name}: filter: since, until and around do not apply")
-    options = entry.get("options") or {}
-    if not isinstance(options, dict) or set(options) - OPTION_KEYS:
-        raise ChatConfigError(f"subscription {name}: options are {', '.join(sorted(OPTION_KEYS))}")
+    options = _options(entry.get("options") or {}, what)
+    send_empty = entry.get("send_empty", False)
+    if not isinstance(send_empty, bool):
+        raise ChatConfigError(f"{what}: send_empty must be true or false")
     row = session.scalars(select(Subscription).where(Subscription.name == name)).one_or_none()
     if row is None:
         row = Subscription(name=name, channel_id=channel.id, mode=mode)
         session.add(row)
     row.channel_id, row.mode, row.schedule, row.timezone = channel.id, mode, schedule, zone
     row.filter, row.options, row.source = rule.to_dict(), dict(options), source
-    row.send_empty = bool(entry.get("send_empty", False))
+    row.send_empty = send_empty
     session.flush()
     return row
+
+
+def _known_keys(entry: Mapping[str, Any], known: set[str], what: str) -> None:
+    unknown = sorted(str(key) for key in set(entry) - known)
+    if unknown:
+        raise ChatConfigError(
+            f"{what}: unknown field {unknown[0]!r}; use {', '.join(sorted(known))}"
+        )
+
+
+def _is_cron(schedule: Any) -> bool:
+    return (
+        isinstance(schedule, str)
+        and len(schedule) <= LIMITS["schedule"]
+        and croniter.is_valid(schedule)
+    )
+
+
+def _options(options: Any, what: str) -> dict[str, Any]:
+    if not isinstance(options, Mapping) or set(options) - OPTION_KEYS:
+        raise ChatConfigError(f"{what}: options are {', '.join(sorted(OPTION_KEYS))}")
+    for key, value in options.items():
+        kind, least = OPTIONS[key]
+        if kind is bool and not isinstance(value, bool):
+            raise ChatConfigError(f"{what}: options.{key} must be true or false")
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            raise ChatConfigError(f"{what}: options.{key} must be a whole number from {least}")
+    return dict(options)
 
 
 def _name(value: Any, what: str) -> str:
