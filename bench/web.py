@@ -76,6 +76,7 @@ def run(
             results |= push_latency_http(server, pushes)
             results |= worker_memory(server)
         results |= push_latency_in_process(url, in_process_pushes)
+        results |= private_feed_cost(url)
     return results
 
 
@@ -190,6 +191,39 @@ def push_latency_in_process(url: str, pushes: int = IN_PROCESS_PUSHES) -> dict[s
         _check_push(response.status_code, response.get_data())
     app.extensions["shiplog"].db.dispose()
     return _latency_summary("push_in_process", latencies)
+
+
+def private_feed_cost(url: str, rounds: int = 5, requests: int = 200) -> dict[str, float]:
+    """Milliseconds a warm /feed.atom takes through the Flask test client in public mode and
+    in private mode with a feed token (its lookup is the difference), interleaved."""
+    from app import create_app
+    from feed import people
+
+    public = create_app({"DATABASE_URL": url, "TESTING": True})
+    private = create_app(
+        {"DATABASE_URL": url, "TESTING": True, "PRIVATE": "true", "SECRET_KEY": "bench"}
+    )
+    with private.extensions["shiplog"].db.write() as session:
+        person = people.add_person(session, "bench-reader")
+        token = people.add_feed_token(session, person.id, "bench").token
+    cases = {"public_feed": (public, "/feed.atom"), "private_feed": (private, "/feed.atom")}
+    query = {"public_feed": {}, "private_feed": {"token": token}}
+    latencies: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(rounds):
+        for name, (app, path) in cases.items():
+            client = app.test_client()
+            for _ in range(requests):
+                began = time.perf_counter()
+                response = client.get(path, query_string=query[name])
+                latencies[name].append(time.perf_counter() - began)
+                assert response.status_code == 200, (name, response.status_code)
+    for app in (public, private):
+        app.extensions["shiplog"].db.dispose()
+    results: dict[str, float] = {}
+    for name, measured in latencies.items():
+        results |= _latency_summary(name, measured[requests:])  # the first round warms up
+    results["private_feed_ratio"] = results["private_feed_p50_ms"] / results["public_feed_p50_ms"]
+    return results
 
 
 def worker_memory(server: Server) -> dict[str, float]:
