@@ -107,12 +107,6 @@ def admin_only(view: Callable[..., Any]) -> Callable[..., Any]:
     return guarded
 
 
-@blueprint.before_request
-def _sign_in_is_on() -> None:
-    if not _sign_in_offered():
-        abort(404, description="sign-in is off: set SHIPLOG_PRIVATE or SHIPLOG_ADMIN_TOKEN")
-
-
 @blueprint.route("/signin", methods=["GET", "POST"])
 def signin() -> Response | tuple[str, int] | str:
     """Sign in with an access token (or the admin token); the session lasts SESSION_DAYS."""
@@ -202,6 +196,8 @@ def _gate() -> Response | None:
     endpoint = request.endpoint
     if endpoint is None:
         return None  # a 404 or 405 follows, showing nothing
+    if endpoint.startswith("auth.") and not _sign_in_offered():
+        abort(404, description="sign-in is off: set SHIPLOG_PRIVATE or SHIPLOG_ADMIN_TOKEN")
     if (
         request.method not in SAFE_METHODS
         and endpoint != "github_webhooks.receive"

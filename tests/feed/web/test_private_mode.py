@@ -245,6 +245,12 @@ def test_public_mode_shows_everything_and_offers_sign_in_only_with_an_admin_toke
     assert "public" in plain.test_client().get("/feed.atom").headers["Cache-Control"]
     off = plain.test_client().get("/signin")
     assert off.status_code == 404 and "sign-in is off" in off.text
+    keyless = create_app({**app_config, "SECRET_KEY": None})
+    for method in ("GET", "POST"):
+        for path in ("/signin", "/signout", "/account", "/account/feed-tokens"):
+            answer = keyless.test_client().open(path, method=method)
+            assert answer.status_code in (404, 405), (method, path, answer.status_code)
+    keyless.extensions["shiplog"].db.dispose()
     with_admin = create_app({**app_config, "ADMIN_TOKEN": ADMIN_TOKEN})
     assert "Sign in</a>" in with_admin.test_client().get("/").text
     plain.extensions["shiplog"].db.dispose()
