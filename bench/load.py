@@ -16,6 +16,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -37,24 +38,38 @@ PUSH = "POST /webhooks/github (20 commits)"
 
 
 def run(
-    url: str, seconds: float = 60.0, senders: int = 8, readers: int = 8, workers: int = 4
+    url: str,
+    seconds: float = 60.0,
+    senders: int = 8,
+    readers: int = 8,
+    workers: int = 4,
+    env: dict[str, str] | None = None,
+    secrets: Collection[str] = (),
 ) -> dict[str, Any]:
-    """Load the app at `url` (migrated here) for `seconds`; the answers and the check."""
+    """Load the app at `url` (migrated here) for `seconds`; the answers and the check.
+    `env` adds SHIPLOG_* settings to the server's; `secrets_seen` names each of `secrets`
+    found in an answer (headers or body) or in the server's output."""
     db = Database(url)
     upgrade(db.engine)
     db.dispose()
-    with tempfile.TemporaryDirectory() as tmp, web.gunicorn(url, Path(tmp), workers) as server:
-        tally = _Tally()
-        stop = time.monotonic() + seconds
-        threads = [
-            threading.Thread(target=_send, args=(server, n, stop, tally)) for n in range(senders)
-        ] + [threading.Thread(target=_read, args=(server, n, stop, tally)) for n in range(readers)]
-        began = time.monotonic()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.monotonic() - began
+    tally = _Tally(secrets)
+    with tempfile.TemporaryDirectory() as tmp:
+        with web.gunicorn(url, Path(tmp), workers, env) as server:
+            stop = time.monotonic() + seconds
+            threads = [
+                threading.Thread(target=_send, args=(server, n, stop, tally))
+                for n in range(senders)
+            ] + [
+                threading.Thread(target=_read, args=(server, n, stop, tally))
+                for n in range(readers)
+            ]
+            began = time.monotonic()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            elapsed = time.monotonic() - began
+        tally.scan("server output", server.log.read_text(errors="replace"))
     db = Database(url)
     with db.read() as session:
         stored = session.scalar(
@@ -74,11 +89,14 @@ def run(
         "commits_accepted": tally.accepted,
         "commits_stored": stored,
         "commits_distinct": distinct,
+        "secrets_seen": sorted(tally.secrets_seen),
     }
 
 
 class _Tally:
-    def __init__(self) -> None:
+    def __init__(self, secrets: Collection[str] = ()) -> None:
+        self.secrets = tuple(secrets)
+        self.secrets_seen: set[str] = set()
         self.lock = threading.Lock()
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.statuses: Counter[tuple[str, int]] = Counter()
@@ -89,6 +107,16 @@ class _Tally:
             self.latencies[name].append(seconds)
             self.statuses[name, status] += 1
             self.accepted += accepted
+
+    def scan(self, where: str, text: str) -> None:
+        found = {f"{where}: {secret}" for secret in self.secrets if secret in text}
+        with self.lock:
+            self.secrets_seen |= found
+
+    def scan_answer(self, name: str, answer: web._Answer) -> None:
+        if self.secrets:
+            headers = "".join(f"{key}: {value}\n" for key, value in answer.headers.items())
+            self.scan(name, headers + answer.body.decode("utf-8", "replace"))
 
     def summary(self, name: str, elapsed: float) -> dict[str, float]:
         ordered = sorted(self.latencies[name])
@@ -107,6 +135,7 @@ def _send(server: web.Server, sender: int, stop: float, tally: _Tally) -> None:
         n += 1
         began = time.monotonic()
         answer = web.request(server, "POST", "/webhooks/github", headers, body)
+        tally.scan_answer(PUSH, answer)
         created = json.loads(answer.body).get("events_created", 0) if answer.status < 300 else 0
         tally.add(PUSH, answer.status, time.monotonic() - began, created)
 
@@ -119,6 +148,7 @@ def _read(server: web.Server, reader: int, stop: float, tally: _Tally) -> None:
         turn += 1
         began = time.monotonic()
         answer = web.request(server, "GET", READS[name])
+        tally.scan_answer(name, answer)
         tally.add(name, answer.status, time.monotonic() - began)
 
 

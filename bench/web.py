@@ -100,11 +100,15 @@ def build_timeline(url: str, events: int) -> int:
 
 
 @contextmanager
-def gunicorn(url: str, folder: Path, workers: int = WORKERS) -> Iterator[Server]:
-    """`bench.wsgi:app` under gunicorn (sync workers) on a free port, until the block ends."""
+def gunicorn(
+    url: str, folder: Path, workers: int = WORKERS, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """`bench.wsgi:app` under gunicorn (sync workers) on a free port, until the block ends;
+    `env` adds SHIPLOG_* settings. Its output is in `Server.log`."""
+    extra = env or {}
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPLOG_")}
-    env |= {"SHIPLOG_DATABASE_URL": url, "SHIPLOG_GITHUB_WEBHOOK_SECRET": SECRET}
+    env |= {"SHIPLOG_DATABASE_URL": url, "SHIPLOG_GITHUB_WEBHOOK_SECRET": SECRET} | extra
     log = folder / "gunicorn.log"
     command = [
         str(Path(sys.executable).with_name("gunicorn")),

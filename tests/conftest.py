@@ -228,3 +228,49 @@ def make_event(session: Session, **overrides: Any) -> EventRecord:
     record = make_record(**overrides)
     upsert_event(session, record)
     return record
+
+
+# --- the same scan for what shiplog run as a subprocess says and answers -------------------
+
+ADMIN_TOKEN = "admin-token-123"
+SUBPROCESS_CHAT_URL = "https://hooks.slack.com/services/T0SUBPROC/B0SUBPROC/subprocess-secret"
+WATCHED_SECRETS.add(SUBPROCESS_CHAT_URL)
+
+
+def subprocess_secrets_env(folder: Path | None, *, github: bool = True) -> dict[str, str]:
+    """SHIPLOG_* settings that hand a subprocess the watched secrets: the admin token, the
+    webhook secret and GitHub token (unless not `github`: they connect shiplog to GitHub)
+    and, given a `folder` for its config file, a chat webhook URL; so that a scan of what
+    it says means something."""
+    env = {"SHIPLOG_ADMIN_TOKEN": ADMIN_TOKEN}
+    if github:
+        env |= {"SHIPLOG_GITHUB_WEBHOOK_SECRET": SECRET, "SHIPLOG_GITHUB_TOKEN": "test-token"}
+    if folder is not None:
+        config = folder / "secrets.toml"
+        config.write_text(
+            f'[[channels]]\nname = "scanned"\nplatform = "slack"\nurl = "{SUBPROCESS_CHAT_URL}"\n'
+        )
+        env["SHIPLOG_CONFIG"] = str(config)
+    return env
+
+
+def answer_text(headers: Any, body: bytes | str) -> str:
+    """An HTTP answer as the scan reads it: each header as `name: value`, then the body.
+    `headers` is a mapping or a list of (name, value) pairs."""
+    pairs = headers.items() if hasattr(headers, "items") else headers
+    seen = "".join(f"{name}: {value}\n" for name, value in pairs)
+    return seen + (body.decode("utf-8", "replace") if isinstance(body, bytes) else body)
+
+
+def assert_no_secrets(where: str, *texts: str | bytes | None, also: tuple[str, ...] = ()) -> None:
+    """Fail if a watched secret (or one of `also`) is in any of `texts`: the output of a
+    subprocess (stdout, stderr, a log file) or answers it gave (see `answer_text`).
+    `no_secret_leaks` cannot see those: they never pass through this process's Flask or
+    logging."""
+    watched = WATCHED_SECRETS | set(also)
+    leaks = []
+    for seen in texts:
+        if isinstance(seen, bytes):
+            seen = seen.decode("utf-8", "replace")
+        leaks += [f"{where}: {secret!r}" for secret in sorted(watched) if secret in (seen or "")]
+    assert leaks == [], leaks

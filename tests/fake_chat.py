@@ -33,6 +33,7 @@ class Answer:
     body: str = "ok"
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    drop: bool = False  # close the connection without answering (a lost connection)
 
 
 class FakeChat:
@@ -81,7 +82,7 @@ def _handler(fake: FakeChat) -> type[BaseHTTPRequestHandler]:
             with fake.lock:
                 queue = fake.script.get(parts.path) or []
                 answer = queue.pop(0) if queue else Answer()
-                if answer.status < 500 and answer.status != 429 and answer.status < 400:
+                if answer.status < 400 and not answer.drop:  # what the platform accepted
                     fake.received.append(
                         Received(
                             parts.path,
@@ -91,6 +92,9 @@ def _handler(fake: FakeChat) -> type[BaseHTTPRequestHandler]:
                         )
                     )
             time.sleep(answer.delay)
+            if answer.drop:
+                self.close_connection = True
+                return
             payload = answer.body.encode()
             try:
                 self.send_response(answer.status)

@@ -22,7 +22,13 @@ from feed.db import Database
 from feed.migrate import current_revision, upgrade
 from feed.models import Base, Event, Repo
 from feed.search import is_search_table
-from tests.conftest import make_event
+from tests.conftest import (
+    SECRET,
+    answer_text,
+    assert_no_secrets,
+    make_event,
+    subprocess_secrets_env,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -190,9 +196,11 @@ def test_the_shiplog_command_group_lists_its_commands() -> None:
 
 
 def start_run(folder: Path, port: int, **settings: str) -> subprocess.Popen[str]:
-    """`shiplog run` on `port` over a fresh SQLite file, with only the given SHIPLOG_ settings;
-    stdout and stderr come back as text."""
+    """`shiplog run` on `port` over a fresh SQLite file, with only the given SHIPLOG_ settings
+    and the watched secrets that do not connect it to GitHub; stdout and stderr come back as
+    text, for `assert_no_secrets`."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("SHIPLOG_")}
+    env |= subprocess_secrets_env(folder, github=False)
     env["SHIPLOG_DATABASE_URL"] = f"sqlite:///{folder / 'run.db'}"
     env |= {f"SHIPLOG_{name}": value for name, value in settings.items()}
     return subprocess.Popen(
@@ -218,6 +226,7 @@ def test_shiplog_run_serves_the_demo_on_a_fresh_database(tmp_path: Path) -> None
     finally:
         process.terminate()
         output, errors = process.communicate(timeout=10)
+    assert_no_secrets("shiplog run output", output, errors)
     output += errors
     assert "loaded" in output and "demo events" in output
     assert f"serving on http://127.0.0.1:{port}/" in output
@@ -225,12 +234,13 @@ def test_shiplog_run_serves_the_demo_on_a_fresh_database(tmp_path: Path) -> None
 
 def test_shiplog_run_logs_json_lines_when_asked(tmp_path: Path) -> None:
     port = _free_port()
-    process = start_run(tmp_path, port, LOG_FORMAT="json")
+    process = start_run(tmp_path, port, LOG_FORMAT="json", GITHUB_WEBHOOK_SECRET=SECRET)
     try:
         _get(f"http://127.0.0.1:{port}/feed.json?limit=1", deadline=time.monotonic() + 30)
     finally:
         process.terminate()
-        _, errors = process.communicate(timeout=10)
+        output, errors = process.communicate(timeout=10)
+    assert_no_secrets("shiplog run output", output, errors)
     lines = [json.loads(line) for line in errors.splitlines()]
     [request] = [line for line in lines if line["logger"] == "shiplog.http"]
     assert (request["method"], request["path"], request["status"]) == ("GET", "/feed.json", 200)
@@ -254,7 +264,9 @@ def _get(url: str, deadline: float) -> str:
     while True:
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
-                return response.read().decode()
+                body = response.read().decode()
+                assert_no_secrets(f"answer to {url}", answer_text(response.headers.items(), body))
+                return body
         except OSError:
             if time.monotonic() > deadline:
                 raise

@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
 
-from tests.conftest import SECRET, WATCHED_SECRETS, _LeakLog, secrets_in
+import pytest
+
+from tests.conftest import (
+    SECRET,
+    WATCHED_SECRETS,
+    _LeakLog,
+    answer_text,
+    assert_no_secrets,
+    secrets_in,
+    subprocess_secrets_env,
+)
 from tests.fake_chat import FakeChat
 
 
@@ -41,3 +55,21 @@ def test_log_lines_and_their_tracebacks_are_scanned() -> None:
         f"log shiplog.test-scan: {SECRET!r}",
         "log shiplog.test-scan: 'test-token'",
     ]
+
+
+def test_what_a_subprocess_says_and_answers_is_scanned(tmp_path: Path) -> None:
+    env = {**os.environ, **subprocess_secrets_env(tmp_path)}
+    leaky = "import os; print('starting with', os.environ['SHIPLOG_ADMIN_TOKEN'])"
+    said = subprocess.run([sys.executable, "-c", leaky], env=env, capture_output=True, text=True)
+    with pytest.raises(AssertionError, match="admin-token-123"):
+        assert_no_secrets("leaky stdout", said.stdout, said.stderr)
+    to_stderr = "import os, sys; sys.stderr.write(open(os.environ['SHIPLOG_CONFIG']).read())"
+    said = subprocess.run([sys.executable, "-c", to_stderr], env=env, capture_output=True)
+    with pytest.raises(AssertionError, match="subprocess-secret"):
+        assert_no_secrets("leaky stderr", said.stdout, said.stderr)  # bytes too
+    with pytest.raises(AssertionError, match="bench-secret"):
+        assert_no_secrets(
+            "an answer", answer_text([("X-Echo", "bench-secret")], b""), also=("bench-secret",)
+        )
+    quiet = subprocess.run([sys.executable, "-c", "print('ok')"], env=env, capture_output=True)
+    assert_no_secrets("a quiet subprocess", quiet.stdout, quiet.stderr, answer_text({}, "ok"))

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 PER_PAGE = 100
 DEFAULT_TIMEOUT = 15
 SECONDARY_LIMIT_WAIT = timedelta(seconds=60)
+RESET_MARGIN = timedelta(seconds=1)  # the least wait after "rate limit exhausted"
 LINK_NEXT = 'rel="next"'
 
 
@@ -186,7 +187,10 @@ def _classify(status: int, headers: dict[str, Any], data: Any) -> GitHubError:
             return RateLimited(now + timedelta(seconds=wait), "secondary rate limit")
         if headers.get("x-ratelimit-remaining") == "0":
             reset = _seconds(headers.get("x-ratelimit-reset"), now.timestamp() + 60)
-            return RateLimited(datetime.fromtimestamp(reset, UTC), "primary rate limit exhausted")
+            # The reset is in whole seconds by GitHub's clock, which may be behind ours: a
+            # reset that looks past is not yet, and asking again at once would only be refused.
+            resume = max(datetime.fromtimestamp(reset, UTC), now + RESET_MARGIN)
+            return RateLimited(resume, "primary rate limit exhausted")
         if status == 429:
             return RateLimited(now + SECONDARY_LIMIT_WAIT, "too many requests")
         return Unavailable("forbidden", f"github: 403 {message}".strip())

@@ -222,6 +222,10 @@ def sync_branch(
                 flush()
     finally:
         flush()  # keep what was fetched, even when a request failed
+    if cursor.get("sha"):
+        # The ETag is that of the listing asked with `window`: keep them together, or the
+        # next poll asks without it and pays for an answer that has not changed.
+        cursor["since"] = window
     with db.write() as session:
         syncstate.save(session, repo, resource, syncstate.ListingState(first.etag, cursor))
     return stored

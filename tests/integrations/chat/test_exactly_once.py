@@ -20,7 +20,7 @@ from app import Shiplog, create_app, load_chat_config
 from feed import notify
 from feed.models import Job
 from feed.store import upsert_events
-from tests.conftest import make_record
+from tests.conftest import assert_no_secrets, make_record, subprocess_secrets_env
 from tests.fake_chat import Answer, FakeChat
 
 MESSAGES = 1000
@@ -76,7 +76,7 @@ def test_two_workers_deliver_each_message_exactly_once(
         shiplog = queue_commit_alerts(
             database_url, tmp_path, monkeypatch, chat.url("/in"), MESSAGES
         )
-        env = {**os.environ, "SHIPLOG_DATABASE_URL": database_url}
+        env = {**os.environ, **subprocess_secrets_env(None), "SHIPLOG_DATABASE_URL": database_url}
         workers = [
             subprocess.Popen(
                 WORKER, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -85,6 +85,7 @@ def test_two_workers_deliver_each_message_exactly_once(
         ]
         outputs = [worker.communicate(timeout=300)[0] for worker in workers]
         assert all(worker.returncode == 0 for worker in workers), outputs
+        assert_no_secrets("worker output", *outputs)
         ran = [int(output.split("worker ran ")[1].split()[0]) for output in outputs]
 
         titles = received_titles(chat)
@@ -105,10 +106,12 @@ def test_a_killed_worker_loses_nothing_and_doubles_at_most_one(
         )
         env = {
             **os.environ,
+            **subprocess_secrets_env(None),
             "SHIPLOG_DATABASE_URL": database_url,
             "SHIPLOG_JOB_LEASE_SECONDS": str(LEASE_SECONDS),
         }
-        first = subprocess.Popen(WORKER, env=env, stdout=subprocess.DEVNULL)
+        with (tmp_path / "first.log").open("w") as log:  # the child keeps its own copy
+            first = subprocess.Popen(WORKER, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
         while len(chat.to("/in")) < CRASH_MESSAGES // 4:  # well into its batches
             assert time.monotonic() < deadline and first.poll() is None
@@ -120,6 +123,9 @@ def test_a_killed_worker_loses_nothing_and_doubles_at_most_one(
         time.sleep(LEASE_SECONDS + 0.5)  # the dead worker's claims lapse
         second = subprocess.run(WORKER, env=env, capture_output=True, text=True, timeout=120)
         assert second.returncode == 0, second.stdout + second.stderr
+        assert_no_secrets(
+            "worker output", (tmp_path / "first.log").read_text(), second.stdout, second.stderr
+        )
 
         titles = received_titles(chat)
         assert set(titles) == {f"Commit {n}" for n in range(CRASH_MESSAGES)}

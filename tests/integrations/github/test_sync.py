@@ -117,6 +117,22 @@ def test_an_idle_poll_costs_nothing_and_new_commits_cost_one_each(
     assert emulator.counted == before
 
 
+def test_an_idle_poll_after_commits_newer_than_the_first_sync_costs_nothing(
+    gh_app, emulator, client_for
+) -> None:
+    repo = emulator.repo("acme/api")
+    repo.push("main", *make_commits(3, start=START))
+    sync(gh_app, client_for)  # lists since 90 days before now
+    later = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+    repo.push("main", *make_commits(1, start=later, prefix="Later"))
+    sync(gh_app, client_for)  # newer than that listing's start by more than the backfill
+    sync(gh_app, client_for)  # so this one moves its `since` on, which costs one listing
+    before = emulator.counted
+    sync(gh_app, client_for)
+    sync(gh_app, client_for)
+    assert emulator.counted == before  # and the ETag kept with it answers 304 from then on
+
+
 def test_a_crash_mid_sync_resumes_without_gaps_or_duplicates(gh_app, emulator, client_for):
     repo = emulator.repo("acme/api")
     commits = make_commits(40, start=START)
@@ -173,6 +189,16 @@ def test_an_exhausted_rate_limit_pauses_the_repo_until_the_reset(
     time.sleep(2.1)
     sync(gh_app, client_for)
     assert kinds(gh_app)["commit"] == 10
+
+
+def test_an_exhausted_limit_whose_reset_looks_past_still_waits_a_moment() -> None:
+    from integrations.github.client import _classify
+
+    # Our clock ahead of GitHub's (or the reset's whole seconds): the reset looks past.
+    headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) - 2)}
+    limited = _classify(403, headers, {"message": "API rate limit exceeded"})
+    assert isinstance(limited, RateLimited)
+    assert limited.resume_at >= datetime.now(UTC) + timedelta(seconds=0.5)  # not again at once
 
 
 def test_the_reserve_is_kept(gh_app, emulator, client_for) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from feed.db import Database
 from feed.models import Event
+from tests.conftest import assert_no_secrets, subprocess_secrets_env
 from tests.github_emulator import Emulator, Fault, make_commits
 
 COMMITS = 40
@@ -35,13 +36,14 @@ def details_answered(emulator: Emulator) -> Counter[str]:
 
 
 def test_a_killed_sync_resumes_without_gaps_or_duplicates(
-    database_url: str, emulator: Emulator, isolated_env: None
+    database_url: str, emulator: Emulator, isolated_env: None, tmp_path: Path
 ) -> None:
     commits = make_commits(COMMITS, start=datetime.now(UTC) - timedelta(days=3))
     emulator.repo("acme/api").push("main", *commits)
     emulator.faults.append(Fault(status=500, delay=60, path_contains=commits[HANG_AT].sha))
     env = {
         **os.environ,
+        **subprocess_secrets_env(tmp_path),
         "SHIPLOG_DATABASE_URL": database_url,
         "SHIPLOG_GITHUB_API_URL": emulator.url,
         "SHIPLOG_GITHUB_TOKEN": "test-token",
@@ -49,7 +51,8 @@ def test_a_killed_sync_resumes_without_gaps_or_duplicates(
     command = [str(Path(sys.executable).with_name("shiplog")), "sync", "--repo", "acme/api"]
     db = Database(database_url)
 
-    first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with (tmp_path / "first.log").open("w") as log:  # the child keeps its own copy
+        first = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while len(details_answered(emulator)) < HANG_AT:  # then the next one hangs
         assert time.monotonic() < deadline and first.poll() is None
@@ -61,6 +64,9 @@ def test_a_killed_sync_resumes_without_gaps_or_duplicates(
 
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stdout + second.stderr
+    assert_no_secrets(
+        "sync output", (tmp_path / "first.log").read_text(), second.stdout, second.stderr
+    )
     assert stored_commits(db) == COMMITS
     with db.read() as session:
         shas = Counter(session.scalars(select(Event.sha).where(Event.kind == "commit")))
