@@ -16,6 +16,7 @@ from feed.store import insert_for
 
 LEASE = timedelta(minutes=10)
 MAX_ATTEMPTS = 8
+LEAST_WAIT = timedelta(seconds=1)  # the soonest a job that asked to wait runs again
 MAX_BACKOFF = timedelta(hours=1)
 
 
@@ -138,8 +139,9 @@ def retry(
     A retry at a given time (a rate limit's reset) does not count as a failed attempt.
     """
     now = _now()
-    if at is not None:
-        values: dict[str, Any] = {"state": "due", "due_at": at, "attempts": job.attempts - 1}
+    if at is not None:  # never at once: that would only be refused again, in the same pass
+        due_at = max(at, now + LEAST_WAIT)
+        values: dict[str, Any] = {"state": "due", "due_at": due_at, "attempts": job.attempts - 1}
     elif job.attempts >= max_attempts:
         values = {"state": "dead"}
     else:

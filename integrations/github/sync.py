@@ -16,7 +16,7 @@ from typing import Any
 from github.Commit import Commit
 from sqlalchemy import select
 
-from feed import syncstate
+from feed import notify, syncstate
 from feed.db import Database
 from feed.incidents import IncidentRules
 from feed.models import Event
@@ -194,9 +194,15 @@ def sync_branch(
     def flush() -> None:
         # The records and the cursor that covers them, in one transaction.
         with db.write() as session:
+            created = []
             for record in batch:
-                if upsert_event(session, record) == "unchanged":
+                outcome = upsert_event(session, record)
+                if outcome == "unchanged":
                     attach_files(session, record.uid, record.files, stats=record.data["stats"])
+                elif outcome == "created":
+                    created.append(record)
+            # A repository polled and not hooked alerts too (on what is recent; see notify).
+            notify.enqueue_alerts(session, created, datetime.now(UTC))
             syncstate.save(session, repo, resource, syncstate.ListingState(None, cursor))
         batch.clear()
 

@@ -105,3 +105,21 @@ def test_a_job_that_keeps_failing_dies(db: Database) -> None:
 def test_backoff_grows_and_is_capped(attempts: int) -> None:
     delay = jobs.backoff(attempts)
     assert timedelta(seconds=15) <= delay <= jobs.MAX_BACKOFF
+
+
+def test_a_wait_that_is_already_over_still_waits_a_second(db: Database) -> None:
+    """A 429 with `Retry-After: 0`, or a reset that looks past, is not retried in the same
+    pass: that would only be refused again, as fast as the worker can ask."""
+    with db.write() as session:
+        jobs.enqueue(session, "limited", "limited:1", {})
+    calls: list[datetime] = []
+
+    def limited(payload: dict) -> None:
+        calls.append(datetime.now(UTC))
+        raise RetryAt(datetime.now(UTC) - timedelta(seconds=5), "429, Retry-After: 0")
+
+    assert run_due(db, {"limited": limited}) == 1
+    assert len(calls) == 1
+    with db.read() as session:
+        job = session.scalars(select(Job)).one()
+    assert job.state == "due" and job.due_at >= calls[0] + timedelta(seconds=0.9)

@@ -448,3 +448,31 @@ def test_a_sync_that_fails_past_its_retries_still_counts_its_requests(
     found = samples(gh_app.test_client())
     # repo, commits, 2 commits, issues, comments, releases (its retries are urllib3's)
     assert found[("shiplog_github_requests_total", (("repo", "acme/api"),))] == 7
+
+
+def test_a_revert_only_the_sync_sees_alerts_realtime_subscribers_once(
+    gh_app, emulator, client_for
+) -> None:
+    """A repository polled and not hooked alerts as a hooked one does; a backfill does not."""
+    from feed.models import Channel, Job, Subscription
+
+    with db_of(gh_app).write() as session:
+        channel = Channel(name="eng", platform="slack", url="https://hooks.slack.com/x")
+        session.add(channel)
+        session.flush()
+        session.add(Subscription(name="alerts", channel_id=channel.id, mode="realtime"))
+    repo = emulator.repo("acme/api")
+    repo.push("main", *make_commits(3, start=NOW - timedelta(days=2)))  # backfill: no alert
+    sync(gh_app, client_for)
+    revert = FakeCommit(
+        sha="f" * 40,
+        message=f'Revert "Change 1"\n\nThis reverts commit {repo.branches["main"][1].sha}.',
+        date=NOW - timedelta(minutes=5),
+        files=[],
+    )
+    repo.push("main", revert)
+    sync(gh_app, client_for)
+    sync(gh_app, client_for)
+    with db_of(gh_app).read() as session:
+        keys = session.scalars(select(Job.key).where(Job.kind == "deliver")).all()
+    assert keys == [f"deliver:1:event:commit:acme/api:{'f' * 40}"]
