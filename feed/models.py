@@ -115,6 +115,7 @@ class Event(Base):
         # Keyset pagination walks (occurred_at, id) newest first; each filter the page
         # offers has an index that leads with its column and ends in that order.
         Index("ix_events_timeline", "occurred_at", "id"),
+        Index("ix_events_ingested", "ingested_at"),  # digest windows
         Index("ix_events_repo_timeline", "repo", "occurred_at", "id"),
         Index("ix_events_kind_timeline", "kind", "occurred_at", "id"),
         Index("ix_events_branch_timeline", "branch", "occurred_at", "id"),

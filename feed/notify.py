@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from feed.digest import DigestOptions, Line, Message, Section, alert_message, digest_message
@@ -45,6 +45,9 @@ def realtime(session: Session) -> list[tuple[Subscription, Filter]]:
     """The realtime subscriptions, each with its filter parsed once."""
     subscriptions = session.scalars(select(Subscription).where(Subscription.mode == "realtime"))
     return [(subscription, Filter.from_dict(subscription.filter)) for subscription in subscriptions]
+
+
+DIGEST_LATE = timedelta(days=7)  # the oldest a late arrival may be and still be in a digest
 
 
 def digest_key(subscription_id: int, since: str, until: str) -> str:
@@ -138,8 +141,8 @@ def close_window(session: Session, subscription_id: int, now: datetime) -> datet
     since = subscription.window_end or previous_run(subscription, until - timedelta(seconds=1))
     if since >= until:  # run twice in one second: nothing new to cover
         return next_run(subscription, until)
-    rule = _window_filter(subscription, since, until)
-    has_events = session.scalar(rule.apply(select(Event.id)).limit(1)) is not None
+    has_events = session.scalar(_window(subscription, select(Event.id), since, until).limit(1))
+    has_events = has_events is not None
     if has_events or subscription.send_empty:
         enqueue(
             session,
@@ -178,22 +181,24 @@ def build_message(
         return alert_message(event, options=options, event_url=event_url(event))
     since = datetime.fromisoformat(payload["since"])
     until = datetime.fromisoformat(payload["until"])
-    rule = _window_filter(subscription, since, until)
     events = list(
         session.scalars(
-            rule.apply(select(Event))
+            _window(subscription, select(Event), since, until)
             .options(selectinload(Event.files))
             .order_by(Event.occurred_at.desc())
             .limit(10_000)
         )
     )
+    # The activity page shows events by when they happened: from the oldest in the digest.
+    shown_since = min([since, *(event.occurred_at for event in events)])
+    shown_until = max([until, *(event.occurred_at + timedelta(seconds=1) for event in events)])
     return digest_message(
         events,
         since=since,
         until=until,
         options=options,
         event_url=event_url,
-        window_url=listing_url(rule),
+        window_url=listing_url(_window_filter(subscription, shown_since, shown_until)),
     )
 
 
@@ -223,6 +228,18 @@ def digest_options(subscription: Subscription) -> DigestOptions:
         message_lines=int(options.get("message_lines", 1)),
         diff_stats=bool(options.get("diff_stats", True)),
         diff_lines=int(options.get("diff_lines", 0)),
+    )
+
+
+def _window(subscription: Subscription, query: Select, since: datetime, until: datetime) -> Select:
+    """A digest window's events: those that arrived in it (`ingested_at`), so a commit pushed
+    a day after it was made is in the next digest, not lost; but none from more than
+    DIGEST_LATE before the window, so a repository's backfill is not one huge digest."""
+    rule = Filter.from_dict(subscription.filter)
+    return rule.apply(query).where(
+        Event.ingested_at >= since,
+        Event.ingested_at < until,
+        Event.occurred_at >= since - DIGEST_LATE,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -12,6 +13,7 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from app import create_app, load_chat_config, worker_parts
+from feed import notify
 from feed.models import Channel, Job, Subscription
 from feed.worker import run_due
 from tests.conftest import deliver
@@ -295,6 +297,7 @@ def test_a_digest_covers_its_window_and_skips_empty_ones(app_config, chat, isola
     push["commits"][0]["message"] = "Add a feature"
     deliver(app.test_client(), "push", push)
     assert jobs(app) == []  # no realtime subscription here: only the digest
+    time.sleep(1.1)  # a window ends on a whole second: what arrived in this one is in it
     make_due(app)
     work(app)
     work(app)
@@ -513,3 +516,48 @@ def test_the_longest_names_still_make_jobs(slack_app, chat) -> None:
     assert response.status_code == 200, response.json
     keys = [job.key for job in jobs(slack_app, "deliver") + jobs(slack_app, "reconcile")]
     assert max(len(key) for key in keys) > 400
+
+
+def test_a_commit_pushed_after_its_window_closed_is_in_the_next_digest(
+    app_config, chat, isolated_env
+):
+    """Digests take what arrived since the last one: a commit made before the last digest
+    but pushed after it (a laptop offline overnight) is not lost between windows."""
+    channels = [{"name": "eng", "platform": "slack", "url": chat.url("/digest")}]
+    subscriptions = [
+        {
+            "name": "daily",
+            "channel": "eng",
+            "mode": "digest",
+            "schedule": "@daily",
+            "options": {"max_items": 1},
+        }
+    ]
+    app = make_app(app_config, chat, channels, subscriptions)
+    shiplog = app.extensions["shiplog"]
+    with shiplog.db.write() as session:
+        session.execute(update(Subscription).values(window_end=NOW - timedelta(hours=2)))
+        notify.schedule_digests(session, NOW)
+    deliver(app.test_client(), "push", revert_push())
+    time.sleep(1.1)  # windows end on whole seconds
+    make_due(app)
+    work(app)
+    work(app)
+    assert len(chat.to("/digest")) == 1
+    late = revert_push("cd" * 20)
+    late["commits"][0]["message"] = "Late commit"
+    late["commits"][0]["timestamp"] = (NOW - timedelta(minutes=90)).isoformat()
+    also = {**late["commits"][0], "id": "ce" * 20, "message": "Late too"}
+    late["commits"].append(also | {"timestamp": (NOW - timedelta(minutes=80)).isoformat()})
+    deliver(app.test_client(), "push", late)
+    time.sleep(1.1)
+    make_due(app)
+    work(app)
+    work(app)
+    first, second = chat.to("/digest")
+    assert "Late" not in str(first.json)
+    assert "2 commits" in str(second.json) and "Late too" in str(second.json)
+    assert "Revert" not in str(second.json)  # each event in one digest only
+    since = (NOW - timedelta(minutes=90)).isoformat().replace("+00:00", "Z").replace(":", "%3A")
+    assert "…and 1 more" in str(second.json) and f"since={since}" in str(second.json)
+    shiplog.db.dispose()
