@@ -96,7 +96,8 @@ def by_access_token(session: Session, token: str) -> Person | None:
 
 
 def add_feed_token(session: Session, person_id: int, label: str) -> Issued:
-    label = " ".join(str(label or "").split())[:LABEL_MAX] or "feed reader"
+    printable = "".join(ch if ch.isprintable() else " " for ch in str(label or ""))
+    label = " ".join(printable.split())[:LABEL_MAX] or "feed reader"
     token = _new(FEED_PREFIX)
     row = FeedToken(person_id=person_id, label=label, token_hash=digest(token), hint=token[-4:])
     session.add(row)

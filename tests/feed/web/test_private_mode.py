@@ -185,6 +185,16 @@ def test_feed_tokens_open_feeds_only_and_are_stored_as_hashes(private) -> None:
     assert row.label == "laptop" and row.last_used_at is not None
 
 
+def test_a_feed_token_label_keeps_only_printable_text(private) -> None:
+    client = private.test_client()
+    sign_in(client, add_person(private))
+    make_feed_token(client, "laptop\x00 <script>\u202e" + "x" * 300)
+    with private.extensions["shiplog"].db.read() as session:
+        label = session.scalars(select(FeedToken.label)).one()
+    assert label.startswith("laptop <script>") and len(label) == 100 and "\x00" not in label
+    assert "&lt;script&gt;" in client.get("/account").text
+
+
 def test_feed_tokens_are_listed_and_revoked_by_their_owner(private) -> None:
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     mara, ola = private.test_client(), private.test_client()
