@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SECRET, sign
+from tests.conftest import SECRET, assert_no_secrets, sign, subprocess_secrets_env
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -63,15 +63,17 @@ def serve(folder: Path, extra: dict[str, str]) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = environment(folder, extra)
+    env = environment(folder, extra | subprocess_secrets_env(folder, github=False))
     subprocess.run([SHIPLOG, "demo"], env=env, check=True, capture_output=True)
     env["SHIPLOG_GITHUB_WEBHOOK_SECRET"] = SECRET
-    process = subprocess.Popen(
-        [SHIPLOG, "run", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = folder / "shiplog-run.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [SHIPLOG, "run", "--port", str(port)],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -86,6 +88,7 @@ def serve(folder: Path, extra: dict[str, str]) -> Iterator[str]:
     yield url
     process.terminate()
     process.wait(timeout=10)
+    assert_no_secrets("shiplog run (browser tests)", log.read_bytes())
 
 
 @pytest.fixture(scope="module")
