@@ -1,6 +1,7 @@
-"""`shiplog sync` killed with SIGKILL in the middle of a backfill, then run again: what was
-stored stays, the rest comes in, and nothing is doubled. (Commits fetched but not yet
-committed at the kill are fetched again: the cursor moves only with the data it covers.)"""
+"""`shiplog sync`, or `shiplog worker` running the sync job, killed with SIGKILL in the middle
+of a backfill, then run again: what was stored stays, the rest comes in, and nothing is
+doubled. (Commits fetched but not yet committed at the kill are fetched again: the cursor
+moves only with the data it covers. The worker's sync job waits out its lease first.)"""
 
 from __future__ import annotations
 
@@ -13,15 +14,17 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from feed.db import Database
 from feed.models import Event
+from integrations.github.sync import WRITE_BATCH
 from tests.conftest import assert_no_secrets, subprocess_secrets_env
 from tests.github_emulator import Emulator, Fault, make_commits
 
 COMMITS = 40
-HANG_AT = 20  # the detail of this commit hangs until the kill
+HANG_AT = WRITE_BATCH + 5  # the detail of this commit hangs until the kill
 
 
 def stored_commits(db: Database) -> int:
@@ -35,8 +38,16 @@ def details_answered(emulator: Emulator) -> Counter[str]:
     )
 
 
+LEASE_SECONDS = 1
+RUNS = {
+    "sync": ["sync", "--repo", "acme/api"],
+    "worker": ["worker", "--once"],  # the sync job of SHIPLOG_REPOS, under a lease
+}
+
+
+@pytest.mark.parametrize("run", RUNS)
 def test_a_killed_sync_resumes_without_gaps_or_duplicates(
-    database_url: str, emulator: Emulator, isolated_env: None, tmp_path: Path
+    database_url: str, emulator: Emulator, isolated_env: None, tmp_path: Path, run: str
 ) -> None:
     commits = make_commits(COMMITS, start=datetime.now(UTC) - timedelta(days=3))
     emulator.repo("acme/api").push("main", *commits)
@@ -47,8 +58,10 @@ def test_a_killed_sync_resumes_without_gaps_or_duplicates(
         "SHIPLOG_DATABASE_URL": database_url,
         "SHIPLOG_GITHUB_API_URL": emulator.url,
         "SHIPLOG_GITHUB_TOKEN": "test-token",
+        "SHIPLOG_REPOS": "acme/api",
+        "SHIPLOG_JOB_LEASE_SECONDS": str(LEASE_SECONDS),
     }
-    command = [str(Path(sys.executable).with_name("shiplog")), "sync", "--repo", "acme/api"]
+    command = [str(Path(sys.executable).with_name("shiplog")), *RUNS[run]]
     db = Database(database_url)
 
     with (tmp_path / "first.log").open("w") as log:  # the child keeps its own copy
@@ -60,7 +73,8 @@ def test_a_killed_sync_resumes_without_gaps_or_duplicates(
     time.sleep(0.5)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
-    assert stored_commits(db) < COMMITS
+    assert stored_commits(db) == WRITE_BATCH  # the first batch, committed with its cursor
+    time.sleep(LEASE_SECONDS + 0.2)  # the dead worker's hold on its sync job ends
 
     second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stdout + second.stderr
@@ -71,5 +85,8 @@ def test_a_killed_sync_resumes_without_gaps_or_duplicates(
     with db.read() as session:
         shas = Counter(session.scalars(select(Event.sha).where(Event.kind == "commit")))
     assert set(shas) == {commit.sha for commit in commits} and set(shas.values()) == {1}
-    assert len(details_answered(emulator)) == COMMITS
+    answered = details_answered(emulator)
+    assert len(answered) == COMMITS
+    asked_twice = " ".join(path for path, count in answered.items() if count > 1)
+    assert not any(commit.sha in asked_twice for commit in commits[:WRITE_BATCH])
     db.dispose()
