@@ -129,3 +129,64 @@ def test_a_database_outage_is_503_then_recovers_without_a_restart(
         assert session.scalar(select(func.count()).select_from(Event)) == 2
     assert titles == ["Before the outage", "Sent while the database was down"]
     db.dispose()
+
+
+def test_an_outage_under_load_refuses_with_503_and_loses_nothing(
+    gated_url: tuple[str, Gate], isolated_env: None, tmp_path
+) -> None:
+    """gunicorn under senders and readers while PostgreSQL goes away for two seconds: every
+    answer is a success or a 503, and once each refused delivery is redelivered (as GitHub
+    lets you), the timeline holds every commit once."""
+    from bench import web
+
+    url, gate = gated_url
+    outcomes: list[tuple[str, int]] = []
+    refused: list[tuple[bytes, dict[str, str]]] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+    sent = iter(range(10**6))
+
+    def send() -> None:
+        while not stop.is_set():
+            body, headers = web.push_delivery(next(sent))
+            status = web.request(server, "POST", "/webhooks/github", headers, body).status
+            with lock:
+                outcomes.append(("push", status))
+                if status != 200:
+                    refused.append((body, headers))
+            if status != 200:
+                stop.wait(0.2)  # GitHub does not retry: a refused delivery waits for a person
+
+    def read(path: str) -> None:
+        while not stop.is_set():
+            status = web.request(server, "GET", path).status
+            with lock:
+                outcomes.append((path, status))
+            stop.wait(0.02)
+
+    with web.gunicorn(url, tmp_path, workers=2) as server:
+        threads = [threading.Thread(target=send) for _ in range(3)]
+        threads += [threading.Thread(target=read, args=(p,)) for p in ("/", "/healthz")]
+        for thread in threads:
+            thread.start()
+        stop.wait(1.0)
+        gate.close()
+        stop.wait(2.0)
+        gate.open()
+        stop.wait(2.0)
+        stop.set()
+        for thread in threads:
+            thread.join()
+        for body, headers in refused:  # GitHub's "Redeliver", same id and body
+            answer = web.request(server, "POST", "/webhooks/github", headers, body)
+            assert answer.status == 200, answer.body
+        assert web.request(server, "GET", "/healthz").status == 200
+    statuses = {status for _, status in outcomes}
+    assert statuses <= {200, 503}, sorted(statuses)
+    assert ("push", 503) in outcomes and ("/healthz", 503) in outcomes and ("/", 503) in outcomes
+    pushes = sum(1 for name, _ in outcomes if name == "push")
+    db = Database(url)
+    with db.read() as session:
+        commits = session.scalars(select(Event.sha).where(Event.kind == "commit")).all()
+    db.dispose()
+    assert len(commits) == len(set(commits)) == pushes * web.PUSH_COMMITS
