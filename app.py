@@ -132,15 +132,17 @@ def sync_options(settings: Settings, since: datetime | None = None) -> SyncOptio
 
 def github_client(settings: Settings) -> GitHubClient:
     """A PyGithub-backed client for the configured server and credentials."""
-    return GitHubClient(
-        ClientSettings(
-            api_url=settings.github_api_url,
-            token=settings.github_token,
-            app_id=settings.github_app_id,
-            app_private_key_file=settings.github_app_private_key_file,
-            app_installation_id=settings.github_app_installation_id,
-            reserve=settings.sync_rate_limit_reserve,
-        )
+    return GitHubClient(client_settings(settings))
+
+
+def client_settings(settings: Settings) -> ClientSettings:
+    return ClientSettings(
+        api_url=settings.github_api_url,
+        token=settings.github_token,
+        app_id=settings.github_app_id,
+        app_private_key_file=settings.github_app_private_key_file,
+        app_installation_id=settings.github_app_installation_id,
+        reserve=settings.sync_rate_limit_reserve,
     )
 
 

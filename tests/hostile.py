@@ -3,6 +3,8 @@ in every medium shiplog writes (HTML pages, feed XML, JSON, chat payloads)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 # Short pieces, each trying one trick. The renderer fuzz tests combine them freely.
 HOSTILE = [
     # HTML and script
@@ -63,3 +65,14 @@ LONG_LINE = "<b>x</b>@everyone " * 5_500
 
 # Unicode characters that change the direction of the text around them (Trojan Source).
 BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+
+def strings(value: Any) -> list[str]:
+    """Every string in a JSON value (a chat payload), keys left out."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in strings(item)]
+    return []

@@ -29,7 +29,7 @@ from feed.timefmt import iso_utc
 from integrations.chat import PLATFORMS
 from tests.conftest import deliver
 from tests.fake_chat import FakeChat
-from tests.hostile import BIDI_CONTROLS, HOSTILE, LONG_LINE
+from tests.hostile import BIDI_CONTROLS, HOSTILE, LONG_LINE, strings
 from tests.integrations.chat.test_delivery import make_app, work
 from tests.integrations.github.test_webhooks import (
     comment_payload,
@@ -329,16 +329,6 @@ def test_a_surrogate_pair_is_one_character(client: FlaskClient) -> None:
 
 OUR_HOSTS = ("https://shiplog.example/", "https://github.com/")
 MARKDOWN_LINK = re.compile(r"(?<!\\)\]\(([^)\s]*)")
-
-
-def strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for item in value.values() for s in strings(item)]
-    if isinstance(value, list):
-        return [s for item in value for s in strings(item)]
-    return []
 
 
 def no_mentions(texts: list[str], pattern: str) -> None:

@@ -18,7 +18,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,7 +32,7 @@ from feed import notify
 from feed.config import Settings
 from feed.models import INCIDENT_KINDS, Event, Job, Repo, Subscription
 from integrations.chat import http as chat_http
-from integrations.github.client import ClientSettings, GitHubClient
+from integrations.github.client import GitHubClient
 from tests.conftest import deliver
 from tests.fake_chat import Answer, FakeChat
 from tests.github_emulator import (
@@ -94,14 +94,7 @@ def moment() -> datetime:
 
 def impatient_client(settings: Settings) -> GitHubClient:
     """The app's GitHub client, waiting GITHUB_TIMEOUT seconds for an answer instead of 15."""
-    return GitHubClient(
-        ClientSettings(
-            api_url=settings.github_api_url,
-            token=settings.github_token,
-            reserve=settings.sync_rate_limit_reserve,
-            timeout=GITHUB_TIMEOUT,
-        )
-    )
+    return GitHubClient(replace(shiplog_app.client_settings(settings), timeout=GITHUB_TIMEOUT))
 
 
 class Run:

@@ -22,7 +22,7 @@ from integrations.chat import (
     teams,
     webhook,
 )
-from tests.hostile import HOSTILE
+from tests.hostile import HOSTILE, strings
 
 text = st.one_of(
     st.text(max_size=400),
@@ -60,16 +60,6 @@ PROPERTY = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 MENTIONS = re.compile(r"@(everyone|here|channel|all)\b")
-
-
-def strings(value) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for item in value.values() for s in strings(item)]
-    if isinstance(value, list):
-        return [s for item in value for s in strings(item)]
-    return []
 
 
 def no_broken_escapes(texts: list[str], *, entities: bool = False) -> None:
