@@ -75,6 +75,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
 
     settings = Settings.from_mapping(app.config)
+    if app.secret_key is not None and not isinstance(app.secret_key, str):
+        raise ConfigError("config: SECRET_KEY must be text")
     if not app.secret_key and (settings.private or settings.admin_token):
         app.secret_key = instance_secret(Path(app.instance_path))  # signs session cookies
     db = Database(settings.database_url)

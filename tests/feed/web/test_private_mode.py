@@ -305,6 +305,13 @@ def test_the_cli_adds_lists_and_removes_people(private) -> None:
     assert sign_in(private.test_client(), token).status_code == 401
 
 
+def test_a_secret_key_that_is_not_text_is_refused(app_config, isolated_env) -> None:
+    from feed.config import ConfigError
+
+    with pytest.raises(ConfigError, match="SECRET_KEY must be text"):
+        create_app({**app_config, "SECRET_KEY": 12345})
+
+
 def test_a_secret_key_is_made_once_and_kept_private(tmp_path) -> None:
     first = instance_secret(tmp_path / "instance")
     assert len(first) == 64 and instance_secret(tmp_path / "instance") == first
