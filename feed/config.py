@@ -20,6 +20,8 @@ DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_INCIDENT_LABEL = "incident"
 LOG_FORMATS = ("text", "json")
 REPO_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 HOST_PATTERN = re.compile(r"(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[?[0-9a-fA-F:.]+\]?")
 FLAG_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False}
 FLAG_WORDS |= {"off": False, "0": False, "": False}
@@ -52,8 +54,6 @@ TOML_KEYS: dict[str, dict[str, str]] = {
         "app_installation_id": "GITHUB_APP_INSTALLATION_ID",
     },
 }
-PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 # Sections that later parts of shiplog read; kept as they are.
 TOML_RAW_SECTIONS = {
     "components": "COMPONENTS",
@@ -61,8 +61,6 @@ TOML_RAW_SECTIONS = {
     "subscriptions": "SUBSCRIPTIONS",
     "security": "SECURITY",
 }
-
-
 # Raw sections written as [[name]]: each entry is a table.
 TABLE_ARRAYS = {"channels", "subscriptions"}
 
@@ -305,7 +303,7 @@ def _webhook_hosts(section: Any) -> tuple[str, ...]:
         raise ConfigError("config: [security] must be a table")
     unknown = sorted(set(section) - {"allow_webhook_hosts"})
     if unknown:
-        raise ConfigError(f"config: unknown key security.{unknown[0]}")
+        raise ConfigError(f"config: unknown key security.{_shown(unknown[0])}")
     hosts = _names(section.get("allow_webhook_hosts"), "security.allow_webhook_hosts")
     for host in hosts:
         if not HOST_PATTERN.fullmatch(host):
