@@ -19,7 +19,7 @@ import pytest
 from croniter import croniter
 from flask import Flask
 from flask.testing import FlaskClient
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
@@ -30,13 +30,8 @@ from feed.filters import KIND_CHOICES
 from feed.models import Channel, Job, Subscription
 from integrations.chat import PLATFORMS
 from integrations.chat.setup import NAME, OPTION_KEYS, ChatConfigError
+from tests.test_hostile_requests import CONTENT_TYPES, PROPERTY, TEXT
 
-PROPERTY = settings(
-    max_examples=60,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
 # Each example of the config properties builds an app; fewer of them keep the file fast.
 CONFIG_PROPERTY = settings(PROPERTY, max_examples=40)
 
@@ -80,7 +75,6 @@ CRONS = ["0 9 * * 1-5", "*/15 * * * *", "@daily", "30 17 * * 5"]
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"]
 
 LATIN1 = st.characters(min_codepoint=32, max_codepoint=255, blacklist_characters="\x7f")
-TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=60)
 SAFE = st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=20)
 NAMES = st.from_regex(r"[A-Za-z0-9_.-]{1,30}", fullmatch=True)
 CHANNEL_FIELDS = ["name", "platform", "url", "secret"]
@@ -229,15 +223,6 @@ PATHS = st.one_of(
     PATH_NAMES.map(lambda name: f"/admin/subscriptions/{quote(name, safe='')}/preview"),
 )
 METHODS = st.sampled_from(["GET", "POST", "DELETE", "PUT", "PATCH", "HEAD", "OPTIONS"])
-CONTENT_TYPES = st.sampled_from(
-    [
-        "application/json",
-        "application/json; charset=utf-8",
-        "application/x-www-form-urlencoded",
-        "text/plain",
-        "",
-    ]
-)
 ENTRIES = st.dictionaries(st.sampled_from(CHANNEL_FIELDS + SUBSCRIPTION_FIELDS) | TEXT, JSON_VALUES)
 BODIES = st.one_of(
     ENTRIES.map(lambda entry: json.dumps(entry).encode()),
