@@ -27,14 +27,14 @@ from feed import logs, notify, people, web
 from feed.config import DEFAULT_GITHUB_API_URL, REPO_NAME, ConfigError, Settings, read_toml
 from feed.db import Database
 from feed.filters import Filter, FilterError
-from feed.jobs import enqueue
+from feed.jobs import LANES
 from feed.metrics import Metrics
 from feed.migrate import upgrade
 from feed.models import Channel, Job, Subscription
 from feed.store import count_events, remove_demo
 from feed.timefmt import iso_utc
 from feed.web.feedcache import FeedCache
-from feed.worker import Handler, Scheduler, run_due, run_forever
+from feed.worker import Handler, Scheduler, Worker, run_due
 from integrations.chat import admin as chat_admin
 from integrations.chat import delivery as chat_delivery
 from integrations.chat import platform as chat_platform
@@ -43,7 +43,7 @@ from integrations.chat.hosts import WebhookHosts
 from integrations.github import demo as github_demo
 from integrations.github import jobs as github_jobs
 from integrations.github import webhooks
-from integrations.github.client import ClientSettings, GitHubClient, GitHubError
+from integrations.github.client import ClientSettings, GitHubClient, GitHubError, RateBudget
 from integrations.github.gitlocal import GitError, import_history
 from integrations.github.sync import SyncOptions, sync_repo
 
@@ -161,9 +161,10 @@ def worker_parts(
 ) -> tuple[dict[str, Handler], Scheduler]:
     """The job handlers and the periodic schedule the worker runs."""
     settings = shiplog.settings
+    budget = RateBudget()  # one rate limit for every thread's client of these credentials
     handlers = github_jobs.handlers(
         shiplog.db,
-        lambda: github_client(settings),
+        lambda: GitHubClient(client_settings(settings), budget),
         sync_options(settings),
         timedelta(seconds=settings.sync_interval),
     )
@@ -174,12 +175,29 @@ def worker_parts(
         hosts=WebhookHosts(settings.allow_webhook_hosts),
     )
 
-    def schedule(session: Session) -> None:
+    def schedule(session: Session) -> datetime | None:
+        now = datetime.now(UTC)
         github_jobs.schedule_syncs(session, settings.repos)
-        notify.schedule_digests(session, datetime.now(UTC))
-        notify.remind_overdue(session, datetime.now(UTC))
+        notify.schedule_digests(session, now)
+        notify.remind_overdue(session, now)
+        return notify.next_promise(session, now)  # a reminder is due the moment it is missed
 
     return handlers, schedule
+
+
+def make_worker(shiplog: Shiplog, lanes: tuple[str, ...] | None = None) -> Worker:
+    """The worker for `lanes` (all of them by default), with the configured threads."""
+    handlers, schedule = worker_parts(shiplog)
+    threads = shiplog.settings.worker_threads
+    if lanes is not None:
+        threads = {lane: threads[lane] for lane in lanes}
+    return Worker(
+        shiplog.db,
+        handlers,
+        threads=threads,
+        schedule=schedule,
+        **job_limits(shiplog.settings),
+    )
 
 
 def chat_links(settings: Settings) -> dict[str, Callable[[Any], str]]:
@@ -228,14 +246,10 @@ def run_command(host: str, port: int, threads: int) -> None:
         created = github_demo.load(shiplog.db, shiplog.settings.incident_label)
         click.echo(f"shiplog: empty database and no GitHub source; loaded {created} demo events")
     load_chat_config(shiplog)
-    handlers, schedule = worker_parts(shiplog)
     stop = threading.Event()
+    # The worker shares the web threads' Database: their commits wake it at once.
     worker = threading.Thread(
-        target=run_forever,
-        args=(shiplog.db, handlers, stop),
-        kwargs={"schedule": schedule, **job_limits(shiplog.settings)},
-        name="shiplog-worker",
-        daemon=True,
+        target=make_worker(shiplog).run, args=(stop,), name="shiplog-worker", daemon=True
     )
     worker.start()
     click.echo(f"shiplog: serving on http://{host}:{port}/  (Ctrl-C stops)")
@@ -311,34 +325,43 @@ def sync_command(repos: tuple[str, ...], since: str | None) -> None:
         raise SystemExit(1)
 
 
+def _lanes(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    if not value:
+        return LANES
+    lanes = tuple(dict.fromkeys(lane.strip() for lane in value.split(",") if lane.strip()))
+    unknown = [lane for lane in lanes if lane not in LANES]
+    if unknown or not lanes:
+        raise click.BadParameter(f"lanes are {', '.join(LANES)}; not {', '.join(unknown)}")
+    return lanes
+
+
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Run what is due now, then exit.")
+@click.option(
+    "--lanes",
+    callback=_lanes,
+    help=f"Comma-separated lanes to work on (default: all: {','.join(LANES)}).",
+)
 @with_appcontext
-def worker_command(once: bool) -> None:
-    """Run background jobs: periodic syncs and patch fetches."""
+def worker_command(once: bool, lanes: tuple[str, ...]) -> None:
+    """Run background jobs: alerts, digests, then GitHub syncs and patch fetches."""
     shiplog: Shiplog = current_app.extensions["shiplog"]
     upgrade(shiplog.db.engine)
     shiplog.db.analyze()
     load_chat_config(shiplog)
-    handlers, schedule = worker_parts(shiplog)
     if once:
+        handlers, schedule = worker_parts(shiplog)
         with shiplog.db.write() as session:
             schedule(session)
-        ran = run_due(shiplog.db, handlers, **job_limits(shiplog.settings))
+        ran = run_due(shiplog.db, handlers, lanes=lanes, **job_limits(shiplog.settings))
         click.echo(f"shiplog: worker ran {ran} jobs")
         return
     logs.configure(logging.INFO, shiplog.settings.log_format)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    click.echo("shiplog: worker running (Ctrl-C stops)")
+    click.echo(f"shiplog: worker running for {', '.join(lanes)} (Ctrl-C stops)")
     try:
-        run_forever(
-            shiplog.db,
-            handlers,
-            stop,
-            schedule=schedule,
-            **job_limits(shiplog.settings),
-        )
+        make_worker(shiplog, lanes).run(stop)
     except KeyboardInterrupt:
         stop.set()
 
@@ -431,9 +454,8 @@ def digest_send(name: str, since: str | None, until: str | None) -> None:
     """Send the subscription's digest now (once: sending the same window again does nothing)."""
     shiplog: Shiplog = current_app.extensions["shiplog"]
     subscription, channel, payload = _digest_window(shiplog, name, since, until)
-    key = notify.digest_key(subscription.id, payload["since"], payload["until"])
     with shiplog.db.write() as session:
-        enqueue(session, "deliver", key, payload)
+        key = notify.enqueue_digest(session, subscription, payload)
     handlers, _ = worker_parts(shiplog)
     run_due(shiplog.db, {"deliver": handlers["deliver"]})
     with shiplog.db.read() as session:

@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from feed.incidents import DEFAULT_COMPONENT_PREFIX, DEFAULT_SEVERITIES, IncidentRules
+from feed.jobs import DEFAULT_THREADS, LANES
 
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DEFAULT_INCIDENT_LABEL = "incident"
@@ -35,6 +36,7 @@ TOML_KEYS: dict[str, dict[str, str]] = {
         "secret_key": "SECRET_KEY",
         "log_format": "LOG_FORMAT",
         "private": "PRIVATE",
+        "worker_threads": "WORKER_THREADS",
     },
     "github": {
         "repos": "REPOS",
@@ -97,6 +99,7 @@ class Settings:
     log_format: str = "text"
     private: bool = False
     allow_webhook_hosts: tuple[str, ...] = ()
+    worker_threads: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_THREADS))
 
     @property
     def incident_rules(self) -> IncidentRules:
@@ -150,6 +153,7 @@ class Settings:
             log_format=_choice(config, "LOG_FORMAT", LOG_FORMATS),
             private=_flag(config, "PRIVATE"),
             allow_webhook_hosts=_webhook_hosts(config.get("SECURITY")),
+            worker_threads=_threads(config.get("WORKER_THREADS")),
         )
 
 
@@ -312,6 +316,34 @@ def _webhook_hosts(section: Any) -> tuple[str, ...]:
                 "(a name, an IP address or *.domain; no scheme, port or path)"
             )
     return tuple(host.strip("[]").lower() for host in hosts)
+
+
+def _threads(value: Any) -> dict[str, int]:
+    """WORKER_THREADS: `alerts=4,digests=2,github=4` (or a TOML table); lanes not named
+    keep their default."""
+    threads = dict(DEFAULT_THREADS)
+    if value is None or value == "":
+        return threads
+    if isinstance(value, str):
+        pairs = [item.partition("=")[::2] for item in value.split(",") if item.strip()]
+    elif isinstance(value, dict):
+        pairs = list(value.items())
+    else:
+        raise ConfigError("config: WORKER_THREADS must be lane=threads pairs such as alerts=4")
+    for lane, count in pairs:
+        lane = str(lane).strip()
+        if lane not in LANES:
+            raise ConfigError(
+                f"config: WORKER_THREADS: unknown lane {_shown(lane)}; lanes: {', '.join(LANES)}"
+            )
+        try:
+            number = int(str(count).strip())
+        except ValueError:
+            number = -1
+        if isinstance(count, bool) or not 0 <= number <= 64:
+            raise ConfigError(f"config: WORKER_THREADS: {lane} must be 0 to 64 threads")
+        threads[lane] = number
+    return threads
 
 
 def _names(value: Any, key: str) -> tuple[str, ...]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+WAKE = "shiplog_wake"  # session.info key: the job lanes a transaction gave new work
 
 
 class Database:
@@ -31,6 +32,11 @@ class Database:
         self._watched = parsed.database if file else None
         self._watcher: sqlite3.Connection | None = None
         self._watch_lock = threading.Lock()
+        self._on_commit: list[Callable[[set[str]], None]] = []
+
+    def on_commit(self, listener: Callable[[set[str]], None]) -> None:
+        """Call `listener` with the job lanes each committed write gave new work."""
+        self._on_commit.append(listener)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -55,6 +61,10 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+            lanes = session.info.pop(WAKE, None)
+            if lanes:
+                for listener in self._on_commit:
+                    listener(lanes)
 
     def ping(self) -> None:
         """Raise if the database does not answer."""

@@ -4,18 +4,96 @@ story; plus this process's webhook answers."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Metric
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from feed.db import Database
+from feed.jobs import LANES
 from feed.models import Channel, Event, Job, Repo, Subscription
 
 DELIVERY_STATES = ("due", "done", "dead")
+# Seconds from an event's arrival to its alert's send.
+LATENCY_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+@dataclass(frozen=True)
+class Lane:
+    """A lane's queue: jobs due now (waiting or running) and how long the oldest has waited."""
+
+    name: str
+    due: int
+    oldest_seconds: float
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Alerts sent to one platform's channels: how many within each bucket, in all, and
+    their total seconds."""
+
+    platform: str
+    within: tuple[int, ...]  # a count per LATENCY_BUCKETS bound
+    count: int
+    total_seconds: float
+
+
+def lanes(session: Session, now: datetime) -> list[Lane]:
+    """Every lane's queue depth and the age of its oldest due job."""
+    found = {
+        lane: (count, oldest)
+        for lane, count, oldest in session.execute(
+            select(Job.lane, func.count(), func.min(Job.due_at))
+            .where(Job.state == "due", Job.due_at <= now)
+            .group_by(Job.lane)
+        )
+    }
+    result = []
+    for name in LANES:
+        count, oldest = found.get(name, (0, None))
+        age = max((now - _utc(oldest)).total_seconds(), 0.0) if oldest is not None else 0.0
+        result.append(Lane(name, count, age))
+    return result
+
+
+def open_circuits(session: Session, now: datetime) -> list[Channel]:
+    """Chat channels put aside after failing in a row, until their circuit closes."""
+    return list(
+        session.scalars(select(Channel).where(Channel.circuit_until > now).order_by(Channel.name))
+    )
+
+
+def alert_latencies(session: Session) -> list[Latency]:
+    """Per platform, how long sent alerts (and reminders) took from arrival to send."""
+    seconds = Job.latency_seconds
+    subscription_id = Job.payload["subscription"].as_integer()
+    rows = session.execute(
+        select(
+            Channel.platform,
+            *[func.sum(case((seconds <= bound, 1), else_=0)) for bound in LATENCY_BUCKETS],
+            func.count(),
+            func.sum(seconds),
+        )
+        .select_from(Job)
+        .join(Subscription, Subscription.id == subscription_id)
+        .join(Channel, Channel.id == Subscription.channel_id)
+        .where(
+            Job.kind == "deliver",
+            Job.lane == "alerts",
+            Job.state == "done",
+            seconds.is_not(None),
+        )
+        .group_by(Channel.platform)
+        .order_by(Channel.platform)
+    )
+    return [
+        Latency(row[0], tuple(int(n or 0) for n in row[1:-2]), int(row[-2]), float(row[-1] or 0))
+        for row in rows
+    ]
 
 
 class TimelineCollector(Collector):
@@ -71,7 +149,8 @@ class TimelineCollector(Collector):
             )
             github = _github_usage(session)
             deliveries = _chat_deliveries(session)
-        yield from (events, jobs, oldest, repos, failing, *github, deliveries)
+            worker = _worker(session, now)
+        yield from (events, jobs, oldest, repos, failing, *github, deliveries, *worker)
 
 
 class Metrics:
@@ -154,6 +233,37 @@ def _chat_deliveries(session: Session) -> GaugeMetricFamily:
     for (platform, state), count in sorted(counts.items()):
         deliveries.add_metric([platform, state], count)
     return deliveries
+
+
+def _worker(session: Session, now: datetime) -> tuple[Metric, ...]:
+    """Lanes' queues, open circuits, and the time from an event's arrival to its alert."""
+    depth = GaugeMetricFamily("shiplog_lane_jobs_due", "Jobs due now, by lane", labels=["lane"])
+    oldest = GaugeMetricFamily(
+        "shiplog_lane_oldest_due_seconds",
+        "How long the oldest job due in the lane has waited",
+        labels=["lane"],
+    )
+    for lane in lanes(session, now):
+        depth.add_metric([lane.name], lane.due)
+        oldest.add_metric([lane.name], lane.oldest_seconds)
+    circuits = GaugeMetricFamily(
+        "shiplog_chat_circuit_open",
+        "Chat channels put aside after failing in a row (1 while the circuit is open)",
+        labels=["channel", "platform"],
+    )
+    for channel in open_circuits(session, now):
+        circuits.add_metric([channel.name, channel.platform], 1)
+    latency = HistogramMetricFamily(
+        "shiplog_alert_latency_seconds",
+        "Time from an event's arrival to its alert's send, by platform",
+        labels=["platform"],
+    )
+    for row in alert_latencies(session):
+        buckets = [(str(bound), n) for bound, n in zip(LATENCY_BUCKETS, row.within, strict=True)]
+        latency.add_metric(
+            [row.platform], [*buckets, ("+Inf", row.count)], sum_value=row.total_seconds
+        )
+    return depth, oldest, circuits, latency
 
 
 def _utc(moment: datetime) -> datetime:

@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -225,6 +226,10 @@ class Channel(Base):
     source: Mapped[str] = mapped_column(String(8), default="api")  # config or api
     failing_reason: Mapped[str | None] = mapped_column(Text)
     last_sent_at: Mapped[datetime | None]
+    # The circuit breaker: sends that failed in a row, and until when the channel is put
+    # aside (its messages wait; the first one then probes whether it is back).
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    circuit_until: Mapped[datetime | None]
 
 
 class Subscription(Base):
@@ -270,15 +275,27 @@ class Job(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(1200), unique=True)
     kind: Mapped[str] = mapped_column(String(32))
+    # Which line it waits in (alerts, digests, github), claimed in that order of priority.
+    lane: Mapped[str] = mapped_column(String(16), default="github", server_default="github")
+    # Jobs of one partition (a chat channel) run one at a time, in the order they were made.
+    partition: Mapped[str | None] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONData, default=dict)
     state: Mapped[str] = mapped_column(String(8), default="due")  # due, done, dead
     due_at: Mapped[datetime]
+    # When it first became due (an alert: when its event arrived), and how long after that
+    # it was done: the latency /metrics reports.
+    ready_at: Mapped[datetime | None]
+    latency_seconds: Mapped[float | None] = mapped_column(Float)
     locked_until: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (Index("ix_jobs_due", "state", "due_at"),)
+    __table_args__ = (
+        Index("ix_jobs_due", "state", "due_at"),
+        Index("ix_jobs_lane_due", "state", "lane", "due_at"),
+        Index("ix_jobs_partition", "partition", "state", "id"),
+    )
 
 
 class Delivery(Base):

@@ -65,13 +65,19 @@ def enqueue_alerts(session: Session, events: Sequence[Any], now: datetime) -> in
         (
             f"deliver:{subscription.id}:event:{event.uid}",
             {"subscription": subscription.id, "event": event.uid},
+            channel_partition(subscription.channel_id, "alerts"),
         )
         for event in fresh
         for subscription, rule in subscriptions
         if wants(rule, event)
     ]
-    enqueue_many(session, "deliver", jobs)
+    enqueue_many(session, "deliver", jobs, lane="alerts")
     return len(jobs)
+
+
+def channel_partition(channel_id: int, lane: str) -> str:
+    """One channel's messages of one lane go out one at a time, in order."""
+    return f"chat:{channel_id}:{lane}"
 
 
 def remind_overdue(session: Session, now: datetime) -> int:
@@ -97,12 +103,27 @@ def remind_overdue(session: Session, now: datetime) -> int:
             (
                 f"deliver:{subscription.id}:reminder:{incident.uid}:{promise}",
                 {"subscription": subscription.id, "reminder": incident.uid},
+                channel_partition(subscription.channel_id, "alerts"),
             )
             for subscription, rule in subscriptions
             if wants(rule, opened)
         ]
-    enqueue_many(session, "deliver", jobs)
+    enqueue_many(session, "deliver", jobs, lane="alerts")
     return len(jobs)
+
+
+def next_promise(session: Session, now: datetime) -> datetime | None:
+    """When the next promised update falls due: its reminder is made at that moment."""
+    return session.scalar(
+        select(Incident.next_update_at)
+        .where(
+            Incident.active,
+            Incident.status != "resolved",
+            Incident.next_update_at > now,
+        )
+        .order_by(Incident.next_update_at)
+        .limit(1)
+    )
 
 
 def next_run(subscription: Subscription, after: datetime) -> datetime:
@@ -128,6 +149,7 @@ def schedule_digests(session: Session, now: datetime) -> None:
             {"subscription": subscription.id},
             due_at=next_run(subscription, now),
             if_absent=True,
+            lane="digests",
         )
 
 
@@ -144,14 +166,23 @@ def close_window(session: Session, subscription_id: int, now: datetime) -> datet
     has_events = session.scalar(_window(subscription, select(Event.id), since, until).limit(1))
     has_events = has_events is not None
     if has_events or subscription.send_empty:
-        enqueue(
-            session,
-            "deliver",
-            digest_key(subscription.id, iso_utc(since), iso_utc(until)),
-            {"subscription": subscription.id, "since": iso_utc(since), "until": iso_utc(until)},
-        )
+        enqueue_digest(session, subscription, {"since": iso_utc(since), "until": iso_utc(until)})
     subscription.window_end = until
     return next_run(subscription, until)
+
+
+def enqueue_digest(session: Session, subscription: Subscription, window: dict[str, str]) -> str:
+    """Make the digest of `window` (since, until) due for `subscription`, once; its key."""
+    key = digest_key(subscription.id, window["since"], window["until"])
+    enqueue(
+        session,
+        "deliver",
+        key,
+        {"subscription": subscription.id, **window},
+        lane="digests",
+        partition=channel_partition(subscription.channel_id, "digests"),
+    )
+    return key
 
 
 def build_message(

@@ -18,7 +18,7 @@ from flask import (
 )
 from sqlalchemy import delete, select
 
-from feed import notify
+from feed import metrics, notify
 from feed.models import Channel, Job, Subscription
 from feed.timefmt import iso_utc
 from feed.web.auth import admin_only
@@ -128,7 +128,17 @@ def delivery_log() -> str:
             select(Job).where(Job.kind == "deliver").order_by(Job.updated_at.desc()).limit(500)
         ).all()
         channels = session.scalars(select(Channel).order_by(Channel.name)).all()
-    return render_template("admin_deliveries.html", jobs=rows, channels=channels)
+        now = datetime.now(UTC)
+        return render_template(
+            "admin_deliveries.html",
+            jobs=rows,
+            channels=channels,
+            now=now,
+            lanes=metrics.lanes(session, now),
+            circuits=metrics.open_circuits(session, now),
+            latencies=metrics.alert_latencies(session),
+            buckets=metrics.LATENCY_BUCKETS,
+        )
 
 
 @blueprint.get("/admin/subscriptions/<name>/preview")

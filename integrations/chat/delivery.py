@@ -1,4 +1,10 @@
-"""The worker's chat jobs: close digest windows, and deliver each message once."""
+"""The worker's chat jobs: close digest windows, and deliver each message once.
+
+A channel whose sends fail CIRCUIT_AFTER times in a row (5xx, timeouts, lost connections)
+is put aside: its circuit opens for a while that doubles with each further failure, its
+messages wait (one channel's messages go in order, so they wait behind the first), and
+when the time is up that first message probes whether the channel is back.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,10 @@ from integrations.chat.hosts import HostRefused, WebhookHosts
 from integrations.chat.http import Failed, Rejected, RetryLater
 
 log = logging.getLogger(__name__)
+CIRCUIT_AFTER = 3  # failures in a row that open a channel's circuit
+QUICK_RETRY = timedelta(seconds=2)  # the first retries, before the circuit opens
+CIRCUIT_WAIT = timedelta(seconds=15)  # the first time a circuit stays open; then doubled
+CIRCUIT_MAX = timedelta(minutes=30)
 
 
 def handlers(
@@ -47,6 +57,8 @@ def handlers(
                 return None  # deleted since: nothing to send
             channel = session.get(Channel, subscription.channel_id)
             module = platform(channel.platform)
+            if channel.circuit_until and now < channel.circuit_until:
+                raise RetryAt(channel.circuit_until, f"{channel.name}: circuit open")
             if module.PACE and channel.last_sent_at and now < channel.last_sent_at + module.PACE:
                 raise RetryAt(channel.last_sent_at + module.PACE, f"{channel.name}: pacing")
             message = notify.build_message(
@@ -76,11 +88,26 @@ def handlers(
                 session.get(Channel, channel.id).failing_reason = f"{channel.platform}: {exc}"
             raise GiveUp(f"{channel.name}: {exc}") from None
         except Failed as exc:
-            raise RuntimeError(f"{channel.name}: {exc}") from None
+            with db.write() as session:
+                at = _failed(session.get(Channel, channel.id), datetime.now(UTC))
+            raise RetryAt(at, f"{channel.name}: {exc}", failed=True) from None
         with db.write() as session:
             row = session.get(Channel, channel.id)
             row.last_sent_at, row.failing_reason = datetime.now(UTC), None
+            row.failures, row.circuit_until = 0, None
         log.info("chat: delivered to %s (%s)", channel.name, channel.platform)
         return None
 
     return {"digest": digest, "deliver": deliver}
+
+
+def _failed(channel: Channel, now: datetime) -> datetime:
+    """Count a failed send; when the channel's next message may try again."""
+    channel.failures += 1
+    if channel.failures < CIRCUIT_AFTER:
+        return now + QUICK_RETRY * channel.failures
+    wait = min(CIRCUIT_WAIT * 2 ** (channel.failures - CIRCUIT_AFTER), CIRCUIT_MAX)
+    channel.circuit_until = now + wait
+    if channel.failures == CIRCUIT_AFTER:
+        log.warning("chat: %s failed %d times in a row; put aside", channel.name, CIRCUIT_AFTER)
+    return channel.circuit_until

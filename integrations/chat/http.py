@@ -11,7 +11,10 @@ from typing import Any
 
 import requests
 
-TIMEOUT = 10.0
+# Seconds to connect and to wait for an answer, apart: a dead host is noticed in seconds.
+CONNECT_TIMEOUT = 3.0
+READ_TIMEOUT = 5.0
+TIMEOUT: float | tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT)
 DEFAULT_RETRY_AFTER = 30.0
 
 

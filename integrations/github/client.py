@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -70,11 +71,34 @@ class ClientSettings:
     timeout: int = DEFAULT_TIMEOUT
 
 
+class RateBudget:
+    """One credential's rate limit as the latest answer told it, shared by the clients of
+    every worker thread: none of them spends the reserve another has seen reached."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._remaining = -1
+        self._reset = datetime.fromtimestamp(0, UTC)
+
+    def note(self, remaining: int, reset: datetime) -> None:
+        """Keep the answer of a later window, or a lower count of the same window."""
+        if remaining < 0:
+            return
+        with self._lock:
+            if reset > self._reset or (reset == self._reset and remaining < self._remaining):
+                self._remaining, self._reset = remaining, reset
+
+    def current(self) -> tuple[int, datetime]:
+        with self._lock:
+            return self._remaining, self._reset
+
+
 class GitHubClient:
     """The requests the sync makes, all through one PyGithub `Github`."""
 
-    def __init__(self, settings: ClientSettings) -> None:
+    def __init__(self, settings: ClientSettings, budget: RateBudget | None = None) -> None:
         self.reserve = settings.reserve
+        self.budget = budget or RateBudget()
         self.github = Github(
             base_url=settings.api_url,
             auth=_auth(settings),
@@ -133,13 +157,17 @@ class GitHubClient:
             raise _classify(exc.status, exc.headers or {}, exc.data) from None
         except requests.RequestException as exc:
             raise Transient(f"github: {type(exc).__name__} fetching {repo}@{sha[:7]}") from None
+        finally:
+            self.rate()  # what the answer said of the limit, for the other clients too
         return commit
 
     def rate(self) -> tuple[int, datetime]:
-        """Requests left and when the window resets, as of the last response."""
+        """Requests left and when the window resets, as of the last response to any client
+        sharing this one's budget."""
         remaining, _limit = self.github.requester.rate_limiting
         reset = datetime.fromtimestamp(self.github.requester.rate_limiting_resettime, UTC)
-        return remaining, reset
+        self.budget.note(remaining, reset)
+        return self.budget.current()
 
     def close(self) -> None:
         self.github.close()
@@ -160,6 +188,7 @@ class GitHubClient:
             )
         except requests.RequestException as exc:
             raise Transient(f"github: {type(exc).__name__} on {urlsplit(url).path}") from None
+        self.rate()
         if status == 304:
             self.not_modified += 1
         elif status >= 400:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app import sync_options
+from app import client_settings, sync_options
 from feed.db import Database
 from feed.models import Event, EventFile, Repo
 from integrations.github.client import RateLimited, Unavailable
@@ -476,3 +476,31 @@ def test_a_revert_only_the_sync_sees_alerts_realtime_subscribers_once(
     with db_of(gh_app).read() as session:
         keys = session.scalars(select(Job.key).where(Job.kind == "deliver")).all()
     assert keys == [f"deliver:1:event:commit:acme/api:{'f' * 40}"]
+
+
+def test_clients_sharing_a_budget_keep_the_reserve_together(gh_app, emulator) -> None:
+    """The worker's threads each make their own client; one budget per credential means a
+    client that has not asked anything yet still knows the reserve is reached."""
+    from integrations.github.client import GitHubClient, RateBudget
+
+    emulator.repo("acme/api").push("main", *make_commits(1, start=START))
+    sha = emulator.repo("acme/api").branches["main"][0].sha
+    emulator.remaining = 101  # one request before the reserve of 100
+    budget = RateBudget()
+    settings = client_settings(gh_app.extensions["shiplog"].settings)
+    first, second, alone = (
+        GitHubClient(settings, budget),
+        GitHubClient(settings, budget),
+        GitHubClient(settings),
+    )
+    try:
+        first.commit("acme/api", sha)  # spends the last request above the reserve
+        before = emulator.counted
+        with pytest.raises(RateLimited, match="reserve 100"):
+            second.commit("acme/api", sha)
+        assert emulator.counted == before  # refused without asking GitHub
+        alone.commit("acme/api", sha)  # a client with a budget of its own did not know
+        assert emulator.counted == before + 1
+    finally:
+        for client in (first, second, alone):
+            client.close()
