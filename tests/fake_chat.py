@@ -62,7 +62,7 @@ class FakeChat:
     def running(self) -> Iterator[FakeChat]:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
         try:
             yield self
         finally:

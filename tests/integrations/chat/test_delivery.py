@@ -562,3 +562,38 @@ def test_a_commit_pushed_after_its_window_closed_is_in_the_next_digest(
     since = (NOW - timedelta(minutes=90)).isoformat().replace("+00:00", "Z").replace(":", "%3A")
     assert "…and 1 more" in str(second.json) and f"since={since}" in str(second.json)
     shiplog.db.dispose()
+
+
+def test_the_schedule_wakes_for_the_next_promised_update(slack_app, chat) -> None:
+    """The worker runs its schedule again the moment a promise falls due, so the reminder
+    is made then, not up to a round of the schedule later."""
+    issue = {
+        "number": 4,
+        "title": "Queue stuck",
+        "state": "open",
+        "labels": [{"name": "incident"}],
+        "created_at": NOW.isoformat(),
+        "updated_at": NOW.isoformat(),
+        "user": {"login": "s"},
+    }
+    client = slack_app.test_client()
+    repo = {"full_name": "acme/api"}
+    deliver(client, "issues", {"action": "opened", "issue": issue, "repository": repo})
+    shiplog = slack_app.extensions["shiplog"]
+    _, schedule = worker_parts(shiplog)
+    with shiplog.db.write() as session:
+        assert schedule(session) is None  # nothing promised
+    comment = {
+        "id": 7,
+        "body": "/next-update 30m\nLooking",
+        "user": {"login": "s"},
+        "created_at": NOW.isoformat(),
+        "updated_at": NOW.isoformat(),
+    }
+    deliver(
+        client,
+        "issue_comment",
+        {"action": "created", "issue": issue, "repository": repo, "comment": comment},
+    )
+    with shiplog.db.write() as session:
+        assert schedule(session) == NOW + timedelta(minutes=30)
