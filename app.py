@@ -132,9 +132,10 @@ def sync_options(settings: Settings, since: datetime | None = None) -> SyncOptio
     )
 
 
-def github_client(settings: Settings) -> GitHubClient:
-    """A PyGithub-backed client for the configured server and credentials."""
-    return GitHubClient(client_settings(settings))
+def github_client(settings: Settings, budget: RateBudget | None = None) -> GitHubClient:
+    """A PyGithub-backed client for the configured server and credentials; clients given one
+    `budget` keep the rate limit's reserve together."""
+    return GitHubClient(client_settings(settings), budget)
 
 
 def client_settings(settings: Settings) -> ClientSettings:
@@ -164,7 +165,7 @@ def worker_parts(
     budget = RateBudget()  # one rate limit for every thread's client of these credentials
     handlers = github_jobs.handlers(
         shiplog.db,
-        lambda: GitHubClient(client_settings(settings), budget),
+        lambda: github_client(settings, budget),
         sync_options(settings),
         timedelta(seconds=settings.sync_interval),
     )

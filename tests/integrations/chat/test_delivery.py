@@ -83,12 +83,15 @@ def jobs(app, kind: str = "deliver") -> list[Job]:
 
 
 def make_due(app) -> None:
-    """Move time on: every job due now, and the channels' pacing long past."""
+    """Move time on: every job due now, and the channels' pacing and circuits long past."""
     past = datetime.now(UTC) - timedelta(minutes=1)
     with app.extensions["shiplog"].db.write() as session:
         session.execute(update(Job).values(due_at=past))
         session.execute(
             update(Channel).where(Channel.last_sent_at.is_not(None)).values(last_sent_at=past)
+        )
+        session.execute(
+            update(Channel).where(Channel.circuit_until.is_not(None)).values(circuit_until=past)
         )
 
 
