@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -27,6 +28,7 @@ from feed import logs, notify, people, web
 from feed.config import DEFAULT_GITHUB_API_URL, REPO_NAME, ConfigError, Settings, read_toml
 from feed.db import Database
 from feed.filters import Filter, FilterError
+from feed.ingest import Intake
 from feed.jobs import enqueue
 from feed.metrics import Metrics
 from feed.migrate import upgrade
@@ -57,6 +59,8 @@ class Shiplog:
     settings: Settings
     db: Database
     metrics: Metrics
+    chat: chat_setup.ChatConfig
+    intake: Intake
     feed_cache: FeedCache = field(default_factory=FeedCache)
 
 
@@ -80,7 +84,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if not app.secret_key and (settings.private or settings.admin_token):
         app.secret_key = instance_secret(Path(app.instance_path))  # signs session cookies
     db = Database(settings.database_url)
-    app.extensions["shiplog"] = Shiplog(settings=settings, db=db, metrics=Metrics(db))
+    chat = chat_setup.ChatConfig(app.config, WebhookHosts(settings.allow_webhook_hosts))
+    app.extensions["shiplog"] = Shiplog(
+        settings=settings,
+        db=db,
+        metrics=Metrics(db),
+        chat=chat,
+        intake=Intake(rules=settings.incident_rules, prepare=partial(apply_chat_config, chat)),
+    )
     web.register(app)
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(chat_admin.blueprint)
@@ -120,15 +131,18 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(people_group)
 
 
-def sync_options(settings: Settings, since: datetime | None = None) -> SyncOptions:
-    """What the API sync brings in, from the settings."""
+def sync_options(
+    settings: Settings, since: datetime | None = None, *, intake: Intake | None = None
+) -> SyncOptions:
+    """What the API sync brings in, from the settings, and the intake it goes through (the
+    app's, in the commands; without one, an intake that prepares nothing)."""
     return SyncOptions(
         incident_label=settings.incident_label,
         branches=settings.sync_branches,
         since=since,
         backfill=timedelta(days=settings.sync_backfill_days),
         patch_cap=settings.sync_patch_cap,
-        rules=settings.incident_rules,
+        intake=intake or Intake(rules=settings.incident_rules),
     )
 
 
@@ -164,7 +178,7 @@ def worker_parts(
     handlers = github_jobs.handlers(
         shiplog.db,
         lambda: github_client(settings),
-        sync_options(settings),
+        sync_options(settings, intake=shiplog.intake),
         timedelta(seconds=settings.sync_interval),
     )
     handlers |= chat_delivery.handlers(
@@ -193,19 +207,22 @@ def chat_links(settings: Settings) -> dict[str, Callable[[Any], str]]:
     }
 
 
-def load_chat_config(shiplog: Shiplog) -> None:
-    """Write the config file's channels and subscriptions to the database."""
-    config = current_app.config
+def apply_chat_config(chat: chat_setup.ChatConfig, session: Session) -> None:
+    """Bring the config file's channels and subscriptions into the database and retire those
+    it no longer lists; what is wrong with them is a config error."""
     try:
-        with shiplog.db.write() as session:
-            chat_setup.apply_config(
-                session,
-                config.get("CHANNELS") or [],
-                config.get("SUBSCRIPTIONS") or [],
-                WebhookHosts(shiplog.settings.allow_webhook_hosts),
-            )
+        chat.apply(session)
     except chat_setup.ChatConfigError as exc:
-        raise click.ClickException(f"config: {exc}") from None
+        raise ConfigError(f"config: {exc}") from None
+
+
+def load_chat_config(shiplog: Shiplog) -> None:
+    """Bring the config's channels and subscriptions into the database now, once in this
+    process (a web process does it in its first ingest), or stop with what is wrong."""
+    try:
+        shiplog.intake.ready(shiplog.db)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.command("run")
@@ -292,11 +309,13 @@ def sync_command(repos: tuple[str, ...], since: str | None) -> None:
     except FilterError as exc:
         raise click.BadParameter(str(exc).removeprefix("since: "), param_hint="--since") from None
     upgrade(shiplog.db.engine)
+    load_chat_config(shiplog)
+    options = sync_options(shiplog.settings, start, intake=shiplog.intake)
     client = github_client(shiplog.settings)
     failed = 0
     for repo in repos:
         try:
-            report = sync_repo(shiplog.db, client, repo, sync_options(shiplog.settings, start))
+            report = sync_repo(shiplog.db, client, repo, options)
         except GitHubError as exc:
             failed += 1
             click.echo(f"shiplog: {repo}: {exc}", err=True)
@@ -354,6 +373,7 @@ def import_git_command(path: Path, repo: str, branch: str | None) -> None:
     if not REPO_NAME.fullmatch(repo):
         raise click.BadParameter(f"{repo!r} is not owner/name", param_hint="--repo")
     upgrade(shiplog.db.engine)
+    load_chat_config(shiplog)
     started = time.perf_counter()
     try:
         report = import_history(
@@ -363,6 +383,7 @@ def import_git_command(path: Path, repo: str, branch: str | None) -> None:
             branch=branch,
             web_url=web_url(shiplog.settings),
             patch_cap=shiplog.settings.sync_patch_cap,
+            intake=shiplog.intake,
         )
     except GitError as exc:
         raise click.ClickException(str(exc)) from None

@@ -15,6 +15,7 @@ from feed.db import Database
 from feed.jobs import enqueue
 from feed.worker import Handler, RetryAt
 from integrations.github.client import GitHubClient, RateLimited, Unavailable
+from integrations.github.followups import INCIDENT_COMMENTS, PATCHES, RECONCILE
 from integrations.github.sync import (
     SyncOptions,
     api_usage,
@@ -26,6 +27,7 @@ from integrations.github.sync import (
 
 log = logging.getLogger(__name__)
 UNAVAILABLE_RECHECK = timedelta(hours=1)
+SYNC = "sync"
 
 
 def handlers(
@@ -84,17 +86,17 @@ def handlers(
         return None
 
     return {
-        "sync": sync,
-        "patches": patches,
-        "reconcile": reconcile,
-        "incident_comments": incident_comments,
+        SYNC: sync,
+        PATCHES: patches,
+        RECONCILE: reconcile,
+        INCIDENT_COMMENTS: incident_comments,
     }
 
 
 def schedule_syncs(session: Session, repos: Iterable[str]) -> None:
     """Make sure each configured repository has its periodic sync job."""
     for repo in repos:
-        enqueue(session, "sync", sync_key(repo), {"repo": repo}, if_absent=True)
+        enqueue(session, SYNC, sync_key(repo), {"repo": repo}, if_absent=True)
 
 
 def sync_key(repo: str) -> str:
