@@ -1,7 +1,9 @@
-"""Channels and subscriptions from the config file, checked and written to the database."""
+"""Channels and subscriptions from the config file: checked, written to the database, and
+retired when the config no longer lists them."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -9,9 +11,10 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
+from feed import notify
 from feed.filters import Filter, FilterError
 from feed.models import Channel, Subscription
 from feed.store import insert_for
@@ -32,6 +35,7 @@ SUBSCRIPTION_KEYS = {"name", "channel", "mode", "schedule", "timezone", "filter"
 SUBSCRIPTION_KEYS |= {"send_empty"}
 LIMITS = {"schedule": 100, "timezone": 64}  # the columns' sizes
 
+log = logging.getLogger(__name__)
 Row = TypeVar("Row", Channel, Subscription)
 
 
@@ -66,9 +70,21 @@ def apply_config(
     subscriptions: Sequence[Mapping[str, Any]],
     hosts: WebhookHosts,
 ) -> None:
-    """Create or update the config file's channels and subscriptions (by name)."""
-    for entry in channels:
-        save_channel(session, entry, source="config", hosts=hosts)
+    """Create or update the config file's channels and subscriptions (by name), and retire
+    what the config made and no longer lists: its subscriptions with their queued messages,
+    and its channels, unless a subscription made through the admin API sends to one. What
+    the admin API made is left alone."""
+    kept = {save_channel(session, entry, source="config", hosts=hosts).name for entry in channels}
+    listed = {_name(entry.get("name"), "subscription") for entry in subscriptions}
+    gone_channels = _unlisted_channels(session, kept)
+    gone = session.scalars(
+        select(Subscription.id).where(
+            Subscription.source == "config",
+            or_(Subscription.name.not_in(listed), Subscription.channel_id.in_(gone_channels)),
+        )
+    ).all()
+    notify.remove_subscriptions(session, gone)
+    session.execute(delete(Channel).where(Channel.id.in_(gone_channels)))
     for entry in subscriptions:
         save_subscription(session, entry, source="config")
 
@@ -172,6 +188,29 @@ def _save(session: Session, model: type[Row], values: dict[str, Any]) -> Row:
         setattr(row, key, value)
     session.flush()
     return row
+
+
+def _unlisted_channels(session: Session, listed: set[str]) -> list[int]:
+    """The channels the config made and no longer lists, but those a subscription made
+    through the admin API sends to: those stay, with a warning."""
+    rows = session.scalars(
+        select(Channel).where(Channel.source == "config", Channel.name.not_in(listed))
+    ).all()
+    used = set(
+        session.scalars(
+            select(Subscription.channel_id).where(
+                Subscription.source != "config", Subscription.channel_id.in_([r.id for r in rows])
+            )
+        )
+    )
+    for row in rows:
+        if row.id in used:
+            log.warning(
+                "chat config: channel %s is no longer in the config, but a subscription made "
+                "through the admin API sends to it, so it stays",
+                row.name,
+            )
+    return [row.id for row in rows if row.id not in used]
 
 
 def _known_keys(entry: Mapping[str, Any], known: set[str], what: str) -> None:
