@@ -31,8 +31,8 @@ from feed.filters import Filter, FilterError
 from feed.ingest import Intake
 from feed.jobs import enqueue
 from feed.metrics import Metrics
-from feed.migrate import upgrade
-from feed.models import Channel, Job, Subscription
+from feed.migrate import is_current, upgrade
+from feed.models import Job
 from feed.store import count_events, remove_demo
 from feed.timefmt import iso_utc
 from feed.web.feedcache import FeedCache
@@ -399,18 +399,25 @@ def digest_group() -> None:
     """Look at or send a subscription's digest."""
 
 
-def _digest_window(shiplog: Shiplog, name: str, since: str | None, until: str | None):  # type: ignore[no-untyped-def]
-    """The subscription named (or numbered) `name` and the window to show."""
-    upgrade(shiplog.db.engine)
-    load_chat_config(shiplog)
+def _digest_window(  # type: ignore[no-untyped-def]
+    shiplog: Shiplog, name: str, since: str | None, until: str | None, *, write: bool
+):
+    """The subscription named (or numbered) `name` and the window to show. Unless `write`,
+    nothing is written: the subscription comes from the config file if it is there, and
+    the database is only read."""
+    if write:
+        upgrade(shiplog.db.engine)
+        load_chat_config(shiplog)
+    elif not is_current(shiplog.db.engine):
+        raise click.ClickException("database: not migrated; run `shiplog db upgrade` first")
     with shiplog.db.read() as session:
-        query = select(Subscription).where(Subscription.name == name)
-        if name.isdigit():
-            query = select(Subscription).where(Subscription.id == int(name))
-        subscription = session.scalars(query).one_or_none()
-        if subscription is None:
-            raise click.BadParameter(f"no subscription {name!r}", param_hint="--subscription")
-        channel = session.get(Channel, subscription.channel_id)
+        try:
+            found = shiplog.chat.find(session, name)
+        except chat_setup.ChatConfigError as exc:
+            raise click.ClickException(f"config: {exc}") from None
+    if found is None:
+        raise click.BadParameter(f"no subscription {name!r}", param_hint="--subscription")
+    subscription, channel = found
     try:
         window = Filter.from_dict({"since": since, "until": until})
     except FilterError as exc:
@@ -434,7 +441,7 @@ def _digest_window(shiplog: Shiplog, name: str, since: str | None, until: str | 
 def digest_preview(name: str, since: str | None, until: str | None) -> None:
     """Print the exact payload the subscription's channel would receive."""
     shiplog: Shiplog = current_app.extensions["shiplog"]
-    subscription, channel, payload = _digest_window(shiplog, name, since, until)
+    subscription, channel, payload = _digest_window(shiplog, name, since, until, write=False)
     with shiplog.db.read() as session:
         message = notify.build_message(
             session, subscription, payload, **chat_links(shiplog.settings)
@@ -451,7 +458,7 @@ def digest_preview(name: str, since: str | None, until: str | None) -> None:
 def digest_send(name: str, since: str | None, until: str | None) -> None:
     """Send the subscription's digest now (once: sending the same window again does nothing)."""
     shiplog: Shiplog = current_app.extensions["shiplog"]
-    subscription, channel, payload = _digest_window(shiplog, name, since, until)
+    subscription, channel, payload = _digest_window(shiplog, name, since, until, write=True)
     key = notify.digest_key(subscription.id, payload["since"], payload["until"])
     with shiplog.db.write() as session:
         enqueue(session, "deliver", key, payload)

@@ -63,6 +63,42 @@ class ChatConfig:
         """Write the config's channels and subscriptions and retire what it no longer lists."""
         apply_config(session, self.channels, self.subscriptions, self.hosts)
 
+    def find(self, session: Session, name: str) -> tuple[Subscription, Channel] | None:
+        """The subscription named `name` (or numbered, once it is in the database) and its
+        channel as the config and the database together make them, read without writing:
+        a subscription in the config is built from its entry (with the window it reached, if
+        it is in the database yet); one the config made and no longer lists is no more.
+        The whole config is checked as `apply` would check it."""
+        for entry in self.channels:
+            check_channel(entry, self.hosts)
+        listed = {values["name"]: values for values in map(check_subscription, self.subscriptions)}
+        by = Subscription.id == int(name) if name.isdigit() else Subscription.name == name
+        row = session.scalars(select(Subscription).where(by)).one_or_none()
+        values = listed.get(row.name if row else name)
+        if values is None:
+            if row is None or row.source == "config":
+                return None
+            return row, session.get(Channel, row.channel_id)
+        channel = self._channel(session, values)
+        subscription = Subscription(
+            id=row.id if row else None,
+            window_end=row.window_end if row else None,
+            channel_id=channel.id,
+            source="config",
+            **{key: value for key, value in values.items() if key != "channel"},
+        )
+        return subscription, channel
+
+    def _channel(self, session: Session, subscription: Mapping[str, Any]) -> Channel:
+        name = subscription["channel"]
+        for entry in self.channels:
+            if entry.get("name") == name:
+                return Channel(**check_channel(entry, self.hosts), source="config")
+        row = session.scalars(select(Channel).where(Channel.name == name)).one_or_none()
+        if row is None or row.source == "config":
+            raise ChatConfigError(f"subscription {subscription['name']}: no channel named {name!r}")
+        return row
+
 
 def apply_config(
     session: Session,
