@@ -92,7 +92,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         chat=chat,
         intake=Intake(rules=settings.incident_rules, prepare=partial(apply_chat_config, chat)),
     )
-    web.register(app)
+    web.register(app, signed_endpoints=frozenset({webhooks.ENDPOINT}))
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(chat_admin.blueprint)
     register_commands(app)

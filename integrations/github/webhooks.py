@@ -211,6 +211,10 @@ def receive() -> tuple[Response, int]:
     return jsonify(outcome.as_json()), outcome.status
 
 
+# The endpoint of signed deliveries: open in private mode, and no CSRF token asked.
+ENDPOINT = f"{blueprint.name}.{receive.__name__}"
+
+
 def _has_lone_surrogate(payload: dict[str, Any]) -> bool:
     """Whether a key or text in the parsed JSON holds half a surrogate pair: that is not text,
     and no database stores it."""
