@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -27,10 +28,11 @@ from feed import logs, notify, people, web
 from feed.config import DEFAULT_GITHUB_API_URL, REPO_NAME, ConfigError, Settings, read_toml
 from feed.db import Database
 from feed.filters import Filter, FilterError
+from feed.ingest import Intake
 from feed.jobs import LANES
 from feed.metrics import Metrics
-from feed.migrate import upgrade
-from feed.models import Channel, Job, Subscription
+from feed.migrate import is_current, upgrade
+from feed.models import Job
 from feed.store import count_events, remove_demo
 from feed.timefmt import iso_utc
 from feed.web.feedcache import FeedCache
@@ -57,6 +59,8 @@ class Shiplog:
     settings: Settings
     db: Database
     metrics: Metrics
+    chat: chat_setup.ChatConfig
+    intake: Intake
     feed_cache: FeedCache = field(default_factory=FeedCache)
 
 
@@ -80,8 +84,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if not app.secret_key and (settings.private or settings.admin_token):
         app.secret_key = instance_secret(Path(app.instance_path))  # signs session cookies
     db = Database(settings.database_url)
-    app.extensions["shiplog"] = Shiplog(settings=settings, db=db, metrics=Metrics(db))
-    web.register(app)
+    chat = chat_setup.ChatConfig(app.config, WebhookHosts(settings.allow_webhook_hosts))
+    app.extensions["shiplog"] = Shiplog(
+        settings=settings,
+        db=db,
+        metrics=Metrics(db),
+        chat=chat,
+        intake=Intake(rules=settings.incident_rules, prepare=partial(apply_chat_config, chat)),
+    )
+    web.register(app, signed_endpoints=frozenset({webhooks.ENDPOINT}))
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(chat_admin.blueprint)
     register_commands(app)
@@ -120,15 +131,18 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(people_group)
 
 
-def sync_options(settings: Settings, since: datetime | None = None) -> SyncOptions:
-    """What the API sync brings in, from the settings."""
+def sync_options(
+    settings: Settings, since: datetime | None = None, *, intake: Intake | None = None
+) -> SyncOptions:
+    """What the API sync brings in, from the settings, and the intake it goes through (the
+    app's, in the commands; without one, an intake that prepares nothing)."""
     return SyncOptions(
         incident_label=settings.incident_label,
         branches=settings.sync_branches,
         since=since,
         backfill=timedelta(days=settings.sync_backfill_days),
         patch_cap=settings.sync_patch_cap,
-        rules=settings.incident_rules,
+        intake=intake or Intake(rules=settings.incident_rules),
     )
 
 
@@ -166,7 +180,7 @@ def worker_parts(
     handlers = github_jobs.handlers(
         shiplog.db,
         lambda: github_client(settings, budget),
-        sync_options(settings),
+        sync_options(settings, intake=shiplog.intake),
         timedelta(seconds=settings.sync_interval),
     )
     handlers |= chat_delivery.handlers(
@@ -212,19 +226,22 @@ def chat_links(settings: Settings) -> dict[str, Callable[[Any], str]]:
     }
 
 
-def load_chat_config(shiplog: Shiplog) -> None:
-    """Write the config file's channels and subscriptions to the database."""
-    config = current_app.config
+def apply_chat_config(chat: chat_setup.ChatConfig, session: Session) -> None:
+    """Bring the config file's channels and subscriptions into the database and retire those
+    it no longer lists; what is wrong with them is a config error."""
     try:
-        with shiplog.db.write() as session:
-            chat_setup.apply_config(
-                session,
-                config.get("CHANNELS") or [],
-                config.get("SUBSCRIPTIONS") or [],
-                WebhookHosts(shiplog.settings.allow_webhook_hosts),
-            )
+        chat.apply(session)
     except chat_setup.ChatConfigError as exc:
-        raise click.ClickException(f"config: {exc}") from None
+        raise ConfigError(f"config: {exc}") from None
+
+
+def load_chat_config(shiplog: Shiplog) -> None:
+    """Bring the config's channels and subscriptions into the database now, once in this
+    process (a web process does it in its first ingest), or stop with what is wrong."""
+    try:
+        shiplog.intake.ready(shiplog.db)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.command("run")
@@ -307,11 +324,13 @@ def sync_command(repos: tuple[str, ...], since: str | None) -> None:
     except FilterError as exc:
         raise click.BadParameter(str(exc).removeprefix("since: "), param_hint="--since") from None
     upgrade(shiplog.db.engine)
+    load_chat_config(shiplog)
+    options = sync_options(shiplog.settings, start, intake=shiplog.intake)
     client = github_client(shiplog.settings)
     failed = 0
     for repo in repos:
         try:
-            report = sync_repo(shiplog.db, client, repo, sync_options(shiplog.settings, start))
+            report = sync_repo(shiplog.db, client, repo, options)
         except GitHubError as exc:
             failed += 1
             click.echo(f"shiplog: {repo}: {exc}", err=True)
@@ -378,6 +397,7 @@ def import_git_command(path: Path, repo: str, branch: str | None) -> None:
     if not REPO_NAME.fullmatch(repo):
         raise click.BadParameter(f"{repo!r} is not owner/name", param_hint="--repo")
     upgrade(shiplog.db.engine)
+    load_chat_config(shiplog)
     started = time.perf_counter()
     try:
         report = import_history(
@@ -387,6 +407,7 @@ def import_git_command(path: Path, repo: str, branch: str | None) -> None:
             branch=branch,
             web_url=web_url(shiplog.settings),
             patch_cap=shiplog.settings.sync_patch_cap,
+            intake=shiplog.intake,
         )
     except GitError as exc:
         raise click.ClickException(str(exc)) from None
@@ -402,18 +423,25 @@ def digest_group() -> None:
     """Look at or send a subscription's digest."""
 
 
-def _digest_window(shiplog: Shiplog, name: str, since: str | None, until: str | None):  # type: ignore[no-untyped-def]
-    """The subscription named (or numbered) `name` and the window to show."""
-    upgrade(shiplog.db.engine)
-    load_chat_config(shiplog)
+def _digest_window(  # type: ignore[no-untyped-def]
+    shiplog: Shiplog, name: str, since: str | None, until: str | None, *, write: bool
+):
+    """The subscription named (or numbered) `name` and the window to show. Unless `write`,
+    nothing is written: the subscription comes from the config file if it is there, and
+    the database is only read."""
+    if write:
+        upgrade(shiplog.db.engine)
+        load_chat_config(shiplog)
+    elif not is_current(shiplog.db.engine):
+        raise click.ClickException("database: not migrated; run `shiplog db upgrade` first")
     with shiplog.db.read() as session:
-        query = select(Subscription).where(Subscription.name == name)
-        if name.isdigit():
-            query = select(Subscription).where(Subscription.id == int(name))
-        subscription = session.scalars(query).one_or_none()
-        if subscription is None:
-            raise click.BadParameter(f"no subscription {name!r}", param_hint="--subscription")
-        channel = session.get(Channel, subscription.channel_id)
+        try:
+            found = shiplog.chat.find(session, name)
+        except chat_setup.ChatConfigError as exc:
+            raise click.ClickException(f"config: {exc}") from None
+    if found is None:
+        raise click.BadParameter(f"no subscription {name!r}", param_hint="--subscription")
+    subscription, channel = found
     try:
         window = Filter.from_dict({"since": since, "until": until})
     except FilterError as exc:
@@ -437,7 +465,7 @@ def _digest_window(shiplog: Shiplog, name: str, since: str | None, until: str | 
 def digest_preview(name: str, since: str | None, until: str | None) -> None:
     """Print the exact payload the subscription's channel would receive."""
     shiplog: Shiplog = current_app.extensions["shiplog"]
-    subscription, channel, payload = _digest_window(shiplog, name, since, until)
+    subscription, channel, payload = _digest_window(shiplog, name, since, until, write=False)
     with shiplog.db.read() as session:
         message = notify.build_message(
             session, subscription, payload, **chat_links(shiplog.settings)
@@ -454,7 +482,7 @@ def digest_preview(name: str, since: str | None, until: str | None) -> None:
 def digest_send(name: str, since: str | None, until: str | None) -> None:
     """Send the subscription's digest now (once: sending the same window again does nothing)."""
     shiplog: Shiplog = current_app.extensions["shiplog"]
-    subscription, channel, payload = _digest_window(shiplog, name, since, until)
+    subscription, channel, payload = _digest_window(shiplog, name, since, until, write=True)
     with shiplog.db.write() as session:
         key = notify.enqueue_digest(session, subscription, payload)
     handlers, _ = worker_parts(shiplog)

@@ -11,6 +11,7 @@ from pathlib import Path
 from github import Auth, Github
 
 from feed.db import Database
+from feed.ingest import Intake
 from feed.migrate import upgrade
 from integrations.github.client import ClientSettings, GitHubClient
 from integrations.github.gitlocal import import_history
@@ -96,7 +97,7 @@ def import_git(commits: int = 5000) -> dict[str, float]:
         _make_repository(path, commits)
         db = _database(tmp)
         began = time.perf_counter()
-        report = import_history(db, path, "acme/big", patch_cap=512 * 1024)
+        report = import_history(db, path, "acme/big", patch_cap=512 * 1024, intake=Intake())
         seconds = time.perf_counter() - began
         db.dispose()
     assert report.created == commits, report

@@ -13,13 +13,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
-from sqlalchemy import Select, select
+from sqlalchemy import Select, delete, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from feed.digest import DigestOptions, Line, Message, Section, alert_message, digest_message
 from feed.filters import Filter
 from feed.jobs import enqueue, enqueue_many
-from feed.models import INCIDENT_KINDS, Event, Incident, Subscription
+from feed.models import INCIDENT_KINDS, Event, Incident, Job, Subscription
 from feed.timefmt import iso_utc
 
 ALERT_MAX_AGE = timedelta(days=1)  # a backfill of old history alerts nobody
@@ -53,6 +53,23 @@ DIGEST_LATE = timedelta(days=7)  # the oldest a late arrival may be and still be
 def digest_key(subscription_id: int, since: str, until: str) -> str:
     """The delivery key of one digest window: a window is sent once, however it is asked for."""
     return f"deliver:{subscription_id}:digest:{since}..{until}"
+
+
+def remove_subscriptions(session: Session, ids: Sequence[int]) -> None:
+    """Delete subscriptions with their messages and digest schedule: nothing more is sent for
+    them, queued or not, and a subscription given one of their ids later (SQLite gives the
+    highest one again) inherits nothing of theirs."""
+    for subscription_id in ids:
+        session.execute(
+            delete(Job).where(
+                or_(
+                    Job.key == f"digest:{subscription_id}",
+                    Job.key.startswith(f"deliver:{subscription_id}:"),
+                )
+            )
+        )
+    if ids:
+        session.execute(delete(Subscription).where(Subscription.id.in_(ids)))
 
 
 def enqueue_alerts(session: Session, events: Sequence[Any], now: datetime) -> int:

@@ -224,6 +224,15 @@ def make_record(**overrides: Any) -> EventRecord:
     return EventRecord(**values)
 
 
+def database_rows(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table of the schema, in a stable order: equal dumps, equal data."""
+    with db.read() as session:
+        return {
+            table.name: sorted((tuple(row) for row in session.execute(table.select())), key=repr)
+            for table in Base.metadata.sorted_tables
+        }
+
+
 def make_event(session: Session, **overrides: Any) -> EventRecord:
     """Store one event made by `make_record`; returns the record."""
     record = make_record(**overrides)

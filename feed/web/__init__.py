@@ -12,12 +12,12 @@ from feed.web.helpers import register_template_helpers
 from feed.web.security import register_security_headers
 
 
-def register(app: Flask) -> None:
+def register(app: Flask, *, signed_endpoints: frozenset[str] = frozenset()) -> None:
     """Attach the core's blueprints, template helpers, error pages, security headers,
-    sign-in and access log to `app`."""
+    sign-in and access log to `app`; `signed_endpoints` check their own signatures."""
     register_access_log(app)
     register_security_headers(app)
-    register_auth(app)
+    register_auth(app, signed_endpoints)
     for module in (pages, feeds, api, incidents, ops, people, admin):
         app.register_blueprint(module.blueprint)
     register_template_helpers(app)

@@ -12,7 +12,7 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import wraps
+from functools import partial, wraps
 from typing import Any
 
 from flask import (
@@ -42,10 +42,8 @@ csrf = CSRFProtect()
 ADMIN_OFF = "admin API is off: set SHIPLOG_ADMIN_TOKEN to turn it on"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_DAYS = 14
-# Open in private mode too: health for load balancers, GitHub's signed deliveries, sign-in.
-OPEN_ENDPOINTS = frozenset(
-    {"static", "ops.healthz", "ops.favicon", "github_webhooks.receive", "auth.signin"}
-)
+# Open in private mode too: health for load balancers, sign-in (and the signed endpoints).
+OPEN_ENDPOINTS = frozenset({"static", "ops.healthz", "ops.favicon", "auth.signin"})
 FEED_ENDPOINTS = frozenset({"feeds.atom", "feeds.rss", "feeds.json_feed", "incidents.status_feed"})
 SESSION_ENDPOINTS = frozenset({"auth.signin", "auth.signout"})  # no forged sign-in either
 MACHINE_PREFIXES = ("/api/", "/feed.", "/status.atom", "/metrics")
@@ -64,8 +62,10 @@ class Identity:
 ADMIN = Identity("admin", admin=True)
 
 
-def register_auth(app: Flask) -> None:
-    """Session cookie settings, CSRF, and the gate every request passes."""
+def register_auth(app: Flask, signed: frozenset[str] = frozenset()) -> None:
+    """Session cookie settings, CSRF, and the gate every request passes. The `signed`
+    endpoints (an integration's webhooks, which check their own signature) are open in
+    private mode and take no CSRF token."""
     app.config.update(
         SESSION_COOKIE_NAME="shiplog_session",
         SESSION_COOKIE_SECURE=True,
@@ -77,7 +77,7 @@ def register_auth(app: Flask) -> None:
     )
     csrf.init_app(app)
     app.register_blueprint(blueprint)
-    app.before_request(_gate)
+    app.before_request(partial(_gate, signed))
     app.after_request(_private_caching)
     app.context_processor(_template_context)
 
@@ -191,7 +191,7 @@ def _person_or_refuse() -> Identity:
     return who
 
 
-def _gate() -> Response | None:
+def _gate(signed: frozenset[str]) -> Response | None:
     """CSRF for cookie-authenticated writes; in private mode, sign-in for everything else."""
     endpoint = request.endpoint
     if endpoint is None:
@@ -200,12 +200,12 @@ def _gate() -> Response | None:
         abort(404, description="sign-in is off: set SHIPLOG_PRIVATE or SHIPLOG_ADMIN_TOKEN")
     if (
         request.method not in SAFE_METHODS
-        and endpoint != "github_webhooks.receive"
+        and endpoint not in signed
         and "Authorization" not in request.headers
         and (endpoint in SESSION_ENDPOINTS or identity() is not None)
     ):
         csrf.protect()  # a write on the strength of a cookie: prove it came from our form
-    if not _settings().private or endpoint in OPEN_ENDPOINTS:
+    if not _settings().private or endpoint in OPEN_ENDPOINTS or endpoint in signed:
         return None
     if identity() is not None:
         return None

@@ -8,6 +8,7 @@ from flask import Flask, Response, jsonify, make_response, render_template, requ
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
+from feed.config import ConfigError
 from feed.filters import FilterError
 from feed.store import InvalidCursor
 
@@ -16,7 +17,8 @@ MACHINE_PREFIXES = ("/api/", "/webhooks/", "/feed.", "/status.atom", "/healthz",
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Answer bad filters with 400, HTTP errors in the caller's format, a lost database with 503."""
+    """Answer bad filters with 400, HTTP errors in the caller's format, a lost database or a
+    config that cannot be applied (a bad chat channel, met at the first ingest) with 503."""
 
     @app.errorhandler(FilterError)
     @app.errorhandler(InvalidCursor)
@@ -35,6 +37,11 @@ def register_error_handlers(app: Flask) -> None:
     def database_unavailable(exc: OperationalError) -> tuple[Response | str, int]:
         log.error("database: %s", type(exc.orig).__name__ if exc.orig else "unavailable")
         return _answer(503, "Service unavailable", "The database is not answering; try again.")
+
+    @app.errorhandler(ConfigError)
+    def misconfigured(exc: ConfigError) -> tuple[Response | str, int]:
+        log.error("%s", exc)  # names the setting, never a URL or secret
+        return _answer(503, "Service unavailable", f"the configuration must be fixed first: {exc}")
 
 
 def _answer(status: int, title: str, message: str) -> tuple[Response | str, int]:

@@ -145,9 +145,8 @@ def delivery_log() -> str:
 @admin_only
 def preview(name: str) -> str:
     """What the subscription's next message will look like, and its exact payload."""
-    shiplog = current_app.extensions["shiplog"]
     now = datetime.now(UTC).replace(microsecond=0)
-    with shiplog.db.read() as session:
+    with _db().read() as session:
         subscription = session.scalars(
             select(Subscription).where(Subscription.name == name)
         ).one_or_none()
@@ -202,4 +201,8 @@ def subscription_json(row: Subscription, channel_names: dict[int, str]) -> dict[
 
 
 def _db():  # type: ignore[no-untyped-def]
-    return current_app.extensions["shiplog"].db
+    """The database, holding the config file's channels and subscriptions: a web process
+    brings them in before its first admin request, as before its first alert."""
+    shiplog = current_app.extensions["shiplog"]
+    shiplog.intake.ready(shiplog.db)
+    return shiplog.db

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from feed.db import Database
+from feed.ingest import Intake
 from feed.store import FileRecord, attach_files
 from integrations.github.commits import diff_stats
 from integrations.github.events import Context
-from integrations.github.webhooks import ingest
+from integrations.github.webhooks import take_delivery
 
 DEMO_NAMESPACE = uuid.UUID("5b1d7c52-4f0e-4a55-9a49-2f6d8f1f7a10")
 REPOS = {"acme/api": "main", "acme/web": "main"}
@@ -25,11 +26,13 @@ def load(db: Database, incident_label: str, *, now: datetime | None = None) -> i
     """
     now = now or datetime.now(UTC)
     context = Context(incident_label=incident_label)
+    intake = Intake()  # the demo alerts nobody, so it needs nothing prepared
     created = 0
     for event, payload in deliveries(now, incident_label):
         digest = hashlib.sha256(repr((event, _stable(payload))).encode()).hexdigest()
-        outcome = ingest(
+        outcome = take_delivery(
             db,
+            intake,
             context,
             delivery_id=str(uuid.uuid5(DEMO_NAMESPACE, digest)),
             event=event,

@@ -24,7 +24,6 @@ class Context:
     """What the handlers need to know about this installation."""
 
     incident_label: str
-    rules: IncidentRules = field(default_factory=IncidentRules)
 
 
 @dataclass

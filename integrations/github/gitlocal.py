@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from feed.db import Database
-from feed.store import upsert_event, upsert_repo
+from feed.ingest import Batch, Intake
+from feed.store import EventRecord, upsert_repo
 from integrations.github.commits import capped_files, commit_record
 
 BATCH = 500
@@ -42,29 +43,31 @@ def import_history(
     branch: str | None = None,
     web_url: str = "https://github.com",
     patch_cap: int,
+    intake: Intake,
 ) -> ImportReport:
-    """Store every commit of `branch` (default: the checked-out one) of the clone at `path`."""
+    """Store every commit of `branch` (default: the checked-out one) of the clone at `path`,
+    through `intake`: a commit of the last day alerts as if it had been pushed."""
     branch = branch or _git(path, "rev-parse", "--abbrev-ref", "HEAD").strip()
     _git(path, "rev-parse", "--verify", "--quiet", f"{branch}^{{commit}}")
     with db.write() as session:
         upsert_repo(session, repo, html_url=f"{web_url}/{repo}")
     commits = created = 0
-    batch: list[Any] = []
+    records: list[EventRecord] = []
     for raw in _log(path, branch):
-        batch.append(_record(raw, repo, branch, web_url, patch_cap))
-        if len(batch) >= BATCH:
-            created += _store(db, batch)
-            commits += len(batch)
-            batch = []
-    created += _store(db, batch)
-    return ImportReport(commits + len(batch), created)
+        records.append(_record(raw, repo, branch, web_url, patch_cap))
+        if len(records) >= BATCH:
+            created += _store(db, intake, records)
+            commits += len(records)
+            records = []
+    created += _store(db, intake, records)
+    return ImportReport(commits + len(records), created)
 
 
-def _store(db: Database, records: list[Any]) -> int:
+def _store(db: Database, intake: Intake, records: list[EventRecord]) -> int:
     if not records:
         return 0
     with db.write() as session:
-        return sum(upsert_event(session, record) == "created" for record in records)
+        return intake.ingest(session, Batch(records=records)).created
 
 
 @dataclass
@@ -76,7 +79,7 @@ class _RawCommit:
     files: list[dict[str, Any]]
 
 
-def _record(raw: _RawCommit, repo: str, branch: str, web_url: str, cap: int) -> Any:
+def _record(raw: _RawCommit, repo: str, branch: str, web_url: str, cap: int) -> EventRecord:
     files = capped_files(raw.files, cap)
     return commit_record(
         repo=repo,

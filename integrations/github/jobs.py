@@ -8,13 +8,16 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from feed import syncstate
 from feed.db import Database
 from feed.jobs import enqueue
+from feed.models import Job
 from feed.worker import Handler, RetryAt
 from integrations.github.client import GitHubClient, RateLimited, Unavailable
+from integrations.github.followups import INCIDENT_COMMENTS, PATCHES, RECONCILE
 from integrations.github.sync import (
     SyncOptions,
     api_usage,
@@ -26,6 +29,7 @@ from integrations.github.sync import (
 
 log = logging.getLogger(__name__)
 UNAVAILABLE_RECHECK = timedelta(hours=1)
+SYNC = "sync"
 
 
 def handlers(
@@ -84,17 +88,32 @@ def handlers(
         return None
 
     return {
-        "sync": sync,
-        "patches": patches,
-        "reconcile": reconcile,
-        "incident_comments": incident_comments,
+        SYNC: sync,
+        PATCHES: patches,
+        RECONCILE: reconcile,
+        INCIDENT_COMMENTS: incident_comments,
     }
 
 
 def schedule_syncs(session: Session, repos: Iterable[str]) -> None:
-    """Make sure each configured repository has its periodic sync job."""
+    """Each configured repository has its periodic sync job, and no other one has: a
+    repository taken off the list is synced no more (its timeline stays)."""
+    repos = tuple(repos)
+    # Sync jobs are due (or dead): the jobs index by state finds them among many done jobs.
+    unlisted = [
+        job_id
+        for job_id, payload in session.execute(
+            select(Job.id, Job.payload).where(Job.state.in_(("due", "dead")), Job.kind == SYNC)
+        )
+        if payload.get("repo") not in repos
+    ]
+    if unlisted:
+        session.execute(delete(Job).where(Job.id.in_(unlisted)))
+        log.info(
+            "github sync: %d repositories no longer configured are synced no more", len(unlisted)
+        )
     for repo in repos:
-        enqueue(session, "sync", sync_key(repo), {"repo": repo}, if_absent=True)
+        enqueue(session, SYNC, sync_key(repo), {"repo": repo}, if_absent=True)
 
 
 def sync_key(repo: str) -> str:

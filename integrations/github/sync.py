@@ -16,16 +16,16 @@ from typing import Any
 from github.Commit import Commit
 from sqlalchemy import select
 
-from feed import notify, syncstate
+from feed import syncstate
 from feed.db import Database
-from feed.incidents import IncidentRules
+from feed.ingest import Batch, Intake
 from feed.models import Event
-from feed.store import EventRecord, attach_files, diff_states, upsert_event, upsert_repo
+from feed.store import EventRecord, attach_files, diff_states, upsert_repo
 from feed.timefmt import iso_utc
 from integrations.github.client import GitHubClient, GitHubError, Page, RateLimited, Unavailable
 from integrations.github.commits import DEFAULT_PATCH_CAP, capped_files, commit_record, diff_stats
 from integrations.github.events import Context, Routed, route
-from integrations.github.persist import persist
+from integrations.github.followups import batch
 
 log = logging.getLogger(__name__)
 WINDOW_OVERLAP = timedelta(days=1)
@@ -39,14 +39,14 @@ ISSUE_NUMBER = re.compile(r"/issues/(\d+)$")
 
 @dataclass(frozen=True)
 class SyncOptions:
-    """How far back and how much to bring in."""
+    """How far back and how much to bring in, and the intake it goes through."""
 
     incident_label: str = "incident"
     branches: tuple[str, ...] = ()
     since: datetime | None = None
     backfill: timedelta = timedelta(days=90)
     patch_cap: int = DEFAULT_PATCH_CAP
-    rules: IncidentRules = field(default_factory=IncidentRules)
+    intake: Intake = field(default_factory=Intake)
 
 
 @dataclass
@@ -124,7 +124,7 @@ def backfill_incident_comments(
 ) -> int:
     """Bring in every comment of incident `number`: for an issue labelled after people had
     already commented, those comments become its first updates."""
-    context = Context(incident_label=options.incident_label, rules=options.rules)
+    context = Context(incident_label=options.incident_label)
     issue = _incident_issues(db, repo, options.incident_label).get(number)
     if issue is None:
         return 0
@@ -140,7 +140,7 @@ def backfill_incident_comments(
         for comment in page
     ]
     with db.write() as session:
-        return sum(persist(session, item, context).created for item in routed)
+        return sum(options.intake.ingest(session, batch(item)).created for item in routed)
 
 
 def _sync_repository(db: Database, client: GitHubClient, repo: str) -> str:
@@ -189,22 +189,15 @@ def sync_branch(
     with db.read() as session:
         known = diff_states(session, uids)
     cursor = dict(state.cursor)
-    batch: list[EventRecord] = []
+    fetched: list[EventRecord] = []
 
     def flush() -> None:
-        # The records and the cursor that covers them, in one transaction.
+        # The records and the cursor that covers them, in one transaction. A repository
+        # polled and not hooked alerts too (on what is recent; see notify).
         with db.write() as session:
-            created = []
-            for record in batch:
-                outcome = upsert_event(session, record)
-                if outcome == "unchanged":
-                    attach_files(session, record.uid, record.files, stats=record.data["stats"])
-                elif outcome == "created":
-                    created.append(record)
-            # A repository polled and not hooked alerts too (on what is recent; see notify).
-            notify.enqueue_alerts(session, created, datetime.now(UTC))
+            options.intake.ingest(session, Batch(records=list(fetched)))
             syncstate.save(session, repo, resource, syncstate.ListingState(None, cursor))
-        batch.clear()
+        fetched.clear()
 
     stored = 0
     try:
@@ -221,10 +214,10 @@ def sync_branch(
                     # Listed a moment ago, gone now (a force push and a gc): nothing to keep.
                     log.warning("github sync: %s@%s vanished while syncing", repo, sha[:7])
                     continue
-                batch.append(_commit_from_api(commit, repo, branch, options.patch_cap))
+                fetched.append(_commit_from_api(commit, repo, branch, options.patch_cap))
                 stored += 1
             cursor = {"sha": sha, "date": _commit_date(item), "since": window}
-            if len(batch) >= WRITE_BATCH:
+            if len(fetched) >= WRITE_BATCH:
                 flush()
     finally:
         flush()  # keep what was fetched, even when a request failed
@@ -238,7 +231,7 @@ def sync_branch(
 
 
 def _sync_incidents(db: Database, client: GitHubClient, repo: str, options: SyncOptions) -> int:
-    context = Context(incident_label=options.incident_label, rules=options.rules)
+    context = Context(incident_label=options.incident_label)
     with db.read() as session:
         issues_state = syncstate.load(session, repo, "issues")
         comments_state = syncstate.load(session, repo, "comments")
@@ -270,7 +263,7 @@ def _sync_incidents(db: Database, client: GitHubClient, repo: str, options: Sync
                 payload = {"action": "closed", "issue": issue}
                 routed.append(_route(context, "issues", repo, payload))
         with db.write() as session:
-            stored += sum(persist(session, r, context).created for r in routed)
+            stored += sum(options.intake.ingest(session, batch(r)).created for r in routed)
             syncstate.save(
                 session,
                 repo,
@@ -301,7 +294,7 @@ def _sync_incidents(db: Database, client: GitHubClient, repo: str, options: Sync
                 routed.append(_route(context, "issue_comment", repo, payload))
     with db.write() as session:
         for item in routed:
-            result = persist(session, item, context)
+            result = options.intake.ingest(session, batch(item))
             stored += result.created + result.updated
         syncstate.save(
             session,
@@ -313,7 +306,7 @@ def _sync_incidents(db: Database, client: GitHubClient, repo: str, options: Sync
 
 
 def _sync_releases(db: Database, client: GitHubClient, repo: str, options: SyncOptions) -> int:
-    context = Context(incident_label=options.incident_label, rules=options.rules)
+    context = Context(incident_label=options.incident_label)
     with db.read() as session:
         state = syncstate.load(session, repo, "releases")
     first = client.fetch(f"/repos/{repo}/releases", {"per_page": 100}, state.etag)
@@ -326,7 +319,7 @@ def _sync_releases(db: Database, client: GitHubClient, repo: str, options: SyncO
         payload = {"action": "published", "release": release}
         routed.append(_route(context, "release", repo, payload))
     with db.write() as session:
-        stored = sum(persist(session, r, context).created for r in routed)
+        stored = sum(options.intake.ingest(session, batch(r)).created for r in routed)
         syncstate.save(session, repo, "releases", syncstate.ListingState(first.etag, {}))
     return stored
 

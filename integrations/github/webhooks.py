@@ -17,9 +17,10 @@ from urllib.parse import parse_qs
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from feed.db import Database
+from feed.ingest import Intake
 from feed.store import claim_delivery, scrub, upsert_repo
 from integrations.github.events import Context, route
-from integrations.github.persist import persist
+from integrations.github.followups import batch
 
 MAX_BODY_BYTES = 25 * 1024 * 1024
 EVENT_NAME = re.compile(r"[a-z_]{1,64}")
@@ -107,8 +108,9 @@ def parse_body(mimetype: str, body: bytes) -> dict[str, Any]:
     return payload
 
 
-def ingest(
+def take_delivery(
     db: Database,
+    intake: Intake,
     context: Context,
     *,
     delivery_id: str,
@@ -116,7 +118,8 @@ def ingest(
     payload: dict[str, Any],
     demo: bool = False,
 ) -> Outcome:
-    """Take one delivery: route it, then store the delivery and its events in one transaction.
+    """Take one delivery: route it, then store the delivery and its events (through
+    `intake`, with what follows them) in one transaction.
 
     A delivery id seen before writes nothing. Routing happens first, so a payload that
     cannot be understood is refused before any row is written.
@@ -145,7 +148,7 @@ def ingest(
                 default_branch=routed.repo.get("default_branch"),
                 is_demo=demo,
             )
-        stored = persist(session, routed, context, demo=demo)
+        stored = intake.ingest(session, batch(routed, demo=demo))
         result = Outcome(
             200,
             "processed",
@@ -188,12 +191,10 @@ def receive() -> tuple[Response, int]:
         if not DELIVERY_ID.fullmatch(delivery_id):
             raise BadDelivery(400, "github webhooks: missing or malformed X-GitHub-Delivery header")
         payload = parse_body(request.mimetype, body)
-        outcome = ingest(
+        outcome = take_delivery(
             shiplog.db,
-            Context(
-                incident_label=shiplog.settings.incident_label,
-                rules=shiplog.settings.incident_rules,
-            ),
+            shiplog.intake,
+            Context(incident_label=shiplog.settings.incident_label),
             delivery_id=delivery_id,
             event=event,
             payload=payload,
@@ -208,6 +209,10 @@ def receive() -> tuple[Response, int]:
         outcome.events_created,
     )
     return jsonify(outcome.as_json()), outcome.status
+
+
+# The endpoint of signed deliveries: open in private mode, and no CSRF token asked.
+ENDPOINT = f"{blueprint.name}.{receive.__name__}"
 
 
 def _has_lone_surrogate(payload: dict[str, Any]) -> bool:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from app import worker_parts
+from feed.db import Database
 from feed.models import Event, EventFile, Job, Repo
 from feed.worker import run_due
 from integrations.github.jobs import schedule_syncs
@@ -181,3 +182,43 @@ def test_every_job_counts_its_requests_for_its_repository_once(gh_app, emulator)
     assert found[("shiplog_github_requests_total", (("repo", "acme/api"),))] == 3 + 5
     remaining = found[("shiplog_github_rate_limit_remaining", (("repo", "acme/api"),))]
     assert remaining == emulator.remaining
+
+
+def test_a_repository_taken_off_the_list_is_synced_no_more(
+    app_config, emulator, isolated_env
+) -> None:
+    from sqlalchemy import update
+
+    from app import create_app
+
+    for name in ("acme/api", "acme/web"):
+        emulator.repo(name).push("main", *make_commits(1, start=NOW, prefix=name))
+
+    def worker_once(repos: str) -> None:
+        app = create_app(
+            {
+                **app_config,
+                "GITHUB_API_URL": emulator.url,
+                "GITHUB_TOKEN": "test-token",
+                "REPOS": repos,
+            }
+        )
+        with app.extensions["shiplog"].db.write() as session:  # every sync due now
+            session.execute(update(Job).values(due_at=NOW - timedelta(minutes=1)))
+        result = app.test_cli_runner().invoke(args=["worker", "--once"])
+        assert result.exit_code == 0, result.output
+        app.extensions["shiplog"].db.dispose()
+
+    worker_once("acme/api,acme/web")
+    emulator.requests.clear()
+    worker_once("acme/api")  # a restart with acme/web taken off the list
+    synced = {path.split("/")[3] for _, path, _ in emulator.requests}
+    assert synced == {"api"}
+    worker_once("acme/api")
+    db = Database(app_config["DATABASE_URL"])
+    with db.read() as session:
+        assert session.scalars(select(Job.payload).where(Job.kind == "sync")).all() == [
+            {"repo": "acme/api"}
+        ]
+        assert {e.repo for e in session.scalars(select(Event))} == {"acme/api", "acme/web"}
+    db.dispose()
