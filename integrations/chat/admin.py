@@ -57,6 +57,14 @@ def add_channel() -> tuple[Response, int]:
 @admin_only
 def remove_channel(name: str) -> tuple[str, int]:
     with _db().write() as session:
+        notify.remove_subscriptions(
+            session,
+            session.scalars(
+                select(Subscription.id)
+                .join(Channel, Channel.id == Subscription.channel_id)
+                .where(Channel.name == name)
+            ).all(),
+        )
         removed = session.execute(delete(Channel).where(Channel.name == name)).rowcount
     if not removed:
         abort(404, description=f"no channel {name!r}")
@@ -90,7 +98,9 @@ def add_subscription() -> tuple[Response, int]:
 @admin_only
 def remove_subscription(name: str) -> tuple[str, int]:
     with _db().write() as session:
-        removed = session.execute(delete(Subscription).where(Subscription.name == name)).rowcount
+        ids = session.scalars(select(Subscription.id).where(Subscription.name == name)).all()
+        notify.remove_subscriptions(session, ids)
+        removed = len(ids)
     if not removed:
         abort(404, description=f"no subscription {name!r}")
     return "", 204

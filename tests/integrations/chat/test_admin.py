@@ -101,3 +101,38 @@ def test_the_preview_page_and_the_delivery_log(admin) -> None:
     assert admin.get("/admin/subscriptions/nope/preview", headers=auth()).status_code == 404
     log = admin.get("/admin/deliveries", headers=auth())
     assert log.status_code == 200 and "eng" in log.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("remove", ["/api/subscriptions/alerts", "/api/channels/eng"])
+def test_removing_a_subscription_or_its_channel_drops_its_queued_messages(
+    app_config, isolated_env, remove
+) -> None:
+    """Nothing is sent for what was removed, and a subscription made later with the same id
+    (SQLite gives the highest one again) inherits none of its messages."""
+    from sqlalchemy import select
+
+    from feed.models import Job
+    from tests.conftest import deliver
+    from tests.integrations.chat.test_delivery import revert_push
+
+    app = create_app({**app_config, "ADMIN_TOKEN": TOKEN})
+    client = app.test_client()
+    client.post(
+        "/api/channels", headers=auth(), json={"name": "eng", "platform": "slack", "url": HOOK}
+    )
+    client.post(
+        "/api/subscriptions",
+        headers=auth(),
+        json={"name": "alerts", "channel": "eng", "mode": "realtime"},
+    )
+    assert deliver(client, "push", revert_push()).status_code == 200
+    db = app.extensions["shiplog"].db
+
+    def messages() -> list[str]:
+        with db.read() as session:
+            return list(session.scalars(select(Job.key).where(Job.kind == "deliver")))
+
+    assert len(messages()) == 1
+    assert client.delete(remove, headers=auth()).status_code == 204
+    assert messages() == []
+    db.dispose()
