@@ -82,6 +82,10 @@ def clip(
     measure: Callable[[str], int] = len,
 ) -> str:
     """`text`, escaped, cut to `limit` (characters, or as `measure` counts) at a safe place."""
+    if len(text) <= limit:  # it may fit whole: escaping all at once is escaping each unit
+        escaped = escape(text)
+        if measure(escaped) <= limit:
+            return escaped
     # Only the first `limit` clusters can fit; a cluster is rarely over 8 code points.
     bound = limit * 8 + 64
     if len(text) > bound:
