@@ -179,6 +179,8 @@ class Part(Generic[T]):
 
 @dataclass(frozen=True)
 class Layout(Generic[T]):
+    """The sections as they go out, and the last "…and N more" if anything is left."""
+
     parts: list[Part[T]]
     older: T | None  # for the events after the last stop
 
