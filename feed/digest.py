@@ -1,16 +1,18 @@
 """Digests and alerts as platform-neutral messages: pure logic, no HTTP.
 
 A Message is what every chat platform renders in its own format and within its own limits:
-a title, a summary, sections of lines, and a link to the activity page for what did not fit.
+a title, a summary, sections of lines, and links to the activity page for what did not fit.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Protocol
 
+from feed.filters import Filter
 from feed.models import INCIDENT_KINDS, KIND_LABELS, Event
 
 KIND_ORDER = (
@@ -57,7 +59,29 @@ class Line:
 class Section:
     heading: str
     lines: list[Line]
-    more: int = 0  # items left out
+    more: int = 0  # items of the section beyond `lines`
+
+
+class Timeline(Protocol):
+    """The events of a message in the order it may show them, where it may stop, and links
+    to what it leaves out. A renderer covers the events up to a stop: each section shows
+    its first lines that fit and counts the rest of its events before the stop in a
+    "...and N more"; one last "...and N more" counts everything from the stop on."""
+
+    owners: Sequence[int]  # the section of each event, in order
+
+    stops: Sequence[int]  # where a message may stop, ascending from 0
+
+    def rest(self, section: int, shown: int, taken: int, stop: int) -> tuple[int, str | None]:
+        """How many of `section`'s first `taken` events (those before `stop`) are not among
+        its first `shown` lines, and the link listing exactly them (as long a link whatever
+        the stop, so it can be measured before the stop is known)."""
+        ...
+
+    def older(self, stop: int) -> tuple[int, int, str | None]:
+        """How many events come from `stop` on, in how many sections, and the link listing
+        exactly them."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -68,9 +92,27 @@ class Message:
     title: str
     summary: str
     sections: list[Section] = field(default_factory=list)
-    url: str | None = None  # the activity page for exactly what this message covers
+    url: str | None = None  # the activity page for everything this message covers
     severity: str | None = None  # for colours; "sev1" ... or "failure"
     thread_key: str | None = None  # messages about one incident share a thread
+    timeline: Timeline | None = None  # digests have one; else `InOrder(message)`
+
+
+Listing = Callable[[Filter, Event | None], str]
+"""The activity page's URL for what a filter matches: from the newest, or after an event
+(the page's keyset cursor)."""
+
+
+@dataclass(frozen=True)
+class Unlisted:
+    """Events of a digest's window older than those it lists (there were too many)."""
+
+    count: int = 0
+    repos: frozenset[str] = frozenset()
+    oldest: datetime | None = None
+
+
+NONE_UNLISTED = Unlisted()
 
 
 def digest_message(
@@ -80,36 +122,113 @@ def digest_message(
     until: datetime,
     options: DigestOptions,
     event_url: Callable[[Event], str],
-    window_url: str,
+    listing: Listing,
+    rule: Filter | None = None,
+    unlisted: Unlisted = NONE_UNLISTED,
 ) -> Message:
-    """One message for the events of [since, until), grouped by repository, then by kind."""
-    counts = Counter(event.kind for event in events)
+    """One message for the events of [since, until) that `rule` selects, one section per
+    repository (the busiest first), each listing its events newest first as the activity
+    page does, so that what a platform leaves out is a link to exactly those events."""
+    ordered = sorted(events, key=lambda e: (e.occurred_at, e.id), reverse=True)
     by_repo: dict[str, list[Event]] = defaultdict(list)
-    for event in events:
+    for event in ordered:
         by_repo[event.repo].append(event)
-    sections = []
-    for repo in sorted(by_repo, key=lambda name: (-len(by_repo[name]), name)):
-        ranked = sorted(
-            by_repo[repo], key=lambda e: (KIND_ORDER.index(e.kind), -e.occurred_at.timestamp())
+    repos = sorted(by_repo, key=lambda name: (-len(by_repo[name]), name))
+    shown = max(options.max_items, 0)
+    sections = [
+        Section(
+            heading=f"{repo}: {_count_phrase(Counter(e.kind for e in by_repo[repo]))}",
+            lines=[_line(e, options, event_url(e)) for e in by_repo[repo][:shown]],
+            more=max(len(by_repo[repo]) - shown, 0),
         )
-        shown = ranked[: options.max_items]
-        repo_counts = Counter(event.kind for event in by_repo[repo])
-        sections.append(
-            Section(
-                heading=f"{repo}: {_count_phrase(repo_counts)}",
-                lines=[_line(event, options, event_url(event)) for event in shown],
-                more=len(ranked) - len(shown),
-            )
-        )
+        for repo in repos
+    ]
+    # The activity page shows events by when they happened: from the oldest in the digest.
+    times = [e.occurred_at for e in ordered] + [unlisted.oldest] * (unlisted.oldest is not None)
+    window = replace(
+        rule or Filter(),
+        since=min([since, *times]),
+        until=max([until, *(moment + timedelta(seconds=1) for moment in times)]),
+    )
     span = f"{since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC"
-    summary = _count_phrase(counts) if events else "Nothing shipped."
+    summary = _count_phrase(Counter(e.kind for e in ordered)) if ordered else "Nothing shipped."
+    if unlisted.count:
+        summary += f", and {unlisted.count} older"
+    index = {repo: i for i, repo in enumerate(repos)}
     return Message(
         kind="digest",
         title=f"shiplog digest, {span}",
         summary=summary,
         sections=sections,
-        url=window_url,
+        url=listing(window, None),
+        timeline=EventTimeline(
+            ordered, [index[e.repo] for e in ordered], repos, window, listing, unlisted
+        ),
     )
+
+
+class EventTimeline:
+    """A digest's events newest first, by `(occurred_at, id)` as the activity page lists
+    them. A message stops only between two seconds: then every event it covers happened at
+    or after a whole second T, and every one it leaves out before T, so `since=T` and
+    `until=T` split the window exactly (and every such link is as long as another)."""
+
+    def __init__(
+        self,
+        events: Sequence[Event],
+        owners: Sequence[int],
+        repos: Sequence[str],
+        window: Filter,
+        listing: Listing,
+        unlisted: Unlisted,
+    ) -> None:
+        self.events, self.owners, self.repos = events, owners, repos
+        self.window, self.listing, self.unlisted = window, listing, unlisted
+        seconds = [event.occurred_at.replace(microsecond=0) for event in events]
+        changes = [i for i in range(1, len(events)) if seconds[i] != seconds[i - 1]]
+        # Unlisted events may share the last listed second: the message stops before it.
+        end = [len(events)] if events and not unlisted.count else []
+        self.stops = [0, *changes, *end]
+        self.by_section: list[list[Event]] = [[] for _ in repos]
+        for event, owner in zip(events, owners, strict=True):
+            self.by_section[owner].append(event)
+
+    def rest(self, section: int, shown: int, taken: int, stop: int) -> tuple[int, str | None]:
+        """The repository's events from `stop`'s second on, after its `shown`-th."""
+        rule = replace(self.window, repos=(self.repos[section],), since=self._second(stop))
+        after = self.by_section[section][shown - 1] if shown else None
+        return taken - shown, self.listing(rule, after)
+
+    def older(self, stop: int) -> tuple[int, int, str | None]:
+        """The window's events before `stop`'s second."""
+        left = self.events[stop:]
+        repos = {event.repo for event in left} | self.unlisted.repos
+        rule = replace(self.window, until=self._second(stop)) if stop else self.window
+        return len(left) + self.unlisted.count, len(repos), self.listing(rule, None)
+
+    def _second(self, stop: int) -> datetime:
+        return self.events[stop - 1].occurred_at.replace(microsecond=0)
+
+
+class InOrder:
+    """A message built section by section (an alert, a reminder): each line is an event of
+    its own, in the order of the sections; what it leaves out links to the message's page."""
+
+    def __init__(self, message: Message) -> None:
+        self.sections, self.url = message.sections, message.url
+        self.owners = [i for i, section in enumerate(self.sections) for _ in section.lines]
+        self.stops = range(len(self.owners) + 1)
+
+    def rest(self, section: int, shown: int, taken: int, stop: int) -> tuple[int, str | None]:
+        """The section's lines not shown, and the items beyond them."""
+        return taken - shown + self.sections[section].more, self.url
+
+    def older(self, stop: int) -> tuple[int, int, str | None]:
+        """The lines from `stop` on, and the items of the sections not begun."""
+        begun = set(self.owners[:stop])
+        waiting = [i for i, s in enumerate(self.sections) if i not in begun and s.more]
+        count = len(self.owners) - stop + sum(self.sections[i].more for i in waiting)
+        return count, len(set(self.owners[stop:]) | set(waiting)), self.url
 
 
 def alert_message(

@@ -9,17 +9,29 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
-from sqlalchemy import Select, delete, or_, select
+from sqlalchemy import Select, delete, func, or_, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
-from feed.digest import DigestOptions, Line, Message, Section, alert_message, digest_message
+from feed.digest import (
+    DigestOptions,
+    Line,
+    Listing,
+    Message,
+    Section,
+    Unlisted,
+    alert_message,
+    digest_message,
+)
 from feed.filters import Filter
 from feed.jobs import enqueue, enqueue_many
 from feed.models import INCIDENT_KINDS, Event, Incident, Job, Subscription
+from feed.store import encode_cursor
 from feed.timefmt import iso_utc
 
 ALERT_MAX_AGE = timedelta(days=1)  # a backfill of old history alerts nobody
@@ -48,6 +60,7 @@ def realtime(session: Session) -> list[tuple[Subscription, Filter]]:
 
 
 DIGEST_LATE = timedelta(days=7)  # the oldest a late arrival may be and still be in a digest
+DIGEST_EVENTS = 10_000  # a digest lists the newest; it counts the others in one link
 
 
 def digest_key(subscription_id: int, since: str, until: str) -> str:
@@ -229,25 +242,46 @@ def build_message(
         return alert_message(event, options=options, event_url=event_url(event))
     since = datetime.fromisoformat(payload["since"])
     until = datetime.fromisoformat(payload["until"])
+    newest_first = (Event.occurred_at.desc(), Event.id.desc())
     events = list(
         session.scalars(
             _window(subscription, select(Event), since, until)
             .options(selectinload(Event.files))
-            .order_by(Event.occurred_at.desc())
-            .limit(10_000)
+            .order_by(*newest_first)
+            .limit(DIGEST_EVENTS)
         )
     )
-    # The activity page shows events by when they happened: from the oldest in the digest.
-    shown_since = min([since, *(event.occurred_at for event in events)])
-    shown_until = max([until, *(event.occurred_at + timedelta(seconds=1) for event in events)])
+    unlisted = Unlisted()
+    if len(events) == DIGEST_EVENTS:
+        unlisted = _unlisted(session, subscription, since, until, events[-1])
     return digest_message(
         events,
         since=since,
         until=until,
         options=options,
         event_url=event_url,
-        window_url=listing_url(_window_filter(subscription, shown_since, shown_until)),
+        listing=listing_after(listing_url),
+        rule=Filter.from_dict(subscription.filter),
+        unlisted=unlisted,
     )
+
+
+def listing_after(listing_url: Callable[[Filter], str]) -> Listing:
+    """`listing_url`, able to start after an event: the activity page's keyset `cursor` is
+    an argument of the page beside the filter, not part of it, so it joins the query of the
+    URL the filter gives. A digest asks for one filter after many events: each filter's URL
+    is made once."""
+    of_filter = lru_cache(maxsize=1024)(lambda rule: urlsplit(listing_url(rule)))
+
+    def url(rule: Filter, after: Event | None) -> str:
+        parts = of_filter(rule)
+        if after is None:
+            return urlunsplit(parts)
+        cursor = f"cursor={encode_cursor(after)}"  # URL-safe base64: nothing to quote
+        query = f"{parts.query}&{cursor}" if parts.query else cursor
+        return urlunsplit(parts._replace(query=query))
+
+    return url
 
 
 def reminder_message(incident: Incident, url: str) -> Message:
@@ -291,7 +325,17 @@ def _window(subscription: Subscription, query: Select, since: datetime, until: d
     )
 
 
-def _window_filter(subscription: Subscription, since: datetime, until: datetime) -> Filter:
-    return Filter.from_dict(
-        {**subscription.filter, "since": iso_utc(since), "until": iso_utc(until)}
+def _unlisted(
+    session: Session, subscription: Subscription, since: datetime, until: datetime, last: Event
+) -> Unlisted:
+    """The window's events older than `last`, the oldest it lists: how many, where, since when."""
+    older = tuple_(Event.occurred_at, Event.id) < (last.occurred_at, last.id)
+    count, oldest = session.execute(
+        _window(subscription, select(func.count(), func.min(Event.occurred_at)), since, until)
+        .select_from(Event)
+        .where(older)
+    ).one()
+    repos = session.scalars(
+        _window(subscription, select(Event.repo).distinct(), since, until).where(older)
     )
+    return Unlisted(count=count, repos=frozenset(repos), oldest=oldest)

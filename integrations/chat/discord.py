@@ -9,51 +9,54 @@ from urllib.parse import quote
 
 import requests
 
-from feed.digest import Line, Message
+from feed.digest import Line, Message, Section
 from feed.render import safe_url
 from integrations.chat.http import post_json
-from integrations.chat.text import clip, fit, more, render_line
+from integrations.chat.text import (
+    LABEL,
+    Limits,
+    Pieces,
+    clip,
+    fit,
+    layout,
+    more,
+    older,
+    render_line,
+    window,
+)
 
+# Discord's limits (discord.com/developers/docs/resources/message#embed-object-embed-limits):
 CONTENT = 2000
 MAX_EMBEDS = 10
 TITLE = 256
 DESCRIPTION = 4096
 FOOTER = 2048
-ALL_EMBEDS = 6000
+ALL_EMBEDS = 6000  # every title and description of every embed together
 COLOURS = {"sev1": 0xCF222E, "sev2": 0xCF222E, "failure": 0xCF222E, None: 0x0969DA}
 MARKDOWN = re.compile(r"([\\*_~`|>#\-\[\]()<:])")
 PACE = timedelta(seconds=0.5)
 
 
 def render(message: Message) -> dict[str, Any]:
-    """A webhook payload; `allowed_mentions` with no parse types stops every ping."""
-    embeds: list[dict[str, Any]] = []
-    budget = ALL_EMBEDS
-    sections = list(message.sections)
-    while sections and len(embeds) < MAX_EMBEDS:
-        section = sections[0]
-        title = clip(section.heading, TITLE, escape)
-        pieces = [_line(line) + "\n" for line in section.lines]
-        if section.more:
-            pieces.append(_more(section.more, message.url))
-        room = min(DESCRIPTION, budget - len(title))
-        if room < 100:
-            break
-        description = fit(pieces, room)
-        embeds.append(
-            {
-                "title": title,
-                "description": description,
-                "color": COLOURS.get(message.severity, COLOURS[None]),
-            }
-        )
-        budget -= len(title) + len(description)
-        sections.pop(0)
-    pieces = [clip(f"{message.title}\n{message.summary}", CONTENT // 2, escape)]
-    if sections:
-        left = sum(len(s.lines) + s.more for s in sections)
-        pieces.append("\n" + _more(left, message.url))
-    content = fit(pieces, CONTENT)
+    """A webhook payload: an embed per section, then one for what the sections leave out;
+    `allowed_mentions` with no parse types stops every ping."""
+    colour = COLOURS.get(message.severity, COLOURS[None])
+    laid = layout(
+        message, _PIECES, Limits(total=ALL_EMBEDS, section=DESCRIPTION, sections=MAX_EMBEDS)
+    )
+    embeds = [
+        {
+            "title": part.heading,
+            "description": "".join(part.lines) + (part.more or ""),
+            "color": colour,
+        }
+        for part in laid.parts
+    ]
+    if laid.older:  # "…and N more in M repositories" as the title, the link below
+        title, _, link = laid.older.partition("\n")
+        embeds.append({"title": title, "description": link or "…", "color": colour})
+    summary = clip(f"{message.title}\n{message.summary}", CONTENT // 2, escape)
+    content = fit([summary, window(message, _link)], CONTENT)
     return {"content": content, "embeds": embeds, "allowed_mentions": {"parse": []}}
 
 
@@ -83,9 +86,24 @@ def _link(url: str | None, label: str) -> str:
     return f"[{text}]({quote(safe, safe=':/?#@!$&*+,;=%-._~')})"
 
 
+def _heading(section: Section) -> str:
+    return clip(section.heading, TITLE, escape)
+
+
 def _line(line: Line) -> str:
-    return render_line(line, link=_link, escape=escape)
+    return render_line(line, link=_link, escape=escape) + "\n"
 
 
-def _more(count: int, url: str | None) -> str:
-    return more(count, url, _link)
+def _older(count: int, repos: int, url: str | None) -> str:
+    """`…and N more in M repositories`, then its link on a line of its own."""
+    title = older(count, repos, None, _link)
+    return f"{title}\n{_link(url, LABEL)}" if url else title
+
+
+_PIECES = Pieces(
+    heading=_heading,
+    line=_line,
+    more=lambda count, url: more(count, url, _link),
+    older=_older,
+    measure=len,
+)

@@ -3,24 +3,41 @@
 from __future__ import annotations
 
 import html
-import json
 from datetime import timedelta
 from typing import Any
 
 import requests
 
-from feed.digest import Line, Message
+from feed.digest import Line, Message, Section
 from feed.render import safe_url
 from integrations.chat.http import post_json
-from integrations.chat.text import clip, fit, more, render_line
+from integrations.chat.text import (
+    Limits,
+    Pieces,
+    clip,
+    json_size,
+    layout,
+    more,
+    older,
+    payload_size,
+    render_line,
+    window,
+)
 
-MAX_TEXT = 4096
-MAX_BYTES = 30000  # Google Chat refuses messages over 32,000 bytes
+MAX_TEXT = 4096  # the `text` field
+# "The maximum message size (including any text or cards) is 32,000 bytes"
+# (developers.google.com/workspace/chat/create-messages); measured as the JSON sent.
+MAX_BYTES = 32_000
+# "You can add up to 100 widgets per card. Any widgets beyond this limit are ignored."
+# (developers.google.com/workspace/chat/api/reference/rest/v1/cards)
+MAX_WIDGETS = 100
 PACE = timedelta(seconds=1)  # a Chat space takes about one message a second
 
 
 def render(message: Message) -> dict[str, Any]:
-    """The payload; the thread key goes in the URL (`thread_key(message)`)."""
+    """The payload: a card section per section of the message, then one for what they leave
+    out and one linking the digest's window; the thread key goes in the URL
+    (`thread_key(message)`)."""
     sections: list[dict[str, Any]] = []
     payload: dict[str, Any] = {
         "text": clip(f"{message.title}: {message.summary}", MAX_TEXT, plain),
@@ -37,24 +54,15 @@ def render(message: Message) -> dict[str, Any]:
             }
         ],
     }
-    remaining = list(message.sections)
-    while remaining:
-        section = remaining[0]
-        pieces = [_line(line) + "<br>" for line in section.lines]
-        if section.more:
-            pieces.append(_more(section.more, message.url))
-        widget = {
-            "header": clip(section.heading, 200),
-            "widgets": [{"textParagraph": {"text": fit(pieces, 4000)}}],
-        }
-        sections.append(widget)
-        if size(payload) > MAX_BYTES - 500:
-            sections.pop()
-            break
-        remaining.pop(0)
-    if remaining:
-        left = sum(len(s.lines) + s.more for s in remaining)
-        sections.append({"widgets": [{"textParagraph": {"text": _more(left, message.url)}}]})
+    link = window(message, _link, before="")
+    ending = [_paragraph(None, link)] if link else []
+    room = MAX_BYTES - payload_size(payload) - payload_size(ending)
+    laid = layout(message, _PIECES, Limits(total=room, sections=MAX_WIDGETS - len(ending)))
+    for part in laid.parts:
+        sections.append(_paragraph(part.heading, "".join(part.lines) + (part.more or "")))
+    if laid.older:
+        sections.append(_paragraph(None, laid.older))
+    sections += ending
     return payload
 
 
@@ -86,7 +94,8 @@ def plain(text: str) -> str:
 
 
 def size(payload: dict[str, Any]) -> int:
-    return len(json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+    """The request body's bytes."""
+    return payload_size(payload)
 
 
 def _link(url: str | None, label: str) -> str:
@@ -95,11 +104,26 @@ def _link(url: str | None, label: str) -> str:
     return f'<a href="{html.escape(safe)}">{text}</a>' if safe else text
 
 
+def _paragraph(header: str | None, text: str) -> dict[str, Any]:
+    section: dict[str, Any] = {"widgets": [{"textParagraph": {"text": text}}]}
+    return {"header": header, **section} if header is not None else section
+
+
 def _line(line: Line) -> str:
-    return render_line(
-        line, link=_link, escape=html.escape, quote_start="<br>&nbsp;&nbsp;<i>", quote_end="</i>"
-    )
+    quoted = {"quote_start": "<br>&nbsp;&nbsp;<i>", "quote_end": "</i>"}
+    return render_line(line, link=_link, escape=html.escape, **quoted) + "<br>"
 
 
-def _more(count: int, url: str | None) -> str:
-    return more(count, url, _link)
+def _heading(section: Section) -> str:
+    return clip(section.heading, 200)
+
+
+_PIECES = Pieces(
+    heading=_heading,
+    line=_line,
+    more=lambda count, url: more(count, url, _link),
+    older=lambda count, repos, url: older(count, repos, url, _link),
+    measure=json_size,
+    # A card section with one paragraph, both empty, and the comma before it.
+    container=payload_size(_paragraph("", "")) + 1,
+)

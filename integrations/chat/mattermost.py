@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -13,38 +12,26 @@ import requests
 from feed.digest import Line, Message, Section
 from feed.render import safe_url
 from integrations.chat.http import post_json
-from integrations.chat.text import clip, fit, more, render_line
+from integrations.chat.text import Limits, Pieces, clip, layout, more, older, render_line
 
-MAX_TEXT = 16383  # message text and attachment text together
+# A post's message holds at most 16,383 characters (`PostMessageMaxRunesV2` in Mattermost's
+# server/public/model/post.go, since 5.0). Counted here: message and attachment text together.
+MAX_TEXT = 16383
 COLOURS = {"sev1": "#cf222e", "sev2": "#cf222e", "failure": "#cf222e", None: "#0969da"}
 MARKDOWN = re.compile(r"([\\*_~`|>#\-\[\]()<:!])")
 PACE = timedelta(seconds=0.2)
 
 
 def render(message: Message) -> dict[str, Any]:
+    """Slack-style attachment: a heading per section with its lines, then what the sections
+    leave out."""
     text = clip(f"{message.title}\n{message.summary}", 1000, escape)
-    budget = MAX_TEXT - len(text) - 400  # room for the closing "...and N more" link
-    pieces: list[str] = []
-    used = 0
-    left = 0
-    for section in message.sections:
-        if used > budget:  # full: count what is left without rendering it
-            left += len(section.lines) + section.more
-            continue
-        for piece in _section(section, message.url):
-            if used + len(piece) > budget:
-                left += 1
-                used = budget + 1
-                continue
-            pieces.append(piece)
-            used += len(piece)
-    if left:
-        pieces.append(_more(left, message.url))
-    body = fit(pieces, MAX_TEXT - len(text) - 10)
+    laid = layout(message, _PIECES, Limits(total=MAX_TEXT - len(text)))
+    body = "".join(part.heading + "".join(part.lines) + (part.more or "") for part in laid.parts)
     attachment: dict[str, Any] = {
         "fallback": clip(message.title, 300, escape),
         "color": COLOURS.get(message.severity, COLOURS[None]),
-        "text": body,
+        "text": body + (laid.older or ""),
     }
     if safe_url(message.url):
         attachment["title"] = "Open in shiplog"
@@ -63,14 +50,6 @@ def send(
     post_json(http, url, payload)
 
 
-def _section(section: Section, url: str | None) -> Iterator[str]:
-    yield f"\n#### {clip(section.heading, 300, escape)}\n"
-    for line in section.lines:
-        yield _line(line) + "\n"
-    if section.more:
-        yield _more(section.more, url) + "\n"
-
-
 def escape(text: str) -> str:
     """Markdown made literal; `@` cannot start a mention (`@channel`, `@all`, `@here`)."""
     return MARKDOWN.sub(r"\\\1", text).replace("@", "@\u200b")
@@ -82,9 +61,18 @@ def _link(url: str | None, label: str) -> str:
     return f"[{text}]({quote(safe, safe=':/?#@!$&*+,;=%-._~')})" if safe else text
 
 
+def _heading(section: Section) -> str:
+    return f"\n#### {clip(section.heading, 300, escape)}\n"
+
+
 def _line(line: Line) -> str:
-    return render_line(line, link=_link, escape=escape, bullet="- ", quote_start="\n  > ")
+    return render_line(line, link=_link, escape=escape, bullet="- ", quote_start="\n  > ") + "\n"
 
 
-def _more(count: int, url: str | None) -> str:
-    return more(count, url, _link)
+_PIECES = Pieces(
+    heading=_heading,
+    line=_line,
+    more=lambda count, url: more(count, url, _link) + "\n",
+    older=lambda count, repos, url: "\n" + older(count, repos, url, _link),
+    measure=len,
+)

@@ -8,35 +8,50 @@ from urllib.parse import quote
 
 import requests
 
-from feed.digest import Line, Message
+from feed.digest import Line, Message, Section
 from feed.render import safe_url
 from integrations.chat.http import post_json
-from integrations.chat.text import clip, fit, more, render_line, units
+from integrations.chat.text import (
+    Limits,
+    Pieces,
+    clip,
+    fit,
+    layout,
+    more,
+    older,
+    render_line,
+    units,
+    window,
+)
 
 MAX_BLOCKS = 50
 HEADER_TEXT = 150
 SECTION_TEXT = 3000
 FALLBACK_TEXT = 3000
+# All block text together. Slack refuses more with `msg_blocks_too_long` long before
+# 50 x 3,000: at about 13,200 characters in slackapi/bolt-js#2509 (Slack's answer: "12,000
+# text characters with a buffer for block containers"), at 11,341 in slackapi/bolt-js#2867.
+BLOCKS_TEXT = 10_000
 PACE = timedelta(seconds=1)  # Slack allows about one message a second per webhook
 
 
 def render(message: Message) -> dict[str, Any]:
-    """A Block Kit payload within Slack's limits."""
+    """A Block Kit payload within Slack's limits: a block per section, then one for what
+    the sections leave out."""
+    title = _plain(message.title)
+    summary = fit([clip(message.summary, 1000, escape), window(message, link)], SECTION_TEXT)
+    limits = Limits(
+        total=BLOCKS_TEXT - len(title) - len(summary),
+        section=SECTION_TEXT,
+        sections=MAX_BLOCKS - 2,
+    )
+    laid = layout(message, _PIECES, limits)
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": _plain(message.title)}},
-        _section(clip(message.summary, SECTION_TEXT, escape)),
+        {"type": "header", "text": {"type": "plain_text", "text": title}},
+        _section(summary),
+        *(_section(part.heading + "".join(part.lines) + (part.more or "")) for part in laid.parts),
+        *([_section(laid.older)] if laid.older else []),
     ]
-    sections = list(message.sections)
-    while sections and len(blocks) < MAX_BLOCKS - 1:
-        section = sections.pop(0)
-        pieces = [f"*{clip(section.heading, 300, escape)}*"]
-        pieces += ["\n" + _line(line) for line in section.lines]
-        if section.more:
-            pieces.append("\n" + _more(section.more, message.url))
-        blocks.append(_section(fit(pieces, SECTION_TEXT)))
-    if sections:
-        left = sum(len(s.lines) + s.more for s in sections)
-        blocks.append(_section(_more(left, message.url)))
     fallback = clip(f"{message.title}: {message.summary}", FALLBACK_TEXT, escape)
     return {"text": fallback, "blocks": blocks}
 
@@ -79,9 +94,18 @@ def _plain(text: str) -> str:
     return fit(units(text), HEADER_TEXT)
 
 
+def _heading(section: Section) -> str:
+    return f"*{clip(section.heading, 300, escape)}*"
+
+
 def _line(line: Line) -> str:
-    return render_line(line, link=link, escape=escape)
+    return "\n" + render_line(line, link=link, escape=escape)
 
 
-def _more(count: int, url: str | None) -> str:
-    return more(count, url, link)
+_PIECES = Pieces(
+    heading=_heading,
+    line=_line,
+    more=lambda count, url: "\n" + more(count, url, link),
+    older=lambda count, repos, url: older(count, repos, url, link),
+    measure=len,
+)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import timedelta
 from typing import Any
@@ -10,43 +9,45 @@ from urllib.parse import quote
 
 import requests
 
-from feed.digest import Line, Message
+from feed.digest import Line, Message, Section
 from feed.render import safe_url
 from integrations.chat.http import post_json
-from integrations.chat.text import clip, more, render_line
+from integrations.chat.text import (
+    Limits,
+    Pieces,
+    clip,
+    json_size,
+    layout,
+    more,
+    older,
+    payload_size,
+    render_line,
+)
 
-MAX_BYTES = 28 * 1000  # the whole request body
+# The whole request body: "The message size limit is 28 KB" (learn.microsoft.com,
+# microsoftteams/platform/webhooks-and-connectors/how-to/connectors-using), read as 28,000.
+MAX_BYTES = 28 * 1000
 CARD_VERSION = "1.4"
 MARKDOWN = re.compile(r"([\\*_~`>#\-\[\]()<])")
 PACE = timedelta(seconds=1)
+SEPARATOR = "\n\n"
 
 
 def render(message: Message) -> dict[str, Any]:
-    """A message with one Adaptive Card; sections that would pass 28 KB become a link."""
+    """A message with one Adaptive Card: two text blocks per section (its heading, then its
+    lines), then one for what the sections leave out; the whole body under MAX_BYTES."""
     body: list[dict[str, Any]] = [
         _text(clip(message.title, 300, escape), size="Large", weight="Bolder"),
         _text(clip(message.summary, 1000, escape), isSubtle=True),
     ]
-    payload = _payload(body, message.url)
-    sections = list(message.sections)
-    while sections:
-        section = sections[0]
-        lines = [_line(line) for line in section.lines]
-        if section.more:
-            lines.append(_more(section.more, message.url))
-        candidate = [
-            _text(clip(section.heading, 300, escape), weight="Bolder", separator=True),
-            _text("\n\n".join(lines)),
-        ]
-        if _size(_payload(body + candidate, message.url)) > MAX_BYTES - 400:
-            break
-        body += candidate
-        sections.pop(0)
-    if sections:
-        left = sum(len(s.lines) + s.more for s in sections)
-        body.append(_text(_more(left, message.url)))
-    payload = _payload(body, message.url)
-    return payload
+    room = MAX_BYTES - 1 - payload_size(_payload(body, message.url))  # under 28 KB
+    laid = layout(message, _PIECES, Limits(total=room))
+    for part in laid.parts:
+        lines = "".join(part.lines) + (part.more or "")
+        body += [_heading(part.heading), _text(lines.removeprefix(SEPARATOR))]
+    if laid.older:
+        body.append(_text(laid.older))
+    return _payload(body, message.url)
 
 
 def send(
@@ -65,7 +66,8 @@ def escape(text: str) -> str:
 
 
 def size(payload: dict[str, Any]) -> int:
-    return _size(payload)
+    """The request body's bytes."""
+    return payload_size(payload)
 
 
 def _payload(body: list[dict[str, Any]], url: str | None) -> dict[str, Any]:
@@ -95,13 +97,25 @@ def _link(url: str | None, label: str) -> str:
     return f"[{text}]({quote(safe, safe=':/?#@!$&*+,;=%-._~')})" if safe else text
 
 
-def _size(payload: dict[str, Any]) -> int:
-    return len(json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+def _heading(text: str) -> dict[str, Any]:
+    return _text(text, weight="Bolder", separator=True)
 
 
 def _line(line: Line) -> str:
-    return render_line(line, link=_link, escape=escape, bullet="- ", quote_start="\n\n    ")
+    bullet = render_line(line, link=_link, escape=escape, bullet="- ", quote_start="\n\n    ")
+    return SEPARATOR + bullet
 
 
-def _more(count: int, url: str | None) -> str:
-    return more(count, url, _link)
+def _title(section: Section) -> str:
+    return clip(section.heading, 300, escape)
+
+
+_PIECES = Pieces(
+    heading=_title,
+    line=_line,
+    more=lambda count, url: SEPARATOR + more(count, url, _link),
+    older=lambda count, repos, url: older(count, repos, url, _link),
+    measure=json_size,
+    # A section's two text blocks, empty, and the commas between blocks.
+    container=payload_size([_heading(" "), _text(" ")]),
+)

@@ -5,9 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from feed.digest import DigestOptions, alert_message, digest_message
+from feed.filters import Filter
 from feed.models import Event
+from feed.store import encode_cursor
 
 T0 = datetime(2026, 11, 25, 9, tzinfo=UTC)
+
+
+def listing(rule: Filter, after: Event | None) -> str:
+    """The activity page for `rule`, after `after`; unencoded, to read in assertions."""
+    args = [*rule.to_args(), *([("cursor", encode_cursor(after))] if after else [])]
+    return "https://s.example/?" + "&".join(f"{name}={value}" for name, value in args)
 
 
 def event(n: int, kind: str = "commit", repo: str = "acme/api", **extra) -> Event:
@@ -42,12 +50,13 @@ def test_a_digest_groups_by_repository_and_counts_by_kind() -> None:
         until=T0 + timedelta(days=1),
         options=DigestOptions(max_items=5),
         event_url=lambda e: f"https://s.example/events/{e.id}",
-        window_url="https://s.example/?since=2026-11-25T09:00:00Z&until=2026-11-26T09:00:00Z",
+        listing=listing,
     )
     assert message.summary == "1 revert, 1 release, 15 commits"
     api, web = message.sections
     assert api.heading == "acme/api: 1 revert, 1 release, 14 commits"
-    assert [line.text for line in api.lines][:2] == ["Change 20", "Change 21"]  # reverts first
+    # Newest first, as the activity page lists them: what is left out is one link.
+    assert [line.text for line in api.lines][:2] == ["Change 21", "Change 20"]
     assert api.more == 11
     assert api.lines[2].detail == "Commit · mara · 0000000 · +5 -1 in 2 files"
     assert web.heading == "acme/web: 1 commit"
@@ -62,7 +71,7 @@ def test_options_choose_what_each_line_shows() -> None:
         until=T0 + timedelta(hours=1),
         options=options,
         event_url=lambda e: "u",
-        window_url="w",
+        listing=listing,
     )
     line = message.sections[0].lines[0]
     assert line.quote == "line two"
@@ -71,7 +80,7 @@ def test_options_choose_what_each_line_shows() -> None:
 
 def test_an_empty_digest_says_so() -> None:
     message = digest_message(
-        [], since=T0, until=T0, options=DigestOptions(), event_url=lambda e: "u", window_url="w"
+        [], since=T0, until=T0, options=DigestOptions(), event_url=lambda e: "u", listing=listing
     )
     assert message.summary == "Nothing shipped." and message.sections == []
 

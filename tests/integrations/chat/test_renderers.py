@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import asdict
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,6 +23,7 @@ from integrations.chat import (
     teams,
     webhook,
 )
+from integrations.chat.text import payload_size
 from tests.hostile import HOSTILE, strings
 
 text = st.one_of(
@@ -158,7 +160,11 @@ def test_webhook_keeps_the_text_as_written(message: Message) -> None:
     payload = webhook.render(message)
     assert json.loads(json.dumps(payload)) == payload
     assert payload["title"] == message.title
-    assert [s["heading"] for s in payload["sections"]] == [s.heading for s in message.sections]
+    assert payload_size(payload) <= webhook.MAX_BYTES
+    written = iter(message.sections)  # the sections that fit, in order, as written
+    for shown in payload["sections"]:
+        section = next(s for s in written if s.heading == shown["heading"])
+        assert shown["lines"] == [asdict(line) for line in section.lines[: len(shown["lines"])]]
 
 
 def test_a_cut_ends_in_an_ellipsis_and_links_the_rest() -> None:
@@ -177,9 +183,13 @@ def test_a_cut_ends_in_an_ellipsis_and_links_the_rest() -> None:
         ],
     )
     blocks = slack.render(long)["blocks"]
-    assert len(blocks) == slack.MAX_BLOCKS
-    assert "see them all in shiplog" in blocks[-1]["text"]["text"]
-    assert "https://shiplog.example/?since=x" in blocks[-1]["text"]["text"]
+    texts = [block["text"]["text"] for block in blocks]
+    assert sum(map(len, texts)) <= slack.BLOCKS_TEXT < len(blocks) * slack.SECTION_TEXT
+    shown = sum(text.count("\n• ") for text in texts)
+    counted = sum(int(n) for n in re.findall(r"…and (\d+) more", "".join(texts)))
+    assert shown + counted == 80 * (40 + 3)  # every item shown or counted
+    assert re.match(r"…and \d+ more in \d+ repositories: <", texts[-1])
+    assert "https://shiplog.example/?since=x|see them all in shiplog>" in texts[-1]
 
 
 def test_the_registry_names_every_platform() -> None:
