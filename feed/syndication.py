@@ -22,6 +22,9 @@ from feed.timefmt import iso_utc
 
 # The date part of every tag: URI. It names when the authority minted the ids and never moves.
 TAG_DATE = "2026"
+# Every feed's own author: Atom needs one on each entry or on the feed (RFC 4287, 4.1.1), and
+# a deployment with no creator or a release without author names nobody.
+FEED_AUTHOR = "shiplog"
 EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 RSS_TYPE = "application/rss+xml; charset=utf-8"
@@ -103,6 +106,7 @@ def json_feed(events: Sequence[Event], meta: FeedMeta) -> bytes:
         "description": meta.description,
         "home_page_url": meta.home_url,
         "feed_url": meta.self_url,
+        **_json_authors(FEED_AUTHOR),
     }
     if meta.next_url:
         document["next_url"] = meta.next_url
@@ -115,12 +119,17 @@ def json_feed(events: Sequence[Event], meta: FeedMeta) -> bytes:
             "content_html": str(entry_html(event)),
             "date_published": iso_utc(event.occurred_at),
             "date_modified": iso_utc(event.updated_at),
-            **({"authors": [{"name": event.actor}]} if event.actor else {}),
+            **(_json_authors(event.actor) if event.actor else {}),
             "tags": [event.kind, event.repo],
         }
         for event in events
     ]
     return json.dumps(document, ensure_ascii=False, indent=1).encode()
+
+
+def _json_authors(name: str) -> dict[str, object]:
+    """JSON Feed 1.1's `authors`, and 1.0's `author` beside it for older readers."""
+    return {"authors": [{"name": name}], "author": {"name": name}}
 
 
 def _generator(events: Sequence[Event], meta: FeedMeta) -> FeedGenerator:
@@ -133,6 +142,7 @@ def _generator(events: Sequence[Event], meta: FeedMeta) -> FeedGenerator:
     generator.link(href=meta.self_url, rel="self")
     generator.link(href=meta.home_url, rel="alternate")
     generator.generator("shiplog")
+    generator.author(name=FEED_AUTHOR)  # for entries that name nobody; RSS shows no name
     updated = updated_of(events)
     generator.updated(updated)
     generator.lastBuildDate(updated)
@@ -165,6 +175,7 @@ def status_atom(incidents: Sequence[Incident], notes: dict[str, str], meta: Feed
     generator.link(href=meta.self_url, rel="self")
     generator.link(href=meta.home_url, rel="alternate")
     generator.generator("shiplog")
+    generator.author(name=FEED_AUTHOR)
     updated = max((i.updated_at for i in incidents), default=EMPTY_FEED_UPDATED)
     generator.updated(updated)
     for incident in incidents:
