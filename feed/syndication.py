@@ -167,7 +167,9 @@ def _generator(events: Sequence[Event], meta: FeedMeta) -> FeedGenerator:
 
 def status_atom(incidents: Sequence[Incident], notes: dict[str, str], meta: FeedMeta) -> bytes:
     """One Atom entry per incident: its id never changes, its `updated` moves with every
-    update and at resolution."""
+    update and at resolution. The id is the incident's uid under `status:`, apart from the
+    timeline's "incident opened" entry (the bare uid): a reader that keys entries by id across
+    feeds must not take the two for one."""
     generator = FeedGenerator()
     generator.id(tag_uri(meta.tag_authority, meta.feed_key))
     generator.title(xml_text(meta.title))
@@ -180,7 +182,7 @@ def status_atom(incidents: Sequence[Incident], notes: dict[str, str], meta: Feed
     generator.updated(updated)
     for incident in incidents:
         entry = generator.add_entry(order="append")
-        entry.id(tag_uri(meta.tag_authority, incident.uid))
+        entry.id(tag_uri(meta.tag_authority, f"status:{incident.uid}"))
         entry.title(xml_text(f"{incident.title} ({incident.status})"))
         entry.link(href=meta.incident_url(incident), rel="alternate")
         entry.published(incident.opened_at)
