@@ -41,16 +41,24 @@ class FeedMeta:
     description: str
     self_url: str
     home_url: str
-    feed_key: str
+    feed_key: str  # "feed", "status": names the feed in its id
     tag_authority: str
     event_url: Callable[[Event], str] = lambda event: ""
     next_url: str | None = None
     incident_url: Callable[[Incident], str] = lambda incident: ""
+    # The feed's filter as `Filter.canonical_query` gives it, encoded already.
+    filter_query: str = ""
 
 
 def tag_uri(authority: str, name: str) -> str:
     """A tag: URI (RFC 4151) for `name` that stays the same for as long as the authority does."""
     return f"tag:{authority},{TAG_DATE}:{quote(name, safe=':/?@!$&()*+,;=-._~')}"
+
+
+def feed_id(meta: FeedMeta) -> str:
+    """The feed's own id: its key, then its filter's canonical query, encoded once."""
+    own = tag_uri(meta.tag_authority, meta.feed_key)
+    return f"{own}?{meta.filter_query}" if meta.filter_query else own
 
 
 def updated_of(events: Sequence[Event]) -> datetime:
@@ -135,7 +143,7 @@ def _json_authors(name: str) -> dict[str, object]:
 def _generator(events: Sequence[Event], meta: FeedMeta) -> FeedGenerator:
     generator = FeedGenerator()
     generator.load_extension("dc")
-    generator.id(tag_uri(meta.tag_authority, meta.feed_key))
+    generator.id(feed_id(meta))
     generator.title(xml_text(meta.title))
     generator.subtitle(xml_text(meta.description))
     # feedgen gives RSS's <link> the last link added: the page, not the feed itself.
@@ -171,7 +179,7 @@ def status_atom(incidents: Sequence[Incident], notes: dict[str, str], meta: Feed
     timeline's "incident opened" entry (the bare uid): a reader that keys entries by id across
     feeds must not take the two for one."""
     generator = FeedGenerator()
-    generator.id(tag_uri(meta.tag_authority, meta.feed_key))
+    generator.id(feed_id(meta))
     generator.title(xml_text(meta.title))
     generator.subtitle(xml_text(meta.description))
     generator.link(href=meta.self_url, rel="self")
