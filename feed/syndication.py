@@ -25,7 +25,9 @@ TAG_DATE = "2026"
 # Every feed's own author: Atom needs one on each entry or on the feed (RFC 4287, 4.1.1), and
 # a deployment with no creator or a release without author names nobody.
 FEED_AUTHOR = "shiplog"
-EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
+# An empty feed's `updated`: the day of shiplog's first migration (0001). No timeline is
+# older, so no reader finds it implausible, and an empty feed is the same bytes every time.
+EMPTY_FEED_UPDATED = datetime(2026, 11, 26, tzinfo=UTC)
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 RSS_TYPE = "application/rss+xml; charset=utf-8"
 JSON_FEED_TYPE = "application/feed+json; charset=utf-8"
@@ -64,6 +66,13 @@ def feed_id(meta: FeedMeta) -> str:
 def updated_of(events: Sequence[Event]) -> datetime:
     """The feed's updated time: the newest change among its entries."""
     return max((event.updated_at for event in events), default=EMPTY_FEED_UPDATED)
+
+
+def last_modified_of(changes: Sequence[datetime]) -> datetime | None:
+    """The feed's Last-Modified: the newest of its entries' changes. None for an empty feed,
+    whose `updated` tells nothing of its data: a first entry older than that date (a backfill)
+    must not be answered 304 to a reader asking If-Modified-Since; the ETag serves instead."""
+    return max(changes, default=None)
 
 
 def xml_text(text: str) -> str:

@@ -57,7 +57,8 @@ def _feed(endpoint: str, render: Renderer, content_type: str) -> Response:
             outcome = "revalidated"
         else:
             body = render(page.events, _meta(endpoint, listing, limit, page.next_cursor))
-            entry = Entry.of(mark, body, content_type, syndication.updated_of(page.events), token)
+            changed = syndication.last_modified_of([event.updated_at for event in page.events])
+            entry = Entry.of(mark, body, content_type, changed, token)
             shiplog.feed_cache.put(key, entry)
             outcome = "rendered"
     shiplog.metrics.feed_outcomes[outcome].inc()
@@ -77,7 +78,7 @@ def _has_it(environ: dict[str, object], entry: Entry) -> bool:
     if "HTTP_IF_NONE_MATCH" in environ:
         asked = str(environ["HTTP_IF_NONE_MATCH"])
         return asked == entry.headers["ETag"] or parse_etags(asked).contains_weak(entry.etag)
-    if "HTTP_IF_MODIFIED_SINCE" in environ:
+    if "HTTP_IF_MODIFIED_SINCE" in environ and entry.updated is not None:
         return not is_resource_modified(environ, last_modified=entry.updated)
     return False
 
@@ -108,7 +109,7 @@ def _url(endpoint: str, query: str, **extra: str) -> str:
     return absolute(url_for(endpoint)) + (f"?{query}" if query else "")
 
 
-def conditional(body: bytes, content_type: str, updated: datetime) -> Response:
+def conditional(body: bytes, content_type: str, updated: datetime | None) -> Response:
     """A feed that is not cached, answered as cached ones are: ETag of its bytes,
     Last-Modified of its data, 304 when the reader has it already."""
     return _answer(Entry.of("", body, content_type, updated, None))

@@ -131,6 +131,26 @@ def test_an_empty_feed_is_valid_and_stable() -> None:
     assert first == syndication.atom([], meta())
 
 
+def test_an_empty_feed_says_it_was_updated_when_shiplog_began_not_in_1970() -> None:
+    for body in (syndication.atom([], meta()), syndication.status_atom([], {}, meta())):
+        assert feedparser.parse(body).feed.updated == "2026-11-26T00:00:00+00:00"
+    rss = feedparser.parse(syndication.rss([], meta()))
+    assert rss.feed.updated == "Thu, 26 Nov 2026 00:00:00 +0000"
+    assert syndication.last_modified_of([]) is None
+
+
+@needs_validators
+def test_empty_feeds_pass_the_w3c_validator() -> None:
+    documents = [
+        (syndication.atom([], meta()), "application/atom+xml"),
+        (syndication.rss([], meta()), "application/rss+xml"),
+        (syndication.status_atom([], {}, meta(feed_key="status")), "application/atom+xml"),
+    ]
+    for body, content_type in documents:
+        assert feed_problems(body, content_type, "https://shiplog.example/feed.atom") == []
+    assert json_feed_problems(syndication.json_feed([], meta())) == []
+
+
 def test_atom_links_the_next_page() -> None:
     parsed = feedparser.parse(syndication.atom(EVENTS, meta(next_url="https://x.example/n")))
     assert {"rel": "next", "href": "https://x.example/n"}.items() <= {
