@@ -111,7 +111,7 @@ def admin_only(view: Callable[..., Any]) -> Callable[..., Any]:
 def signin() -> Response | tuple[str, int] | str:
     """Sign in with an access token (or the admin token); the session lasts SESSION_DAYS."""
     target = safe_next(request.values.get("next"))
-    if request.method == "GET":
+    if request.method != "POST":  # HEAD too: a safe method, so no CSRF check, never signs in
         return render_template("signin.html", next=target, error=None)
     token = request.form.get("token", "").strip()
     who = _check_token(token)

@@ -109,6 +109,16 @@ def test_a_wrong_token_is_refused_and_not_echoed(private, token, next) -> None:
     assert client.get("/").status_code == 302
 
 
+@pytest.mark.parametrize("method", ["HEAD", "OPTIONS"])
+def test_only_post_signs_in(private, method) -> None:
+    client = private.test_client()
+    token = add_person(private)
+    answer = client.open("/signin", method=method, data={"token": token, "next": "/"})
+    assert answer.status_code == 200  # the form, not the 303 of a sign-in
+    assert client.get("/").status_code == 302  # still a stranger
+    assert client.get("/api/events").status_code == 401
+
+
 def test_sign_in_without_the_forms_csrf_token_is_refused(private) -> None:
     client = private.test_client()
     token = add_person(private)
