@@ -42,6 +42,7 @@ csrf = CSRFProtect()
 ADMIN_OFF = "admin API is off: set SHIPLOG_ADMIN_TOKEN to turn it on"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_DAYS = 14
+MAX_ROW_ID = 2**63 - 1  # BIGINT's largest; SQLite overflows past it, PostgreSQL refuses
 # Open in private mode too: health for load balancers, GitHub's signed deliveries, sign-in.
 OPEN_ENDPOINTS = frozenset(
     {"static", "ops.healthz", "ops.favicon", "github_webhooks.receive", "auth.signin"}
@@ -261,21 +262,30 @@ def _by_session() -> Identity | None:
     if not isinstance(who, dict):
         return None
     person_id, check = who.get("person"), who.get("check")
+    if not isinstance(check, str) or not (person_id is None or _is_row_id(person_id)):
+        return None  # malformed: signed out, whatever it holds
     if person_id is None:
         token = _settings().admin_token
-        if token and hmac.compare_digest(str(check), _fingerprint(token)):
+        if token and hmac.compare_digest(check.encode(), _fingerprint(token).encode()):
             return ADMIN
         return None
     now = datetime.now(UTC)
     with _db().read() as db_session:
-        person = db_session.get(Person, person_id) if isinstance(person_id, int) else None
-        if person is None or not hmac.compare_digest(str(check), person.token_hash[:32]):
+        person = db_session.get(Person, person_id)
+        if person is None or not hmac.compare_digest(
+            check.encode(), person.token_hash[:32].encode()
+        ):
             return None
         seen = person.last_seen_at
     if seen is None or seen < now - people.TOUCH_EVERY:
         with _db().write() as db_session:
             people.touch_person(db_session, person_id, now)
     return Identity(person.name, person_id=person_id)
+
+
+def _is_row_id(value: object) -> bool:
+    """Whether `value` can be a row's id in every database (a positive BIGINT; not a bool)."""
+    return type(value) is int and 0 < value <= MAX_ROW_ID
 
 
 def _session_check(who: Identity) -> str:

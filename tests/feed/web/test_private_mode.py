@@ -119,6 +119,41 @@ def test_only_post_signs_in(private, method) -> None:
     assert client.get("/api/events").status_code == 401
 
 
+@pytest.mark.parametrize(
+    "who",
+    [
+        {"person": 2**63, "check": "x" * 32},  # past BIGINT: SQLite raised OverflowError
+        {"person": 2**70, "check": "x" * 32},
+        {"person": 10**40, "check": "x" * 32},
+        {"person": -(2**70), "check": "x" * 32},
+        {"person": 0, "check": "x" * 32},
+        {"person": True, "check": "x" * 32},
+        {"person": 1.0, "check": "x" * 32},
+        {"person": "1", "check": "x" * 32},
+        {"person": [1], "check": "x" * 32},
+        {"person": {"id": 1}, "check": "x" * 32},
+        {"person": 1, "check": None},
+        {"person": 1, "check": ["x"]},
+        {"person": 1, "check": "é" * 32},  # not ASCII: hmac.compare_digest refuses str
+        {"person": None, "check": "é" * 32},
+        {"person": None, "check": 12},
+        {"person": None},
+        {},
+        "who",
+        ["who"],
+        None,
+    ],
+)
+def test_a_malformed_session_is_simply_signed_out(private, who) -> None:
+    add_person(private)  # person 1 exists
+    client = private.test_client()
+    cookie = private.session_interface.get_signing_serializer(private).dumps({"who": who})
+    client.set_cookie("shiplog_session", cookie, domain="localhost")
+    assert client.get("/").status_code == 302  # sent to sign in, not a 500
+    assert client.get("/api/events").status_code == 401
+    assert client.get("/signin").status_code == 200
+
+
 def test_sign_in_without_the_forms_csrf_token_is_refused(private) -> None:
     client = private.test_client()
     token = add_person(private)
