@@ -306,11 +306,16 @@ def _unauthorized(message: str) -> Unauthorized:
 
 
 def _private_caching(response: Response) -> Response:
-    """In private mode no shared cache may keep an answer: it was for one reader."""
-    if _settings().private and "public" in response.headers.get("Cache-Control", ""):
-        response.headers["Cache-Control"] = response.headers["Cache-Control"].replace(
-            "public", "private"
-        )
+    """An answer to a bearer token varies by it. In private mode no shared cache may keep any
+    answer (pages, feeds, the API, metrics): it was for one reader. Static files are the same
+    for everyone."""
+    if "Authorization" in request.headers:
+        response.vary.add("Authorization")
+    if _settings().private and request.endpoint != "static":
+        directives = response.cache_control
+        if not directives.no_store:
+            directives.public = False
+            directives.private = True
     return response
 
 

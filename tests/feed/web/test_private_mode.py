@@ -154,6 +154,32 @@ def test_a_malformed_session_is_simply_signed_out(private, who) -> None:
     assert client.get("/signin").status_code == 200
 
 
+READS = ["/", "/status", "/feed.atom", "/feed.json", "/status.atom", "/api/events"]
+READS += ["/api/events/1", "/api/incidents", "/api/status", "/metrics"]
+
+
+@pytest.mark.parametrize("path", READS)
+def test_no_private_answer_may_be_kept_by_a_shared_cache(private, path) -> None:
+    bearer = {"Authorization": f"Bearer {add_person(private)}"}
+    client = private.test_client()
+    for answer in (client.get(path, headers=bearer), client.get(path)):
+        directives = answer.headers.get("Cache-Control", "")
+        assert "private" in directives and "public" not in directives, (path, answer.status)
+    answer = client.get(path, headers=bearer)
+    assert answer.status_code == 200 or path == "/", path  # the page asks for a session
+    assert "Authorization" in answer.headers.get("Vary", ""), path
+    assert "Authorization" not in client.get("/healthz").headers.get("Vary", "")
+
+
+def test_an_answer_to_a_bearer_token_varies_by_it_in_public_mode_too(app_config, isolated_env):
+    app = create_app({**app_config, "ADMIN_TOKEN": ADMIN_TOKEN})
+    client = app.test_client()
+    admin = client.get("/api/channels", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert admin.status_code == 200 and "Authorization" in admin.headers["Vary"]
+    assert "private" not in client.get("/api/events").headers.get("Cache-Control", "")
+    app.extensions["shiplog"].db.dispose()
+
+
 def test_sign_in_without_the_forms_csrf_token_is_refused(private) -> None:
     client = private.test_client()
     token = add_person(private)
