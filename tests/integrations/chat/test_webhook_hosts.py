@@ -75,8 +75,39 @@ def test_a_platform_host_resolving_inside_is_refused(address: str) -> None:
         hosts.check("slack", "https://hooks.slack.com/services/x")
 
 
+# IPv6 forms that lead to IPv4 loopback or private ranges, and ranges that are never global.
+CARRIED = [
+    ("64:ff9b::7f00:1", "NAT64 of 127.0.0.1"),
+    ("64:ff9b::10.1.2.3", "NAT64 of 10.1.2.3"),
+    ("64:ff9b::169.254.169.254", "NAT64 of the metadata address"),
+    ("64:ff9b:1::a01:203", "NAT64 for local use"),
+    ("2002:7f00:1::", "6to4 of 127.0.0.1"),
+    ("2002:c0a8:1::1", "6to4 of 192.168.0.1"),
+    ("::127.0.0.1", "IPv4-compatible 127.0.0.1"),
+    ("::10.1.2.3", "IPv4-compatible 10.1.2.3"),
+    ("::ffff:0:127.0.0.1", "IPv4-translated 127.0.0.1"),
+    ("::ffff:0:172.16.0.1", "IPv4-translated 172.16.0.1"),
+    ("::ffff:10.1.2.3", "IPv4-mapped 10.1.2.3"),
+    ("2001:0:808:808::80ff:fffe", "Teredo with client 127.0.0.1"),
+    ("fec0::1", "site-local"),
+    ("fec0::1%eth0", "site-local with a zone"),
+    ("192.0.0.1", "IETF protocol assignments"),
+    ("192.0.0.9", "IETF protocol assignments, anycast"),
+    ("::ffff:192.0.0.9", "IPv4-mapped 192.0.0.9"),
+    ("64:ff9b::192.0.0.9", "NAT64 of 192.0.0.9"),
+]
+
+
+@pytest.mark.parametrize(("address", "form"), CARRIED)
+def test_an_address_carrying_an_internal_one_is_refused(address: str, form: str) -> None:
+    hosts = WebhookHosts(resolver=lambda host, port: [address])
+    with pytest.raises(HostRefused, match="resolves to an internal address"):
+        hosts.check("slack", "https://hooks.slack.com/services/x")
+
+
 def test_a_public_address_and_a_listed_host_pass_the_address_check() -> None:
-    WebhookHosts(resolver=lambda host, port: ["52.1.2.3", "2600::1"]).check(
+    public = ["52.1.2.3", "2600::1", "64:ff9b::8.8.8.8"]  # DNS64 gives the last one
+    WebhookHosts(resolver=lambda host, port: public).check(
         "slack", "https://hooks.slack.com/services/x"
     )
     listed = WebhookHosts(("chat.internal.example",), resolver=lambda host, port: ["10.0.0.8"])
