@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -64,7 +65,10 @@ class WebhookHosts:
     resolver: Resolver = resolve
 
     def check_url(self, platform: str, url: str) -> None:
-        """Refuse a URL that is not https on the platform's hosts or a listed one."""
+        """Refuse a URL that is not https on the platform's hosts or a listed one, or that
+        holds a control character (CR and LF would split the request it goes into)."""
+        if any(unicodedata.category(char) == "Cc" for char in url):
+            raise HostRefused("the webhook URL holds a control character (CR, LF, tab, NUL …)")
         try:
             parts = urlsplit(url)
             host = (parts.hostname or "").rstrip(".").lower()

@@ -64,6 +64,42 @@ def test_other_hosts_schemes_and_tricks_are_refused(platform: str, url: str, rea
     assert url not in str(refused.value)
 
 
+CONTROLS = ["\r\n", "\n", "\r", "\t", "\x00", "\x1b", "\x7f", "\x85", "\x9b"]
+
+
+@pytest.mark.parametrize("control", CONTROLS)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.slack.com/services/T0/B0/x{}",
+        "https://hooks.slack.com/services/T0/B0/x{}Host: evil.example",
+        "https://hooks.slack.com{}/services/x",
+        "{}https://hooks.slack.com/services/x",
+    ],
+)
+def test_a_url_with_a_control_character_is_refused(url: str, control: str) -> None:
+    with pytest.raises(HostRefused, match="control character") as refused:
+        WebhookHosts().check_url("slack", url.format(control))
+    assert "hooks.slack.com" not in str(refused.value)
+
+
+def test_the_admin_api_and_the_config_file_refuse_a_url_with_cr_lf_by_channel(unlisted) -> None:
+    url = "https://hooks.slack.com/services/T0/B0/secret-part\r\nX-Injected: 1"
+    client = unlisted.test_client()
+    answer = client.post(
+        "/api/channels", json={"name": "eng", "platform": "slack", "url": url}, headers=ADMIN
+    )
+    assert answer.status_code == 400
+    assert answer.json["error"].startswith("channel eng: the webhook URL holds a control")
+    assert "secret-part" not in answer.get_data(as_text=True)
+    assert client.get("/api/channels", headers=ADMIN).json == {"channels": []}
+    unlisted.config["CHANNELS"] = [{"name": "eng", "platform": "slack", "url": url}]
+    with unlisted.app_context(), pytest.raises(click.ClickException) as refused:
+        load_chat_config(unlisted.extensions["shiplog"])
+    assert "channel eng: the webhook URL holds a control character" in refused.value.message
+    assert "secret-part" not in refused.value.message
+
+
 INTERNAL = ["127.0.0.1", "10.1.2.3", "192.168.0.9", "172.16.0.1", "169.254.169.254"]
 INTERNAL += ["100.64.0.1", "0.0.0.0", "::1", "fe80::1", "fc00::1", "::ffff:127.0.0.1", "224.0.0.1"]
 
