@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, time
 from typing import Any, Literal, Protocol
+from urllib.parse import quote, urlencode
 
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
@@ -47,6 +48,8 @@ Drive = Literal["time", "repos", "kinds", "branches", "authors", "paths", "q", "
 DRIVERS: tuple[Drive, ...] = ("repos", "kinds", "branches", "authors", "paths", "q")
 BOTS_CHOICES = ("exclude",)
 BOT_SUFFIX = "[bot]"
+# Left as they are in a canonical query: readable in a repo or a glob, and never a separator.
+CANONICAL_SAFE = "/:*@"
 
 
 class FilterError(ValueError):
@@ -132,6 +135,19 @@ class Filter:
             else:
                 result[name] = value
         return result
+
+    def canonical(self) -> Filter:
+        """The same filter with each list's values sorted and de-duplicated: every order and
+        repetition of the same values (`kind=commit,revert`, `kind=revert&kind=commit`)
+        gives an equal Filter."""
+        lists = {attr: tuple(sorted(set(getattr(self, attr)))) for attr in FIELDS.values()}
+        return replace(self, **lists)
+
+    def canonical_query(self) -> str:
+        """The canonical filter as one query string, each value percent-encoded once (`/`,
+        `:`, `*` and `@` left as they are): what names a feed (its id, its ETag, its place in
+        the feed cache), whatever order the request gave."""
+        return urlencode(self.canonical().to_args(), quote_via=quote, safe=CANONICAL_SAFE)
 
     @property
     def is_empty(self) -> bool:

@@ -22,7 +22,12 @@ from feed.timefmt import iso_utc
 
 # The date part of every tag: URI. It names when the authority minted the ids and never moves.
 TAG_DATE = "2026"
-EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
+# Every feed's own author: Atom needs one on each entry or on the feed (RFC 4287, 4.1.1), and
+# a deployment with no creator or a release without author names nobody.
+FEED_AUTHOR = "shiplog"
+# An empty feed's `updated`: the day of shiplog's first migration (0001). No timeline is
+# older, so no reader finds it implausible, and an empty feed is the same bytes every time.
+EMPTY_FEED_UPDATED = datetime(2026, 11, 26, tzinfo=UTC)
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 RSS_TYPE = "application/rss+xml; charset=utf-8"
 JSON_FEED_TYPE = "application/feed+json; charset=utf-8"
@@ -38,11 +43,13 @@ class FeedMeta:
     description: str
     self_url: str
     home_url: str
-    feed_key: str
+    feed_key: str  # "feed", "status": names the feed in its id
     tag_authority: str
     event_url: Callable[[Event], str] = lambda event: ""
     next_url: str | None = None
     incident_url: Callable[[Incident], str] = lambda incident: ""
+    # The feed's filter as `Filter.canonical_query` gives it, encoded already.
+    filter_query: str = ""
 
 
 def tag_uri(authority: str, name: str) -> str:
@@ -50,9 +57,22 @@ def tag_uri(authority: str, name: str) -> str:
     return f"tag:{authority},{TAG_DATE}:{quote(name, safe=':/?@!$&()*+,;=-._~')}"
 
 
+def feed_id(meta: FeedMeta) -> str:
+    """The feed's own id: its key, then its filter's canonical query, encoded once."""
+    own = tag_uri(meta.tag_authority, meta.feed_key)
+    return f"{own}?{meta.filter_query}" if meta.filter_query else own
+
+
 def updated_of(events: Sequence[Event]) -> datetime:
     """The feed's updated time: the newest change among its entries."""
     return max((event.updated_at for event in events), default=EMPTY_FEED_UPDATED)
+
+
+def last_modified_of(changes: Sequence[datetime]) -> datetime | None:
+    """The feed's Last-Modified: the newest of its entries' changes. None for an empty feed,
+    whose `updated` tells nothing of its data: a first entry older than that date (a backfill)
+    must not be answered 304 to a reader asking If-Modified-Since; the ETag serves instead."""
+    return max(changes, default=None)
 
 
 def xml_text(text: str) -> str:
@@ -103,6 +123,7 @@ def json_feed(events: Sequence[Event], meta: FeedMeta) -> bytes:
         "description": meta.description,
         "home_page_url": meta.home_url,
         "feed_url": meta.self_url,
+        **_json_authors(FEED_AUTHOR),
     }
     if meta.next_url:
         document["next_url"] = meta.next_url
@@ -115,7 +136,7 @@ def json_feed(events: Sequence[Event], meta: FeedMeta) -> bytes:
             "content_html": str(entry_html(event)),
             "date_published": iso_utc(event.occurred_at),
             "date_modified": iso_utc(event.updated_at),
-            **({"authors": [{"name": event.actor}]} if event.actor else {}),
+            **(_json_authors(event.actor) if event.actor else {}),
             "tags": [event.kind, event.repo],
         }
         for event in events
@@ -123,16 +144,22 @@ def json_feed(events: Sequence[Event], meta: FeedMeta) -> bytes:
     return json.dumps(document, ensure_ascii=False, indent=1).encode()
 
 
+def _json_authors(name: str) -> dict[str, object]:
+    """JSON Feed 1.1's `authors`, and 1.0's `author` beside it for older readers."""
+    return {"authors": [{"name": name}], "author": {"name": name}}
+
+
 def _generator(events: Sequence[Event], meta: FeedMeta) -> FeedGenerator:
     generator = FeedGenerator()
     generator.load_extension("dc")
-    generator.id(tag_uri(meta.tag_authority, meta.feed_key))
+    generator.id(feed_id(meta))
     generator.title(xml_text(meta.title))
     generator.subtitle(xml_text(meta.description))
     # feedgen gives RSS's <link> the last link added: the page, not the feed itself.
     generator.link(href=meta.self_url, rel="self")
     generator.link(href=meta.home_url, rel="alternate")
     generator.generator("shiplog")
+    generator.author(name=FEED_AUTHOR)  # for entries that name nobody; RSS shows no name
     updated = updated_of(events)
     generator.updated(updated)
     generator.lastBuildDate(updated)
@@ -157,19 +184,22 @@ def _generator(events: Sequence[Event], meta: FeedMeta) -> FeedGenerator:
 
 def status_atom(incidents: Sequence[Incident], notes: dict[str, str], meta: FeedMeta) -> bytes:
     """One Atom entry per incident: its id never changes, its `updated` moves with every
-    update and at resolution."""
+    update and at resolution. The id is the incident's uid under `status:`, apart from the
+    timeline's "incident opened" entry (the bare uid): a reader that keys entries by id across
+    feeds must not take the two for one."""
     generator = FeedGenerator()
-    generator.id(tag_uri(meta.tag_authority, meta.feed_key))
+    generator.id(feed_id(meta))
     generator.title(xml_text(meta.title))
     generator.subtitle(xml_text(meta.description))
     generator.link(href=meta.self_url, rel="self")
     generator.link(href=meta.home_url, rel="alternate")
     generator.generator("shiplog")
+    generator.author(name=FEED_AUTHOR)
     updated = max((i.updated_at for i in incidents), default=EMPTY_FEED_UPDATED)
     generator.updated(updated)
     for incident in incidents:
         entry = generator.add_entry(order="append")
-        entry.id(tag_uri(meta.tag_authority, incident.uid))
+        entry.id(tag_uri(meta.tag_authority, f"status:{incident.uid}"))
         entry.title(xml_text(f"{incident.title} ({incident.status})"))
         entry.link(href=meta.incident_url(incident), rel="alternate")
         entry.published(incident.opened_at)

@@ -32,6 +32,7 @@ PG_URL = os.environ.get("SHIPLOG_TEST_DATABASE_URL")
 # A schema per pytest-xdist worker (`make test` runs two), so they never share tables.
 PG_SCHEMA = "_".join(["shiplog_test", *filter(None, [os.environ.get("PYTEST_XDIST_WORKER")])])
 SHARED_PAYLOADS = Path(__file__).resolve().parents[2] / "shared" / "github-payloads"
+SHARED_VALIDATORS = Path(__file__).resolve().parents[2] / "shared" / "validators"
 # Secrets the suite hands to the app. No answer (body or header) and no log line may hold
 # one, in any test; chat webhook URLs join the set as tests.fake_chat makes them.
 WATCHED_SECRETS: set[str] = {

@@ -42,6 +42,7 @@ csrf = CSRFProtect()
 ADMIN_OFF = "admin API is off: set SHIPLOG_ADMIN_TOKEN to turn it on"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_DAYS = 14
+MAX_ROW_ID = 2**63 - 1  # BIGINT's largest; SQLite overflows past it, PostgreSQL refuses
 # Open in private mode too: health for load balancers, sign-in (and the signed endpoints).
 OPEN_ENDPOINTS = frozenset({"static", "ops.healthz", "ops.favicon", "auth.signin"})
 FEED_ENDPOINTS = frozenset({"feeds.atom", "feeds.rss", "feeds.json_feed", "incidents.status_feed"})
@@ -111,7 +112,7 @@ def admin_only(view: Callable[..., Any]) -> Callable[..., Any]:
 def signin() -> Response | tuple[str, int] | str:
     """Sign in with an access token (or the admin token); the session lasts SESSION_DAYS."""
     target = safe_next(request.values.get("next"))
-    if request.method == "GET":
+    if request.method != "POST":  # HEAD too: a safe method, so no CSRF check, never signs in
         return render_template("signin.html", next=target, error=None)
     token = request.form.get("token", "").strip()
     who = _check_token(token)
@@ -261,21 +262,30 @@ def _by_session() -> Identity | None:
     if not isinstance(who, dict):
         return None
     person_id, check = who.get("person"), who.get("check")
+    if not isinstance(check, str) or not (person_id is None or _is_row_id(person_id)):
+        return None  # malformed: signed out, whatever it holds
     if person_id is None:
         token = _settings().admin_token
-        if token and hmac.compare_digest(str(check), _fingerprint(token)):
+        if token and hmac.compare_digest(check.encode(), _fingerprint(token).encode()):
             return ADMIN
         return None
     now = datetime.now(UTC)
     with _db().read() as db_session:
-        person = db_session.get(Person, person_id) if isinstance(person_id, int) else None
-        if person is None or not hmac.compare_digest(str(check), person.token_hash[:32]):
+        person = db_session.get(Person, person_id)
+        if person is None or not hmac.compare_digest(
+            check.encode(), person.token_hash[:32].encode()
+        ):
             return None
         seen = person.last_seen_at
     if seen is None or seen < now - people.TOUCH_EVERY:
         with _db().write() as db_session:
             people.touch_person(db_session, person_id, now)
     return Identity(person.name, person_id=person_id)
+
+
+def _is_row_id(value: object) -> bool:
+    """Whether `value` can be a row's id in every database (a positive BIGINT; not a bool)."""
+    return type(value) is int and 0 < value <= MAX_ROW_ID
 
 
 def _session_check(who: Identity) -> str:
@@ -296,11 +306,16 @@ def _unauthorized(message: str) -> Unauthorized:
 
 
 def _private_caching(response: Response) -> Response:
-    """In private mode no shared cache may keep an answer: it was for one reader."""
-    if _settings().private and "public" in response.headers.get("Cache-Control", ""):
-        response.headers["Cache-Control"] = response.headers["Cache-Control"].replace(
-            "public", "private"
-        )
+    """An answer to a bearer token varies by it. In private mode no shared cache may keep any
+    answer (pages, feeds, the API, metrics): it was for one reader. Static files are the same
+    for everyone."""
+    if "Authorization" in request.headers:
+        response.vary.add("Authorization")
+    if _settings().private and request.endpoint != "static":
+        directives = response.cache_control
+        if not directives.no_store:
+            directives.public = False
+            directives.private = True
     return response
 
 

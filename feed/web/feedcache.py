@@ -30,22 +30,25 @@ class Entry:
     fingerprint: str
     body: bytes
     etag: str
-    updated: datetime
+    updated: datetime | None  # Last-Modified; None: not sent
     headers: dict[str, str]
     # The database's change token when the fingerprint was last checked; None: unknown.
     checked_at: int | None
 
     @classmethod
     def of(
-        cls, mark: str, body: bytes, content_type: str, updated: datetime, token: int | None
+        cls,
+        mark: str,
+        body: bytes,
+        content_type: str,
+        updated: datetime | None,
+        token: int | None,
     ) -> Entry:
         etag = hashlib.sha256(body).hexdigest()[:32]
-        headers = {
-            "Content-Type": content_type,
-            "ETag": quote_etag(etag),
-            "Last-Modified": http_date(updated),
-            "Cache-Control": CACHE_CONTROL,
-        }
+        headers = {"Content-Type": content_type, "ETag": quote_etag(etag)}
+        if updated is not None:
+            headers["Last-Modified"] = http_date(updated)
+        headers["Cache-Control"] = CACHE_CONTROL
         return cls(mark, body, etag, updated, headers, token)
 
 

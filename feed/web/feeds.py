@@ -11,11 +11,10 @@ from flask import Blueprint, Response, current_app, request, url_for
 from werkzeug.http import is_resource_modified, parse_etags
 
 from feed import syndication
-from feed.filters import Filter
 from feed.models import Event
 from feed.store import list_events
 from feed.web.feedcache import Entry, fingerprint
-from feed.web.listing import Listing, absolute, listing_url, parse_listing
+from feed.web.listing import Listing, absolute, parse_listing
 
 blueprint = Blueprint("feeds", __name__)
 
@@ -39,15 +38,17 @@ def json_feed() -> Response:
 
 def _feed(endpoint: str, render: Renderer, content_type: str) -> Response:
     shiplog = current_app.extensions["shiplog"]
-    # The same query to the same host is the same feed; a bad query is never cached.
+    listing = parse_listing(allow_limit=True, allow_token=True)
+    limit = str(listing.limit) if "limit" in request.args else ""
+    # One filter, in any order of its arguments, to one host is one feed (a reader's feed
+    # token does not change what it shows); a bad query is never cached.
     environ = request.environ
     host = shiplog.settings.base_url or (environ["wsgi.url_scheme"], environ.get("HTTP_HOST"))
-    key = (endpoint, _query_without_token(), host)
+    key = (endpoint, listing.filter.canonical_query(), listing.cursor, limit, host)
     token = shiplog.db.change_token()  # before the read it vouches for
     entry = shiplog.feed_cache.get(key)
     outcome = "hit"
     if entry is None or token is None or entry.checked_at != token:
-        listing = parse_listing(allow_limit=True, allow_token=True)
         with shiplog.db.read() as session:
             page = list_events(session, listing.filter, cursor=listing.cursor, limit=listing.limit)
         mark = fingerprint(page.events, page.next_cursor)
@@ -55,21 +56,13 @@ def _feed(endpoint: str, render: Renderer, content_type: str) -> Response:
             entry.checked_at = token
             outcome = "revalidated"
         else:
-            limit = str(listing.limit) if "limit" in request.args else ""
             body = render(page.events, _meta(endpoint, listing, limit, page.next_cursor))
-            entry = Entry.of(mark, body, content_type, syndication.updated_of(page.events), token)
+            changed = syndication.last_modified_of([event.updated_at for event in page.events])
+            entry = Entry.of(mark, body, content_type, changed, token)
             shiplog.feed_cache.put(key, entry)
             outcome = "rendered"
     shiplog.metrics.feed_outcomes[outcome].inc()
     return _answer(entry)
-
-
-def _query_without_token() -> bytes:
-    """The query that names the feed: a reader's feed token does not change what it shows."""
-    if "token" not in request.args:
-        return request.query_string
-    kept = [(k, v) for k, v in request.args.items(multi=True) if k != "token"]
-    return urlencode(kept).encode()
 
 
 def _answer(entry: Entry) -> Response:
@@ -85,7 +78,7 @@ def _has_it(environ: dict[str, object], entry: Entry) -> bool:
     if "HTTP_IF_NONE_MATCH" in environ:
         asked = str(environ["HTTP_IF_NONE_MATCH"])
         return asked == entry.headers["ETag"] or parse_etags(asked).contains_weak(entry.etag)
-    if "HTTP_IF_MODIFIED_SINCE" in environ:
+    if "HTTP_IF_MODIFIED_SINCE" in environ and entry.updated is not None:
         return not is_resource_modified(environ, last_modified=entry.updated)
     return False
 
@@ -93,35 +86,33 @@ def _has_it(environ: dict[str, object], entry: Entry) -> bool:
 def _meta(
     endpoint: str, listing: Listing, limit: str, next_cursor: str | None
 ) -> syndication.FeedMeta:
-    described = listing.filter.describe()
+    """What the feed says about itself, all of it from the canonical filter: the same feed
+    asked with its arguments in another order is the same bytes, with the same ETag."""
+    query = listing.filter.canonical_query()
+    described = listing.filter.canonical().describe()
     return syndication.FeedMeta(
         title=f"shiplog: {described}" if described else "shiplog: all activity",
         description="Commits, reverts, releases, deployments and incidents, newest first.",
-        self_url=listing_url(
-            endpoint, listing.filter, external=True, cursor=listing.cursor or "", limit=limit
-        ),
-        home_url=listing_url("pages.activity", listing.filter, external=True),
-        feed_key=_feed_key(listing.filter),
+        self_url=_url(endpoint, query, cursor=listing.cursor or "", limit=limit),
+        home_url=_url("pages.activity", query),
+        feed_key="feed",
+        filter_query=query,
         tag_authority=tag_authority(),
         event_url=lambda event: absolute(url_for("pages.event", event_id=event.id)),
-        next_url=listing_url(
-            endpoint, listing.filter, external=True, cursor=next_cursor, limit=limit
-        )
-        if next_cursor
-        else None,
+        next_url=_url(endpoint, query, cursor=next_cursor, limit=limit) if next_cursor else None,
     )
 
 
-def conditional(body: bytes, content_type: str, updated: datetime) -> Response:
+def _url(endpoint: str, query: str, **extra: str) -> str:
+    """The absolute URL of `endpoint` with the filter's canonical `query` and `extra`."""
+    query = "&".join(filter(None, [query, urlencode([(k, v) for k, v in extra.items() if v])]))
+    return absolute(url_for(endpoint)) + (f"?{query}" if query else "")
+
+
+def conditional(body: bytes, content_type: str, updated: datetime | None) -> Response:
     """A feed that is not cached, answered as cached ones are: ETag of its bytes,
     Last-Modified of its data, 304 when the reader has it already."""
     return _answer(Entry.of("", body, content_type, updated, None))
-
-
-def _feed_key(filter: Filter) -> str:
-    """Names the feed by its filter, the same for Atom, RSS and JSON."""
-    query = urlencode(filter.to_args())
-    return f"feed?{query}" if query else "feed"
 
 
 def tag_authority() -> str:

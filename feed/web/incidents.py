@@ -145,7 +145,7 @@ def status_feed() -> Response:
         incident_url=lambda i: absolute(url_for("incidents.incident", incident_id=i.id)),
     )
     body = syndication.status_atom(ordered, notes, meta)
-    updated = max((i.updated_at for i in ordered), default=syndication.EMPTY_FEED_UPDATED)
+    updated = syndication.last_modified_of([i.updated_at for i in ordered])
     return conditional(body, syndication.ATOM_TYPE, updated)
 
 

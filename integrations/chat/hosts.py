@@ -3,14 +3,16 @@
 A channel's URL must be https on its platform's own hosts; any other host (a self-hosted
 Mattermost, a generic webhook receiver) only when `[security] allow_webhook_hosts` lists it,
 and only listed hosts may use plain http. Before each send the host is resolved, and an
-address in a private, loopback, link-local or otherwise internal range is refused unless the
-host is listed. Messages name the host, never the URL: the URL is a secret.
+address in a private, loopback, link-local or otherwise internal range, or an IPv6 address
+that carries one (NAT64, 6to4, IPv4-compatible or -translated), is refused unless the host
+is listed. Messages name the host, never the URL: the URL is a secret.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -28,6 +30,19 @@ PLATFORM_HOSTS: dict[str, tuple[str, ...]] = {
     "mattermost": (),  # self-hosted: list the host in allow_webhook_hosts
     "webhook": (),
 }
+
+# IPv6 ranges whose last 32 bits are an IPv4 address: IPv4-mapped, IPv4-translated (RFC
+# 2765), IPv4-compatible (deprecated), NAT64's well-known prefix (RFC 6052).
+LAST_32_BITS_IPV4 = tuple(
+    ipaddress.IPv6Network(network)
+    for network in ("::ffff:0:0/96", "::ffff:0:0:0/96", "::/96", "64:ff9b::/96")
+)
+# Not global, whatever this Python's `is_global` says (it differs between versions): IETF
+# protocol assignments, site-local IPv6 (deprecated, still routed inside sites), NAT64 for
+# local use (RFC 8215).
+NEVER_GLOBAL = tuple(
+    ipaddress.ip_network(network) for network in ("192.0.0.0/24", "fec0::/10", "64:ff9b:1::/48")
+)
 
 Resolver = Callable[[str, int], Iterable[str]]
 
@@ -50,7 +65,10 @@ class WebhookHosts:
     resolver: Resolver = resolve
 
     def check_url(self, platform: str, url: str) -> None:
-        """Refuse a URL that is not https on the platform's hosts or a listed one."""
+        """Refuse a URL that is not https on the platform's hosts or a listed one, or that
+        holds a control character (CR and LF would split the request it goes into)."""
+        if any(unicodedata.category(char) == "Cc" for char in url):
+            raise HostRefused("the webhook URL holds a control character (CR, LF, tab, NUL …)")
         try:
             parts = urlsplit(url)
             host = (parts.hostname or "").rstrip(".").lower()
@@ -107,7 +125,25 @@ def _matches(host: str, patterns: Iterable[str]) -> bool:
 
 
 def _internal(address: str) -> bool:
+    """Whether `address`, or an IPv4 address it carries, is not a global unicast address."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
+    return any(_not_global(each) for each in (ip, *_carried(ip)))
+
+
+def _carried(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address leads to: its last 32 bits in the ranges that
+    embed them there, the one after `2002:` (6to4), Teredo's server and client."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return []
+    carried = []
+    if any(ip in network for network in LAST_32_BITS_IPV4):
+        carried.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    if ip.sixtofour is not None:
+        carried.append(ip.sixtofour)
+    if ip.teredo is not None:
+        carried.extend(ip.teredo)
+    return carried
+
+
+def _not_global(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return not ip.is_global or ip.is_multicast or any(ip in network for network in NEVER_GLOBAL)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qsl
 
 import pytest
 from sqlalchemy import select
@@ -54,6 +55,38 @@ def test_query_args_round_trip() -> None:
     assert original.until == datetime(2026, 11, 2, 8, 30, tzinfo=UTC)
     assert Filter.from_args(MultiDict(original.to_args())) == original
     assert Filter.from_dict(original.to_dict()) == original
+
+
+def test_one_filter_in_any_order_has_one_canonical_query() -> None:
+    orders = [
+        [("kind", "commit,revert"), ("repo", "acme/web")],
+        [("repo", "acme/web"), ("kind", "revert,commit")],
+        [("kind", "revert"), ("kind", "commit"), ("kind", "revert"), ("repo", "acme/web")],
+    ]
+    parsed = [Filter.from_args(args(*pairs)) for pairs in orders]
+    assert {f.canonical() for f in parsed} == {
+        Filter(repos=("acme/web",), kinds=("commit", "revert"))
+    }
+    assert {f.canonical_query() for f in parsed} == {"repo=acme/web&kind=commit&kind=revert"}
+    assert Filter().canonical_query() == ""
+
+
+def test_a_canonical_query_encodes_each_value_once_and_parses_back() -> None:
+    tricky = Filter.from_args(
+        args(
+            ("q", "a&kind=commit, 100% done"),
+            ("path", "src/a,b=c d.py"),
+            ("branch", "feature/*"),
+            ("author", "dependabot[bot]"),
+            ("since", "2026-11-01"),
+        )
+    )
+    query = tricky.canonical_query()
+    assert query == (
+        "branch=feature/*&author=dependabot%5Bbot%5D&path=src/a%2Cb%3Dc%20d.py"
+        "&q=a%26kind%3Dcommit%2C%20100%25%20done&since=2026-11-01T00:00:00Z"
+    )
+    assert Filter.from_args(MultiDict(parse_qsl(query))) == tricky.canonical()
 
 
 @pytest.mark.parametrize(

@@ -157,3 +157,40 @@ def test_an_empty_feed_is_valid(client) -> None:
         response = client.get(path)
         assert response.status_code == 200
         assert entries(response) == []
+
+
+def test_a_filter_names_one_feed_in_any_order_of_its_arguments(app, client, db) -> None:
+    seed(db)
+    orders = ["kind=commit,revert", "kind=revert,commit", "kind=revert&kind=commit&kind=revert"]
+    for path in FEEDS:
+        answers = [client.get(f"{path}?{query}") for query in orders]
+        assert len({answer.data for answer in answers}) == 1, path
+        assert len({answer.headers["ETag"] for answer in answers}) == 1, path
+    assert len(app.extensions["shiplog"].feed_cache) == len(FEEDS)  # one each
+    atom = feedparser.parse(client.get("/feed.atom?kind=revert,commit&repo=acme/web").data)
+    assert atom.feed.id == "tag:localhost,2026:feed?repo=acme/web&kind=commit&kind=revert"
+    assert atom.feed.title == "shiplog: repo acme/web · kind commit, revert"
+    self_link = next(link.href for link in atom.feed.links if link.rel == "self")
+    assert self_link == "http://localhost/feed.atom?repo=acme/web&kind=commit&kind=revert"
+    document = json.loads(client.get("/feed.json?q=a b&kind=revert,commit&limit=2").data)
+    assert (
+        document["feed_url"] == "http://localhost/feed.json?kind=commit&kind=revert&q=a%20b&limit=2"
+    )
+    assert feedparser.parse(client.get("/feed.atom").data).feed.id == "tag:localhost,2026:feed"
+
+
+@pytest.mark.parametrize("path", [*FEEDS, "/status.atom"])
+def test_an_empty_feed_is_the_same_bytes_and_has_no_last_modified(client, db, path) -> None:
+    first, second = client.get(path), client.get(path)
+    assert first.data == second.data
+    assert "Last-Modified" not in first.headers  # its date tells nothing of its data
+    assert client.get(path, headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    if path == "/status.atom":
+        return
+    # A backfill brings an event older than any date the empty feed could have given: a
+    # reader that was given no date asks by ETag alone, and gets it.
+    with db.write() as session:
+        make_event(session, title="From the backfill", occurred_at=T0 - timedelta(days=400))
+    again = client.get(path, headers={"If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 200
+    assert [e["title"] for e in entries(again)] == ["acme/api: From the backfill"]

@@ -200,7 +200,9 @@ def test_the_status_feed_has_one_entry_per_incident_updated_in_place(client, db)
     comment(client, first, 1, "Still on it", NOW - timedelta(minutes=10))
     after = feedparser.parse(client.get("/status.atom").data)
     changed = {e.id for e in after.entries if ids[e.id] != e.updated}
-    assert len(after.entries) == 2 and changed == {"tag:localhost,2026:incident:acme/api%231"}
+    assert len(after.entries) == 2 and changed == {
+        "tag:localhost,2026:status:incident:acme/api%231"
+    }
     per_update = feedparser.parse(client.get("/feed.atom?kind=incident").data)
     assert len(per_update.entries) == 3
     conditional = client.get("/status.atom", headers={"If-None-Match": before.headers["ETag"]})
@@ -210,6 +212,23 @@ def test_the_status_feed_has_one_entry_per_incident_updated_in_place(client, db)
         client.get("/status.atom", headers={"If-None-Match": again.headers["ETag"]}).status_code
         == 304
     )
+
+
+def test_no_entry_id_of_the_status_feed_is_an_id_in_a_timeline_feed(client, db) -> None:
+    first = open_incident(client, number=42, opened=NOW - timedelta(hours=3))
+    comment(client, first, 1, "/status identified\nRolling back", NOW - timedelta(hours=2))
+    open_incident(client, number=43, opened=NOW - timedelta(hours=1), title="Slow search")
+    status_ids = {e.id for e in feedparser.parse(client.get("/status.atom").data).entries}
+    assert status_ids == {
+        "tag:localhost,2026:status:incident:acme/api%2342",
+        "tag:localhost,2026:status:incident:acme/api%2343",
+    }
+    for path in ("/feed.atom", "/feed.rss"):
+        timeline = {e.id for e in feedparser.parse(client.get(path).data).entries}
+        assert "tag:localhost,2026:incident:acme/api%2342" in timeline  # unchanged
+        assert len(timeline) == 3 and timeline.isdisjoint(status_ids)
+    items = client.get("/feed.json").get_json()["items"]
+    assert {item["id"] for item in items}.isdisjoint(status_ids)
 
 
 def test_incidents_stand_out_on_the_activity_page_and_the_around_filter(client, db) -> None:

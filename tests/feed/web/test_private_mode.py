@@ -109,6 +109,77 @@ def test_a_wrong_token_is_refused_and_not_echoed(private, token, next) -> None:
     assert client.get("/").status_code == 302
 
 
+@pytest.mark.parametrize("method", ["HEAD", "OPTIONS"])
+def test_only_post_signs_in(private, method) -> None:
+    client = private.test_client()
+    token = add_person(private)
+    answer = client.open("/signin", method=method, data={"token": token, "next": "/"})
+    assert answer.status_code == 200  # the form, not the 303 of a sign-in
+    assert client.get("/").status_code == 302  # still a stranger
+    assert client.get("/api/events").status_code == 401
+
+
+@pytest.mark.parametrize(
+    "who",
+    [
+        {"person": 2**63, "check": "x" * 32},  # past BIGINT: SQLite raised OverflowError
+        {"person": 2**70, "check": "x" * 32},
+        {"person": 10**40, "check": "x" * 32},
+        {"person": -(2**70), "check": "x" * 32},
+        {"person": 0, "check": "x" * 32},
+        {"person": True, "check": "x" * 32},
+        {"person": 1.0, "check": "x" * 32},
+        {"person": "1", "check": "x" * 32},
+        {"person": [1], "check": "x" * 32},
+        {"person": {"id": 1}, "check": "x" * 32},
+        {"person": 1, "check": None},
+        {"person": 1, "check": ["x"]},
+        {"person": 1, "check": "é" * 32},  # not ASCII: hmac.compare_digest refuses str
+        {"person": None, "check": "é" * 32},
+        {"person": None, "check": 12},
+        {"person": None},
+        {},
+        "who",
+        ["who"],
+        None,
+    ],
+)
+def test_a_malformed_session_is_simply_signed_out(private, who) -> None:
+    add_person(private)  # person 1 exists
+    client = private.test_client()
+    cookie = private.session_interface.get_signing_serializer(private).dumps({"who": who})
+    client.set_cookie("shiplog_session", cookie, domain="localhost")
+    assert client.get("/").status_code == 302  # sent to sign in, not a 500
+    assert client.get("/api/events").status_code == 401
+    assert client.get("/signin").status_code == 200
+
+
+READS = ["/", "/status", "/feed.atom", "/feed.json", "/status.atom", "/api/events"]
+READS += ["/api/events/1", "/api/incidents", "/api/status", "/metrics"]
+
+
+@pytest.mark.parametrize("path", READS)
+def test_no_private_answer_may_be_kept_by_a_shared_cache(private, path) -> None:
+    bearer = {"Authorization": f"Bearer {add_person(private)}"}
+    client = private.test_client()
+    for answer in (client.get(path, headers=bearer), client.get(path)):
+        directives = answer.headers.get("Cache-Control", "")
+        assert "private" in directives and "public" not in directives, (path, answer.status)
+    answer = client.get(path, headers=bearer)
+    assert answer.status_code == 200 or path == "/", path  # the page asks for a session
+    assert "Authorization" in answer.headers.get("Vary", ""), path
+    assert "Authorization" not in client.get("/healthz").headers.get("Vary", "")
+
+
+def test_an_answer_to_a_bearer_token_varies_by_it_in_public_mode_too(app_config, isolated_env):
+    app = create_app({**app_config, "ADMIN_TOKEN": ADMIN_TOKEN})
+    client = app.test_client()
+    admin = client.get("/api/channels", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert admin.status_code == 200 and "Authorization" in admin.headers["Vary"]
+    assert "private" not in client.get("/api/events").headers.get("Cache-Control", "")
+    app.extensions["shiplog"].db.dispose()
+
+
 def test_sign_in_without_the_forms_csrf_token_is_refused(private) -> None:
     client = private.test_client()
     token = add_person(private)

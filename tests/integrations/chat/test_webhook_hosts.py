@@ -64,6 +64,48 @@ def test_other_hosts_schemes_and_tricks_are_refused(platform: str, url: str, rea
     assert url not in str(refused.value)
 
 
+CONTROLS = ["\r\n", "\n", "\r", "\t", "\x00", "\x1b", "\x7f", "\x85", "\x9b"]
+
+
+@pytest.mark.parametrize("control", CONTROLS)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://hooks.slack.com/services/T0/B0/x{}",
+        "https://hooks.slack.com/services/T0/B0/x{}Host: evil.example",
+        "https://hooks.slack.com{}/services/x",
+        "{}https://hooks.slack.com/services/x",
+    ],
+)
+def test_a_url_with_a_control_character_is_refused(url: str, control: str) -> None:
+    with pytest.raises(HostRefused, match="control character") as refused:
+        WebhookHosts().check_url("slack", url.format(control))
+    assert "hooks.slack.com" not in str(refused.value)
+
+
+def test_the_admin_api_and_the_config_file_refuse_a_url_with_cr_lf_by_channel(
+    unlisted, app_config
+) -> None:
+    url = "https://hooks.slack.com/services/T0/B0/secret-part\r\nX-Injected: 1"
+    client = unlisted.test_client()
+    answer = client.post(
+        "/api/channels", json={"name": "eng", "platform": "slack", "url": url}, headers=ADMIN
+    )
+    assert answer.status_code == 400
+    assert answer.json["error"].startswith("channel eng: the webhook URL holds a control")
+    assert "secret-part" not in answer.get_data(as_text=True)
+    assert client.get("/api/channels", headers=ADMIN).json == {"channels": []}
+    # The config file is read once per process: a process started with the bad channel.
+    started = create_app(
+        {**app_config, "CHANNELS": [{"name": "eng", "platform": "slack", "url": url}]}
+    )
+    with started.app_context(), pytest.raises(click.ClickException) as refused:
+        load_chat_config(started.extensions["shiplog"])
+    started.extensions["shiplog"].db.dispose()
+    assert "channel eng: the webhook URL holds a control character" in refused.value.message
+    assert "secret-part" not in refused.value.message
+
+
 INTERNAL = ["127.0.0.1", "10.1.2.3", "192.168.0.9", "172.16.0.1", "169.254.169.254"]
 INTERNAL += ["100.64.0.1", "0.0.0.0", "::1", "fe80::1", "fc00::1", "::ffff:127.0.0.1", "224.0.0.1"]
 
@@ -75,8 +117,39 @@ def test_a_platform_host_resolving_inside_is_refused(address: str) -> None:
         hosts.check("slack", "https://hooks.slack.com/services/x")
 
 
+# IPv6 forms that lead to IPv4 loopback or private ranges, and ranges that are never global.
+CARRIED = [
+    ("64:ff9b::7f00:1", "NAT64 of 127.0.0.1"),
+    ("64:ff9b::10.1.2.3", "NAT64 of 10.1.2.3"),
+    ("64:ff9b::169.254.169.254", "NAT64 of the metadata address"),
+    ("64:ff9b:1::a01:203", "NAT64 for local use"),
+    ("2002:7f00:1::", "6to4 of 127.0.0.1"),
+    ("2002:c0a8:1::1", "6to4 of 192.168.0.1"),
+    ("::127.0.0.1", "IPv4-compatible 127.0.0.1"),
+    ("::10.1.2.3", "IPv4-compatible 10.1.2.3"),
+    ("::ffff:0:127.0.0.1", "IPv4-translated 127.0.0.1"),
+    ("::ffff:0:172.16.0.1", "IPv4-translated 172.16.0.1"),
+    ("::ffff:10.1.2.3", "IPv4-mapped 10.1.2.3"),
+    ("2001:0:808:808::80ff:fffe", "Teredo with client 127.0.0.1"),
+    ("fec0::1", "site-local"),
+    ("fec0::1%eth0", "site-local with a zone"),
+    ("192.0.0.1", "IETF protocol assignments"),
+    ("192.0.0.9", "IETF protocol assignments, anycast"),
+    ("::ffff:192.0.0.9", "IPv4-mapped 192.0.0.9"),
+    ("64:ff9b::192.0.0.9", "NAT64 of 192.0.0.9"),
+]
+
+
+@pytest.mark.parametrize(("address", "form"), CARRIED)
+def test_an_address_carrying_an_internal_one_is_refused(address: str, form: str) -> None:
+    hosts = WebhookHosts(resolver=lambda host, port: [address])
+    with pytest.raises(HostRefused, match="resolves to an internal address"):
+        hosts.check("slack", "https://hooks.slack.com/services/x")
+
+
 def test_a_public_address_and_a_listed_host_pass_the_address_check() -> None:
-    WebhookHosts(resolver=lambda host, port: ["52.1.2.3", "2600::1"]).check(
+    public = ["52.1.2.3", "2600::1", "64:ff9b::8.8.8.8"]  # DNS64 gives the last one
+    WebhookHosts(resolver=lambda host, port: public).check(
         "slack", "https://hooks.slack.com/services/x"
     )
     listed = WebhookHosts(("chat.internal.example",), resolver=lambda host, port: ["10.0.0.8"])
