@@ -378,10 +378,16 @@ def worker_command(once: bool, lanes: tuple[str, ...]) -> None:
         return
     logs.configure(logging.INFO, shiplog.settings.log_format)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    worker = make_worker(shiplog, lanes)
+
+    def terminate(*_: object) -> None:
+        stop.set()
+        worker.wakeup.notify(())  # out of an idle wait at once
+
+    signal.signal(signal.SIGTERM, terminate)
     click.echo(f"shiplog: worker running for {', '.join(lanes)} (Ctrl-C stops)")
     try:
-        make_worker(shiplog, lanes).run(stop)
+        worker.run(stop)
     except KeyboardInterrupt:
         stop.set()
 

@@ -319,7 +319,7 @@ def _webhook_hosts(section: Any) -> tuple[str, ...]:
 
 
 def _threads(value: Any) -> dict[str, int]:
-    """WORKER_THREADS: `alerts=4,digests=2,github=4` (or a TOML table); lanes not named
+    """WORKER_THREADS: `alerts=16,digests=4,github=4` (or a TOML table); lanes not named
     keep their default."""
     threads = dict(DEFAULT_THREADS)
     if value is None or value == "":

@@ -26,9 +26,11 @@ MAX_BACKOFF = timedelta(hours=1)
 # Lanes, most urgent first: alerts and reminders, then digests, then GitHub work.
 LANES = ("alerts", "digests", "github")
 DEFAULT_LANE = "github"
-# Worker threads per lane: what suits two cores, where a job spends most of its time waiting
-# on the network (chat platforms, the GitHub API), not on the processor.
-DEFAULT_THREADS = {"alerts": 4, "digests": 2, "github": 4}
+# Worker threads per lane. A job spends its time waiting on the network (chat platforms, the
+# GitHub API), not on the processor, so two cores carry many. A chat channel has at most one
+# message in flight and a channel that hangs holds one thread until its read timeout: the
+# chat lanes have threads enough for many channels hanging at once before a healthy one waits.
+DEFAULT_THREADS = {"alerts": 16, "digests": 4, "github": 4}
 NOTIFY_CHANNEL = "shiplog_jobs"  # PostgreSQL's LISTEN/NOTIFY channel for new work
 
 # (key, payload) or (key, payload, partition)

@@ -293,7 +293,8 @@ class Job(Base):
 
     __table_args__ = (
         Index("ix_jobs_due", "state", "due_at"),
-        Index("ix_jobs_lane_due", "state", "lane", "due_at"),
+        # A claim walks its lane in (due_at, id) order and stops at its limit.
+        Index("ix_jobs_lane_due", "state", "lane", "due_at", "id"),
         Index("ix_jobs_partition", "partition", "state", "id"),
     )
 

@@ -31,7 +31,7 @@ def upgrade() -> None:
         "OR (kind = 'deliver' AND key LIKE 'deliver:%:digest:%')"
     )
     op.execute("UPDATE jobs SET lane = 'alerts' WHERE kind = 'deliver' AND lane = 'github'")
-    op.create_index("ix_jobs_lane_due", "jobs", ["state", "lane", "due_at"])
+    op.create_index("ix_jobs_lane_due", "jobs", ["state", "lane", "due_at", "id"])
     op.create_index("ix_jobs_partition", "jobs", ["partition", "state", "id"])
     with op.batch_alter_table("channels") as channels:
         channels.add_column(sa.Column("failures", sa.Integer(), nullable=False, server_default="0"))
