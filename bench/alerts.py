@@ -3,10 +3,12 @@ fetches crawl through a slow GitHub API and one of the chat channels hangs.
 
 Measured from the moment each `issues` webhook is sent to the moment each healthy channel
 (the fake chat server, a thread of this process) receives its alert; with how many patch
-fetches were done by then, whether the hanging channel was put aside
-(`shiplog_chat_circuit_open` on /metrics), and, once it answers again, whether it gets each
-of its alerts once. `make bench` runs it on SQLite under `shiplog run` and on PostgreSQL
-under gunicorn with two `shiplog worker`s; `tests/test_crisis_loop.py` runs it scaled down.
+fetches were done by then, whether the hanging channels were put aside
+(`shiplog_chat_circuit_open` on /metrics), and, once they answer again, whether they get
+each of their alerts once. `make bench` runs it on SQLite under `shiplog run` and on
+PostgreSQL under gunicorn with two `shiplog worker`s, with one channel of four hanging; and
+on SQLite with four of eight hanging, as many as a worker has alert threads.
+`tests/test_crisis_loop.py` runs it scaled down.
 
     .venv/bin/python -m bench.alerts
 """
@@ -25,7 +27,7 @@ import uuid
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,12 +47,12 @@ from bench.processes import (
 from feed.db import Database
 from feed.models import Channel, Job
 from feed.notify import channel_partition
-from tests.fake_chat import Answer, FakeChat
+from tests.fake_chat import Answer, FakeChat, Received
 from tests.github_emulator import Emulator, FakeCommit, make_commits
 
 REPO = "acme/api"
 TOKEN = "bench-github-token"
-HANGING = "hanging"  # the channel that never answers
+HANGING = "hanging-"  # and a number: the channels that never answer
 SPARE = 100  # commits the API knows beyond the push: each nudge pushes one
 TITLE = re.compile(r"\(crisis (\d+)\)")
 CIRCUIT = "shiplog_chat_circuit_open"
@@ -62,18 +64,23 @@ class Crisis:
 
     commits: int = 2000  # in the push delivered first: one patch fetch each
     api_latency: float = 0.1  # seconds the GitHub API takes to answer anything
-    channels: int = 4  # webhook channels with a realtime subscription; one of them hangs
+    channels: int = 4  # webhook channels with a realtime subscription
+    hanging: int = 1  # of them, those that never answer
     incidents: int = 50
     every: float = 0.2  # seconds between incidents
-    hang: float = 30.0  # seconds the hanging channel keeps each request, then drops it
+    hang: float = 30.0  # seconds a hanging channel keeps each request, then drops it
     patience: float = 60.0  # seconds to wait for alerts after the last incident
-    circuit_patience: float = 60.0  # for the hanging channel's circuit to open
+    circuit_patience: float = 60.0  # for the hanging channels' circuits to open
     read_timeout: float | None = None  # the chat client's, in the servers; None: shiplog's
-    hurry: bool = False  # bring the hanging channel's retries forward instead of waiting
+    hurry: bool = False  # bring the hanging channels' retries forward instead of waiting
 
     @property
-    def healthy(self) -> int:
-        return self.channels - 1
+    def healthy(self) -> list[str]:
+        return [f"up-{n}" for n in range(1, self.channels - self.hanging + 1)]
+
+    @property
+    def hanging_names(self) -> list[str]:
+        return [f"{HANGING}{n}" for n in range(1, self.hanging + 1)]
 
 
 def run(
@@ -100,12 +107,12 @@ def run(
     hanging.set()
 
     def answer(path: str) -> Answer:
-        if path == f"/{HANGING}" and hanging.is_set():
+        if path.startswith(f"/{HANGING}") and hanging.is_set():
             return Answer(delay=crisis.hang, drop=True)
         return Answer()
 
     with emulator.running(), FakeChat(answer).running() as chat:
-        names = [f"up-{n}" for n in range(1, crisis.channels)] + [HANGING]
+        names = crisis.healthy + crisis.hanging_names
         config = folder / "crisis.toml"
         config.write_text(
             toml_config(
@@ -170,13 +177,13 @@ class _Scene:
         self.numbers["patches_queued"] = self.count_jobs("patches", "due")
 
         self.open_incidents()
-        expected = crisis.healthy * crisis.incidents
+        expected = len(crisis.healthy) * crisis.incidents
         deadline = max(self.sent.values()) + crisis.patience
         while self.healthy_received() < expected and time.monotonic() < deadline:
             time.sleep(0.01)
         self.numbers["alerts_done_after"] = time.monotonic() - min(self.sent.values())
         self.numbers["patches_done"] = self.count_jobs("patches", "done")
-        self.numbers["hanging_received"] = len(self.chat.to(f"/{HANGING}"))
+        self.numbers["hanging_received"] = len(self.hanging_received())
 
         self.numbers |= self.wait_for_circuit()
         hanging.clear()
@@ -205,37 +212,36 @@ class _Scene:
             self.webhook_seconds.append(time.monotonic() - self.sent[n])
 
     def wait_for_circuit(self) -> dict[str, Any]:
-        """Until /metrics says the hanging channel is put aside (bringing its retries
+        """Until /metrics says every hanging channel is put aside (bringing their retries
         forward with `hurry`)."""
         first = min(self.sent.values())
         deadline = first + self.crisis.circuit_patience
-        partition = channel_partition(self.channel_id(HANGING), "alerts")
+        partitions = self.hanging_partitions()
         while time.monotonic() < deadline:
-            if self.circuit_open():
+            if self.circuits_open() == len(partitions):
                 return {"circuit_open": True, "circuit_opened_after": time.monotonic() - first}
-            if self.crisis.hurry and self.move_time(partition, circuit=False):
+            if self.crisis.hurry and self.move_time(partitions, circuit=False):
                 self.nudge()
             time.sleep(0.1 if self.crisis.hurry else 0.25)
-        return {"circuit_open": self.circuit_open(), "circuit_opened_after": None}
+        return {"circuit_open": False, "circuit_opened_after": None}
 
     def recover(self) -> dict[str, Any]:
-        """The hanging channel answers again; time moves on past its circuit and retries,
-        until its messages are all out. What it got, and its circuit then."""
-        channel = self.channel_id(HANGING)
-        partition = channel_partition(channel, "alerts")
+        """The hanging channels answer again; time moves on past their circuits and retries,
+        until their messages are all out. What they got, and their circuits then."""
+        partitions = self.hanging_partitions()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if self.count_jobs("deliver", "due", partition) == 0:
+            if self.count_jobs("deliver", "due", partitions) == 0:
                 break
-            if self.move_time(partition, circuit=True):
+            if self.move_time(partitions, circuit=True):
                 self.nudge()
             time.sleep(0.1)
-        got = Counter(self.number(r.body) for r in self.chat.to(f"/{HANGING}"))
+        got = Counter((r.path, self.number(r.body)) for r in self.hanging_received())
         return {
             "recovered": len(got),
             "recovered_duplicates": sum(n - 1 for n in got.values()),
-            "circuit_open_after_recovery": self.circuit_open(),
-            "hanging_dead": self.count_jobs("deliver", "dead", partition),
+            "circuit_open_after_recovery": self.circuits_open() > 0,
+            "hanging_dead": self.count_jobs("deliver", "dead", partitions),
         }
 
     # --- helpers ------------------------------------------------------------------------
@@ -264,42 +270,45 @@ class _Scene:
         self.pushed += 1
         self.deliver("push", _push(self.commits[self.pushed - 1 : self.pushed], before))
 
-    def move_time(self, partition: str, *, circuit: bool) -> bool:
-        """Make the partition's waiting jobs due now (and with `circuit`, end the channel's
-        circuit); whether anything was waiting."""
+    def move_time(self, partitions: Collection[str], *, circuit: bool) -> bool:
+        """Make the partitions' waiting jobs due now (and with `circuit`, end the hanging
+        channels' circuits); whether anything was waiting."""
         now = datetime.now(UTC)
         with self.db.write() as session:
             moved = session.execute(
                 update(Job)
-                .where(Job.partition == partition, Job.state == "due", Job.due_at > now)
+                .where(Job.partition.in_(partitions), Job.state == "due", Job.due_at > now)
                 .values(due_at=now)
             ).rowcount
             if circuit:
                 moved += session.execute(
                     update(Channel)
-                    .where(Channel.name == HANGING, Channel.circuit_until > now)
+                    .where(Channel.name.startswith(HANGING), Channel.circuit_until > now)
                     .values(circuit_until=now - timedelta(seconds=1))
                 ).rowcount
         return moved > 0
 
-    def circuit_open(self) -> bool:
-        """Whether /metrics says the hanging channel is put aside."""
+    def circuits_open(self) -> int:
+        """How many hanging channels /metrics says are put aside."""
         answer = web.request(self.server, "GET", "/metrics")
         self.scan_answer(answer)
         if answer.status != 200:
             raise RuntimeError(f"bench alerts: /metrics answered {answer.status}")
         found = parse_metrics(answer.body.decode())
-        key = (CIRCUIT, (("channel", HANGING), ("platform", "webhook")))
-        return found.get(key, 0.0) == 1.0
+        return sum(
+            found.get((CIRCUIT, (("channel", name), ("platform", "webhook"))), 0.0) == 1.0
+            for name in self.crisis.hanging_names
+        )
 
-    def channel_id(self, name: str) -> int:
+    def hanging_partitions(self) -> list[str]:
         with self.db.read() as session:
-            return session.scalars(select(Channel.id).where(Channel.name == name)).one()
+            found = session.scalars(select(Channel.id).where(Channel.name.startswith(HANGING)))
+            return [channel_partition(channel, "alerts") for channel in found]
 
-    def count_jobs(self, kind: str, state: str, partition: str | None = None) -> int:
+    def count_jobs(self, kind: str, state: str, partitions: Collection[str] = ()) -> int:
         query = select(func.count()).where(Job.kind == kind, Job.state == state)
-        if partition is not None:
-            query = query.where(Job.partition == partition)
+        if partitions:
+            query = query.where(Job.partition.in_(partitions))
         with self.db.read() as session:
             return session.scalar(query) or 0
 
@@ -307,17 +316,21 @@ class _Scene:
         """What the worker recorded for the healthy channels' alerts: from arrival (the
         webhook's transaction) to the send's end (`jobs.latency_seconds`)."""
         with self.db.read() as session:
-            names = select(Channel.id).where(Channel.name != HANGING)
-            partitions = [channel_partition(n, "alerts") for n in session.scalars(names)]
+            healthy = select(Channel.id).where(Channel.name.in_(self.crisis.healthy))
+            partitions = [channel_partition(n, "alerts") for n in session.scalars(healthy)]
             query = select(Job.latency_seconds).where(
                 Job.partition.in_(partitions), Job.latency_seconds.is_not(None)
             )
             return sorted(session.scalars(query))
 
+    def hanging_received(self) -> list[Received]:
+        with self.chat.lock:
+            return [r for r in self.chat.received if r.path.startswith(f"/{HANGING}")]
+
     def healthy_received(self) -> int:
         """Alerts the healthy channels have, each counted once."""
         with self.chat.lock:
-            healthy = [r for r in self.chat.received if r.path != f"/{HANGING}"]
+            healthy = [r for r in self.chat.received if not r.path.startswith(f"/{HANGING}")]
         return len({(r.path, self.number(r.body)) for r in healthy})
 
     @staticmethod
@@ -336,18 +349,18 @@ class _Scene:
     def results(self) -> dict[str, Any]:
         crisis = self.crisis
         with self.chat.lock:
-            healthy = [r for r in self.chat.received if r.path != f"/{HANGING}"]
+            healthy = [r for r in self.chat.received if not r.path.startswith(f"/{HANGING}")]
         counts = Counter((r.path.strip("/"), self.number(r.body)) for r in healthy)
         first = {}
         for r in healthy:  # the first copy of each is the one that counts
             first.setdefault((r.path.strip("/"), self.number(r.body)), r.at)
         latencies = sorted(at - self.sent[n] for (_, n), at in first.items() if n in self.sent)
-        expected = {
-            (f"up-{c}", n) for c in range(1, crisis.channels) for n in range(crisis.incidents)
-        }
+        expected = {(name, n) for name in crisis.healthy for n in range(crisis.incidents)}
         return {
             **self.numbers,
             "incidents": crisis.incidents,
+            "hanging": crisis.hanging,
+            "channels": crisis.channels,
             "patches_total": crisis.commits,
             "alerts_expected": len(expected),
             "alerts_received": len(expected & set(counts)),
@@ -449,7 +462,8 @@ def _kind(url: str) -> str:
 
 def runs(crisis: Crisis = Crisis()) -> dict[str, dict[str, Any]]:
     """`make bench`'s runs: SQLite under `shiplog run`, PostgreSQL under gunicorn and two
-    workers when a server answers."""
+    workers when a server answers; then SQLite with as many channels hanging as a worker
+    has alert threads (4), beside four healthy ones."""
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         results["SQLite"] = run(f"sqlite:///{tmp}/alerts.db", Path(tmp), crisis)
@@ -457,6 +471,9 @@ def runs(crisis: Crisis = Crisis()) -> dict[str, dict[str, Any]]:
     if admin:
         with tempfile.TemporaryDirectory() as tmp, postgres_schema(admin, "shiplog_alerts") as url:
             results["PostgreSQL"] = run(url, Path(tmp), crisis, servers="gunicorn")
+    crowded = replace(crisis, channels=8, hanging=4)
+    with tempfile.TemporaryDirectory() as tmp:
+        results["SQLite, 4 of 8 hanging"] = run(f"sqlite:///{tmp}/alerts.db", Path(tmp), crowded)
     return results
 
 
