@@ -43,28 +43,37 @@ def main(argv: Sequence[str] | None = None) -> None:
     if unknown:
         raise SystemExit(f"bench: unknown section {unknown[0]!r}; sections: {', '.join(SECTIONS)}")
     chosen = [name for name in SECTIONS if name in names] or list(SECTIONS)
+    began = datetime.now(UTC)
+    load_before = os.getloadavg()[0]
     ran = {name: SECTIONS[name]() for name in chosen}
     if names:
         stamp = (
             f"Run separately: `.venv/bin/python -m bench {' '.join(chosen)}`, "
-            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}."
+            f"{began:%Y-%m-%d %H:%M} UTC on {machine()}; {busy(load_before)}."
         )
         text = RESULTS.read_text() if RESULTS.exists() else TITLE + "\n"
         for name, lines in ran.items():
             text = replace_section(text, name, [stamp, "", *lines])
     else:
-        text = "\n".join([*header(), *(line for n, ls in ran.items() for line in marked(n, ls))])
+        sections = (line for name, lines in ran.items() for line in marked(name, lines))
+        text = "\n".join([*header(began, load_before), *sections])
     RESULTS.write_text(text)
     print(text)
 
 
-def header() -> list[str]:
+def busy(load_before: float) -> str:
+    """The machine's 1-minute load average when the run began and ended: the other work
+    the shared cores had."""
+    return f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+
+
+def header(began: datetime, load_before: float) -> list[str]:
     return [
         TITLE,
         "",
         f"Command: `make bench` (runs `.venv/bin/python -m bench`; `python -m bench SECTION ...` "
         f"runs only some of {', '.join(SECTIONS)} and replaces their parts). "
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}.",
+        f"Run {began:%Y-%m-%d %H:%M} UTC on {machine()}; {busy(load_before)}.",
         "These machines are shared and noisy: compare numbers measured in the same run.",
         "",
     ]
