@@ -6,11 +6,12 @@ import os
 import platform
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import chat, load, queries, scale, sync, web
+from bench import alerts, chat, fanout, load, queries, scale, sync, web
 from bench.databases import postgres_schema, postgres_url
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -31,30 +32,77 @@ def machine() -> str:
     )
 
 
-def main() -> None:
+TITLE = "# Benchmark results"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """`python -m bench [SECTION ...]`: every section and a new RESULTS.md; or only the
+    named ones, each replacing its own part of RESULTS.md (between its markers)."""
+    names = list(sys.argv[1:] if argv is None else argv)
+    unknown = [name for name in names if name not in SECTIONS]
+    if unknown:
+        raise SystemExit(f"bench: unknown section {unknown[0]!r}; sections: {', '.join(SECTIONS)}")
+    chosen = [name for name in SECTIONS if name in names] or list(SECTIONS)
+    began = datetime.now(UTC)
+    load_before = os.getloadavg()[0]
+    ran = {name: SECTIONS[name]() for name in chosen}
+    if names:
+        stamp = (
+            f"Run separately: `.venv/bin/python -m bench {' '.join(chosen)}`, "
+            f"{began:%Y-%m-%d %H:%M} UTC on {machine()}; {busy(load_before)}."
+        )
+        text = RESULTS.read_text() if RESULTS.exists() else TITLE + "\n"
+        for name, lines in ran.items():
+            text = replace_section(text, name, [stamp, "", *lines])
+    else:
+        sections = (line for name, lines in ran.items() for line in marked(name, lines))
+        text = "\n".join([*header(began, load_before), *sections])
+    RESULTS.write_text(text)
+    print(text)
+
+
+def busy(load_before: float) -> str:
+    """The machine's 1-minute load average when the run began and ended: the other work
+    the shared cores had."""
+    return f"load average {load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+
+
+def header(began: datetime, load_before: float) -> list[str]:
+    return [
+        TITLE,
+        "",
+        f"Command: `make bench` (runs `.venv/bin/python -m bench`; `python -m bench SECTION ...` "
+        f"runs only some of {', '.join(SECTIONS)} and replaces their parts). "
+        f"Run {began:%Y-%m-%d %H:%M} UTC on {machine()}; {busy(load_before)}.",
+        "These machines are shared and noisy: compare numbers measured in the same run.",
+        "",
+    ]
+
+
+def marked(name: str, lines: list[str]) -> list[str]:
+    """A section's lines between its markers (HTML comments: Markdown shows nothing)."""
+    return [f"<!-- bench:{name} -->", *lines, f"<!-- /bench:{name} -->", ""]
+
+
+def replace_section(text: str, name: str, lines: list[str]) -> str:
+    """`text` with section `name`'s part replaced by `lines` (added at the end if absent)."""
+    begin, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    block = "\n".join(marked(name, lines)).rstrip("\n")
+    start = text.find(begin)
+    stop = text.find(end, start)
+    if start < 0 or stop < 0:
+        return text.rstrip("\n") + "\n\n" + block + "\n"
+    return text[:start] + block + text[stop + len(end) :]
+
+
+def sync_section() -> list[str]:
     print("bench: backfill of 2,000 commits ...", file=sys.stderr)
     backfill = sync.backfill()
     print("bench: idle re-poll of 20 repositories ...", file=sys.stderr)
     idle = sync.idle_repoll()
     print("bench: import-git of 5,000 commits ...", file=sys.stderr)
     imported = sync.import_git()
-    print("bench: rendering a 10,000-event digest for every platform ...", file=sys.stderr)
-    rendering = chat.render_digest()
-    print("bench: rendering a 2,000-event digest, every event accounted for ...", file=sys.stderr)
-    accounting = chat.render_every_event()
-    print("bench: delivery throughput ...", file=sys.stderr)
-    delivery = chat.delivery_throughput()
-    at_scale = scale.run()
-    print("bench: gunicorn: feeds, pushes and memory ...", file=sys.stderr)
-    served = web.run()
-    loads = load_runs()
-    lines = [
-        "# Benchmark results",
-        "",
-        f"Command: `make bench` (runs `.venv/bin/python -m bench`). "
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}.",
-        "These machines are shared and noisy: compare numbers measured in the same run.",
-        "",
+    return [
         "## GitHub sync (against the local API emulator in `tests/github_emulator.py`)",
         "",
         "| measure | shiplog sync | naive PyGithub loop | target |",
@@ -80,6 +128,17 @@ def main() -> None:
         f"| {imported['commits']:,} commits, 3 files with patches each, into SQLite | "
         f"{imported['seconds']:.1f} s | {imported['commits_per_second']:.0f} commits/s | 0 |",
         "",
+    ]
+
+
+def chat_section() -> list[str]:
+    print("bench: rendering a 10,000-event digest for every platform ...", file=sys.stderr)
+    rendering = chat.render_digest()
+    print("bench: rendering a 2,000-event digest, every event accounted for ...", file=sys.stderr)
+    accounting = chat.render_every_event()
+    print("bench: delivery throughput ...", file=sys.stderr)
+    delivery = chat.delivery_throughput()
+    return [
         "## Chat",
         "",
         "Rendering one digest of 10,000 events (best of 5; target: under 100 ms a platform):",
@@ -101,9 +160,38 @@ def main() -> None:
         f"{delivery['per_second']:.0f} messages a second.",
         "",
     ]
-    lines += scale_lines(at_scale) + web_lines(served) + load_lines(loads)
-    RESULTS.write_text("\n".join(lines))
-    print("\n".join(lines))
+
+
+def scale_section() -> list[str]:
+    return scale_lines(scale.run())
+
+
+def web_section() -> list[str]:
+    print("bench: gunicorn: feeds, pushes and memory ...", file=sys.stderr)
+    return web_lines(web.run())
+
+
+def load_section() -> list[str]:
+    return load_lines(load_runs())
+
+
+def alerts_section() -> list[str]:
+    print("bench: alert latency under pressure ...", file=sys.stderr)
+    crises = alerts.runs()
+    print("bench: 10,000 alerts to 50 channels ...", file=sys.stderr)
+    fanouts = fanout.runs()
+    return alerts_lines(crises) + fanout_lines(fanouts)
+
+
+# In the order they run and appear in RESULTS.md.
+SECTIONS: dict[str, Callable[[], list[str]]] = {
+    "sync": sync_section,
+    "chat": chat_section,
+    "scale": scale_section,
+    "web": web_section,
+    "load": load_section,
+    "alerts": alerts_section,
+}
 
 
 def load_runs(seconds: float = 60.0) -> dict[str, dict[str, Any]]:
@@ -223,6 +311,91 @@ def web_lines(r: dict[str, float]) -> list[str]:
         "lookup), interleaved in one run.",
         "",
     ]
+
+
+def alerts_lines(runs: dict[str, dict[str, Any]]) -> list[str]:
+    crisis = alerts.Crisis()
+    lines = [
+        "## Alert latency under pressure",
+        "",
+        f"`bench/alerts.py`: the GitHub API emulator answers every request after "
+        f"{crisis.api_latency * 1000:.0f} ms; a push of {crisis.commits:,} commits is delivered "
+        f"first ({crisis.commits:,} patch fetches queued in the github lane); {crisis.channels} "
+        "`webhook` channels have a realtime subscription each, and one of them hangs (the fake "
+        f"chat server keeps every request {crisis.hang:.0f} s, then drops it); then "
+        f"{crisis.incidents} incidents are opened, one every {crisis.every} s (signed `issues` "
+        "webhooks, `opened`, labelled `incident`). Latency: from just before a webhook is sent "
+        "to the fake chat server (a thread of the bench process) receiving its alert, for "
+        "each healthy channel. Target: p99 under 2 s. The last row is the same with 8 "
+        "channels of which 4 hang: as many as a worker has alert threads "
+        "(`SHIPLOG_WORKER_THREADS`, `alerts=4`).",
+        "",
+        "| run | served by | alerts received | p50 s | p99 s | max s "
+        "| patch fetches done by then | hanging channels put aside | once they answered again |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in runs.items():
+        opened = (
+            f"yes, {r['circuit_opened_after']:.0f} s after the first incident"
+            if r["circuit_open"]
+            else "no"
+        )
+        lines.append(
+            f"| {name} | {r['servers']} | {r['alerts_received']} of {r['alerts_expected']}, "
+            f"{r['duplicates']} twice | {r['p50']:.3f} | {r['p99']:.3f} | {r['max']:.3f} | "
+            f"{r['patches_done']:,} of {r['patches_total']:,} | {opened} | "
+            f"{r['recovered']} of {r['incidents'] * r['hanging']} delivered, "
+            f"{r['recovered_duplicates']} twice |"
+        )
+    lines += [
+        "",
+        "Where the time goes (p50 / p99): "
+        + "; ".join(
+            f"{name}: the webhook's answer {r['webhook_p50'] * 1000:.0f} / "
+            f"{r['webhook_p99'] * 1000:.0f} ms, the worker's own count from the alert's "
+            f"arrival to its send {r['worker_p50'] * 1000:.0f} / "
+            f"{r['worker_p99'] * 1000:.0f} ms"
+            for name, r in runs.items()
+        )
+        + ". A hanging channel's messages go one at a time and each try holds one of the "
+        "worker's alert threads for the 5 s read timeout; its circuit opens after three tries "
+        "and two quick retries (about 21 s). With as many hanging channels as alert threads, "
+        "every thread can be waiting on one of them, and the healthy channels' alerts wait "
+        "for a thread. Afterwards the time is moved on (`channels.circuit_until`, "
+        "`jobs.due_at`) for the hanging channels, which answer again.",
+        "",
+    ]
+    return lines
+
+
+def fanout_lines(runs: dict[str, dict[str, Any]]) -> list[str]:
+    f = fanout.Fanout()
+    lines = [
+        f"## {f.messages:,} alerts",
+        "",
+        f"`bench/fanout.py`: {f.events} new commits for {f.channels} `webhook` channels whose "
+        f"realtime subscriptions want every commit: {f.messages:,} deliver jobs, queued "
+        "through the store and `feed.notify.enqueue_alerts`, then sent by `shiplog worker` "
+        "(4 alert threads each). The fake chat server fails about one send in ten, picked by "
+        f"a hash of the channel and its send count: {f.errors:.1%} answer 500, "
+        f"{f.limited:.1%} 429 with `Retry-After: 1`, {f.timeouts:.1%} are kept {f.hang:.0f} s "
+        "and dropped (the client gives up after its 5 s read timeout). Time: from starting "
+        "the workers to the last message's arrival. Counted by channel and event.",
+        "",
+        "| database | workers | delivered | twice | dead | sends: ok / 500 / 429 / timed out "
+        "| circuits opened | time | messages a second | longest pause between two arrivals |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in runs.items():
+        o = r["outcomes"]
+        lines.append(
+            f"| {name} | {r['workers']} | {r['delivered']:,} of {r['messages']:,} | "
+            f"{r['duplicates']} | {r['jobs']['dead']} | {o.get('ok', 0):,} / {o.get('500', 0)} / "
+            f"{o.get('429', 0)} / {o.get('timeout', 0)} | {r['circuits_opened']} | "
+            f"{r['seconds']:.0f} s | {r['per_second']:.0f} | {r['gaps']['max']:.1f} s |"
+        )
+    lines.append("")
+    return lines
 
 
 if __name__ == "__main__":

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from tests.conftest import WATCHED_SECRETS
 
+SHUTDOWN_POLL = 0.05  # seconds: how soon the server notices it is asked to stop
+
 
 @dataclass
 class Received:
@@ -21,6 +24,7 @@ class Received:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # time.monotonic() when the request arrived
 
     @property
     def json(self) -> Any:
@@ -32,17 +36,20 @@ class Answer:
     status: int = 200
     body: str = "ok"
     headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
+    delay: float = 0.0  # cut short when the server stops
     drop: bool = False  # close the connection without answering (a lost connection)
 
 
 class FakeChat:
-    """Answers every POST with the next scripted Answer for its path, else 200 "ok"."""
+    """Answers every POST with the next scripted Answer for its path, else with what
+    `default(path)` says (called under the lock, in the order requests arrive), else 200 "ok"."""
 
-    def __init__(self) -> None:
+    def __init__(self, default: Callable[[str], Answer] | None = None) -> None:
         self.received: list[Received] = []
         self.script: dict[str, list[Answer]] = {}
+        self.default = default
         self.lock = threading.Lock()
+        self.stopping = threading.Event()
         self.server: ThreadingHTTPServer | None = None
 
     def url(self, path: str) -> str:
@@ -62,10 +69,14 @@ class FakeChat:
     def running(self) -> Iterator[FakeChat]:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.stopping.clear()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL}, daemon=True
+        ).start()
         try:
             yield self
         finally:
+            self.stopping.set()  # answers still waiting out a delay end now
             self.server.shutdown()
             self.server.server_close()
 
@@ -76,12 +87,21 @@ def _handler(fake: FakeChat) -> type[BaseHTTPRequestHandler]:
         wbufsize = 1 << 16
         disable_nagle_algorithm = True
 
+        def handle(self) -> None:
+            # The client may go away between two requests on its connection.
+            with contextlib.suppress(ConnectionResetError):
+                super().handle()
+
         def do_POST(self) -> None:
+            arrived = time.monotonic()
             parts = urlsplit(self.path)
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             with fake.lock:
                 queue = fake.script.get(parts.path) or []
-                answer = queue.pop(0) if queue else Answer()
+                if queue:
+                    answer = queue.pop(0)
+                else:
+                    answer = fake.default(parts.path) if fake.default else Answer()
                 if answer.status < 400 and not answer.drop:  # what the platform accepted
                     fake.received.append(
                         Received(
@@ -89,9 +109,11 @@ def _handler(fake: FakeChat) -> type[BaseHTTPRequestHandler]:
                             {k: v[-1] for k, v in parse_qs(parts.query).items()},
                             {k.lower(): v for k, v in self.headers.items()},
                             body,
+                            arrived,
                         )
                     )
-            time.sleep(answer.delay)
+            if answer.delay:
+                fake.stopping.wait(answer.delay)
             if answer.drop:
                 self.close_connection = True
                 return

@@ -9,6 +9,7 @@ requests, and which of them counted against the rate limit, so tests assert the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -24,6 +25,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import jwt
 
 RATE_LIMIT = 5000
+SHUTDOWN_POLL = 0.05  # seconds: how soon the server notices it is asked to stop
 INSTALLATION_TOKEN = "ghs_emulatedinstallationtoken"
 
 
@@ -83,7 +85,9 @@ class Emulator:
         self.limit = RATE_LIMIT
         self.remaining = RATE_LIMIT
         self.reset_at = time.time() + 3600
+        self.latency = 0.0  # seconds every request waits before its answer: a slow API
         self.lock = threading.RLock()
+        self.stopping = threading.Event()
         self.server: ThreadingHTTPServer | None = None
 
     # --- the model -----------------------------------------------------------------------
@@ -112,11 +116,15 @@ class Emulator:
     def running(self) -> Iterator[Emulator]:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
-        thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self.stopping.clear()
+        thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL}, daemon=True
+        )
         thread.start()
         try:
             yield self
         finally:
+            self.stopping.set()  # requests waiting out the latency end now
             self.server.shutdown()
             self.server.server_close()
 
@@ -127,6 +135,8 @@ class Emulator:
         query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         prefix = "/api/v3" if parts.path.startswith("/api/v3/") else ""  # GitHub Enterprise
         path = parts.path.removeprefix(prefix)
+        if self.latency:
+            self.stopping.wait(self.latency)
         with self.lock:
             fault = self._take_fault(path)
         if fault is not None:
@@ -329,6 +339,11 @@ def _handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
         # out a delayed ACK (about 40 ms).
         wbufsize = 1 << 16
         disable_nagle_algorithm = True
+
+        def handle(self) -> None:
+            # The client may go away between two requests on its connection.
+            with contextlib.suppress(ConnectionResetError):
+                super().handle()
 
         def do_GET(self) -> None:
             self._serve("GET")
