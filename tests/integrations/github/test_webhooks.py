@@ -191,6 +191,28 @@ def test_missing_github_headers_are_400(client: FlaskClient, db: Database, heade
     assert rows(db, Delivery) == 0
 
 
+@pytest.mark.parametrize(
+    "event", ["projects_v2_item", "projects_v2", "security_and_analysis", "sub_issues"]
+)
+def test_event_names_with_digits_are_well_formed_and_ignored_with_202(
+    client: FlaskClient, db: Database, event: str
+) -> None:
+    payload = {"action": "edited", "repository": repository(), "sender": {"login": "sam"}}
+    response = deliver(client, event, payload)
+    assert response.status_code == 202, response.json
+    assert response.json["result"] == "ignored"
+    assert event in response.json["detail"]
+    assert rows(db, Delivery) == 1 and rows(db, Event) == 0
+
+
+@pytest.mark.parametrize("event", ["2fa", "_push", "Push", "push-event", "p" * 65])
+def test_event_names_github_never_sends_are_400(client: FlaskClient, db: Database, event: str):
+    response = deliver(client, event, {"zen": "hi"})
+    assert response.status_code == 400
+    assert "X-GitHub-Event" in response.json["detail"]
+    assert rows(db, Delivery) == 0
+
+
 def test_a_body_over_25_mb_is_413(client: FlaskClient, db: Database) -> None:
     big = b'{"zen": "' + b"x" * (25 * 1024 * 1024) + b'"}'
     response = deliver(client, "ping", big)
