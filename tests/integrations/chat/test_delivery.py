@@ -514,7 +514,7 @@ def test_the_longest_names_still_make_jobs(slack_app, chat) -> None:
         ref=f"refs/heads/{branch}",
         forced=True,
         before="f" * 40,
-        repository={"full_name": "a" * 90 + "/" + "r" * 100},
+        repository={"full_name": "a" * 39 + "/" + "r" * 100},  # the longest GitHub allows
     )
     response = deliver(slack_app.test_client(), "push", push)
     assert response.status_code == 200, response.json

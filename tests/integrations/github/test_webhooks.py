@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from feed.db import Database
-from feed.models import Delivery, Event, EventFile, Repo
+from feed.models import Delivery, Event, EventFile, Job, Repo
 from tests.conftest import SECRET, deliver, sign
 
 SHA_A = "a" * 40
@@ -242,6 +242,45 @@ def test_a_push_with_malformed_fields_is_400_and_writes_nothing(
     assert response.status_code == 400
     assert response.json["detail"].startswith("github webhooks: payload:")
     assert rows(db, Event) == rows(db, Delivery) == 0
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "evil/%3Cimg src=x onerror=alert(1)%3E",
+        "evil/<img src=x>",
+        "evil/..",
+        "evil/.",
+        "evil/a/b",
+        "evil/a?b",
+        "evil/" + "r" * 101,
+        "-evil/api",
+        "evil-/api",
+        "ev--il/api",
+        "e" * 40 + "/api",
+        "ev_il/api",
+        "/api",
+        "evil/",
+        "evil",
+    ],
+)
+def test_a_repository_name_github_would_not_allow_is_400_and_writes_nothing(
+    client: FlaskClient, db: Database, name: str
+) -> None:
+    payload = push(commit(SHA_A, "Fix"), repository={**repository(), "full_name": name})
+    response = deliver(client, "push", payload)
+    assert response.status_code == 400, response.json
+    assert "repository.full_name" in response.json["detail"]
+    assert rows(db, Event) == rows(db, Delivery) == rows(db, Repo) == rows(db, Job) == 0
+
+
+@pytest.mark.parametrize("name", ["a/b", "Octo-Cat9/.github", "o" * 39 + "/" + "r._-" * 25])
+def test_every_repository_name_github_allows_is_taken(
+    client: FlaskClient, db: Database, name: str
+) -> None:
+    payload = push(commit(SHA_A, "Fix"), repository={**repository(), "full_name": name})
+    assert deliver(client, "push", payload).status_code == 200
+    assert [event.repo for event in events(db)] == [name]
 
 
 # --- deliveries that land ----------------------------------------------------------------
