@@ -200,6 +200,9 @@ class Incident(Base):
     # The issue's labels as last seen, and when: label changes after opening count.
     labels: Mapped[list[str]] = mapped_column(JSONData, default=list)
     labels_at: Mapped[datetime | None]
+    # When each of those labels was first seen (ISO 8601): a label added after a command
+    # wins over it, one that was there before does not.
+    label_times: Mapped[dict[str, str] | None] = mapped_column(JSONData)
     # False once the issue lost the label, moved or was deleted; the history stays.
     active: Mapped[bool] = mapped_column(default=True)
     inactive_reason: Mapped[str | None] = mapped_column(Text)
