@@ -131,6 +131,18 @@ class Event(Base):
         return self.sha[:7] if self.sha else None
 
 
+class AuthorAlias(Base):
+    """A login and a name one author goes by, as a source gave both (a commit's GitHub login
+    and its git author name): `author=` finds an event by its actor's other name too."""
+
+    __tablename__ = "author_aliases"
+
+    login: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+    __table_args__ = (Index("ix_author_aliases_name", "name", "login"),)
+
+
 class EventFile(Base):
     """A file an event touched, with its patch once one is known."""
 

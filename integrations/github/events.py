@@ -10,7 +10,7 @@ from typing import Any
 
 from feed.incidents import IncidentRules, parse_note
 from feed.store import EventRecord, FileRecord
-from integrations.github.commits import TITLE_LIMIT, commit_record
+from integrations.github.commits import TITLE_LIMIT, commit_record, login_from_email
 from integrations.github.payload import PayloadError, optional, required, timestamp
 
 PUSH_COMMIT_CAP = 2048  # GitHub lists at most this many commits in a push payload
@@ -352,7 +352,9 @@ def _commit_record(
         sha=sha,
         message=optional(commit, "message", str) or "",
         actor=_name(
-            optional(commit, "author.username", str) or optional(commit, "author.name", str)
+            optional(commit, "author.username", str)
+            or login_from_email(optional(commit, "author.email", str))
+            or optional(commit, "author.name", str)
         ),
         when=timestamp(commit, "timestamp") or pushed_at or datetime.now(UTC),
         url=optional(commit, "url", str),

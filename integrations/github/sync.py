@@ -23,7 +23,13 @@ from feed.models import Event
 from feed.store import EventRecord, attach_files, diff_states, upsert_repo
 from feed.timefmt import iso_utc
 from integrations.github.client import GitHubClient, GitHubError, Page, RateLimited, Unavailable
-from integrations.github.commits import DEFAULT_PATCH_CAP, capped_files, commit_record, diff_stats
+from integrations.github.commits import (
+    DEFAULT_PATCH_CAP,
+    capped_files,
+    commit_record,
+    diff_stats,
+    login_from_email,
+)
 from integrations.github.events import Context, Routed, route
 from integrations.github.followups import batch
 
@@ -344,7 +350,8 @@ def _sync_releases(db: Database, client: GitHubClient, repo: str, options: SyncO
 
 def _commit_from_api(commit: Commit, repo: str, branch: str, cap: int) -> EventRecord:
     git = commit.commit
-    author = commit.author.login if commit.author is not None else git.author.name
+    login = commit.author.login if commit.author is not None else None
+    author = login or login_from_email(git.author.email) or git.author.name
     files = capped_files(commit.raw_data.get("files") or [], cap)
     return commit_record(
         repo=repo,
