@@ -24,7 +24,7 @@ from integrations.chat import (
     webhook,
 )
 from integrations.chat.text import payload_size
-from tests.chat_validators import slack_problems
+from tests.chat_validators import google_chat_problems, slack_problems
 from tests.hostile import HOSTILE, strings
 
 text = st.one_of(
@@ -55,7 +55,7 @@ messages = st.builds(
     sections=st.lists(sections, max_size=70),
     url=urls,
     severity=st.sampled_from([None, "sev1", "failure"]),
-    thread_key=st.none(),
+    thread_key=st.sampled_from([None, "incident:acme/api#7"]),
 )
 PROPERTY = settings(
     max_examples=60,
@@ -154,6 +154,9 @@ def test_google_chat(message: Message) -> None:
         for w in section["widgets"]
     ]
     no_broken_escapes(paragraphs, entities=True)
+    assert google_chat_problems(payload) == []
+    thread = {"threadKey": message.thread_key} if message.thread_key else None
+    assert payload.get("thread") == thread
 
 
 @PROPERTY
@@ -233,6 +236,13 @@ def test_slack_takes_every_mrkdwn_text_verbatim_so_a_quoted_url_is_no_link() -> 
     assert slack_problems(payload) == []
     links = re.findall(r"<(https?://[^|>]*)\|", json.dumps(payload))
     assert links and all(not link.startswith("https://evil") for link in links)
+
+
+def test_google_chat_names_an_incident_s_thread_in_the_message() -> None:
+    payload = googlechat.render(Message(kind="alert", title="t", summary="s", thread_key="k#1"))
+    assert payload["thread"] == {"threadKey": "k#1"}
+    assert google_chat_problems(payload) == []
+    assert "thread" not in googlechat.render(Message(kind="digest", title="t", summary="s"))
 
 
 def test_the_registry_names_every_platform() -> None:
