@@ -172,9 +172,10 @@ def job_limits(settings: Settings) -> dict[str, Any]:
 
 
 def worker_parts(
-    shiplog: Shiplog, http: requests.Session | None = None
+    shiplog: Shiplog, http: requests.Session | None = None, *, served_at: str | None = None
 ) -> tuple[dict[str, Handler], Scheduler]:
-    """The job handlers and the periodic schedule the worker runs."""
+    """The job handlers and the periodic schedule the worker runs; chat links go to
+    `served_at` when SHIPLOG_BASE_URL is unset (see `chat_links`)."""
     settings = shiplog.settings
     budget = RateBudget()  # one rate limit for every thread's client of these credentials
     handlers = github_jobs.handlers(
@@ -185,7 +186,7 @@ def worker_parts(
     )
     handlers |= chat_delivery.handlers(
         shiplog.db,
-        **chat_links(settings),
+        **chat_links(settings, served_at),
         http=http,
         hosts=WebhookHosts(settings.allow_webhook_hosts),
     )
@@ -200,9 +201,11 @@ def worker_parts(
     return handlers, schedule
 
 
-def make_worker(shiplog: Shiplog, lanes: tuple[str, ...] | None = None) -> Worker:
+def make_worker(
+    shiplog: Shiplog, lanes: tuple[str, ...] | None = None, *, served_at: str | None = None
+) -> Worker:
     """The worker for `lanes` (all of them by default), with the configured threads."""
-    handlers, schedule = worker_parts(shiplog)
+    handlers, schedule = worker_parts(shiplog, served_at=served_at)
     threads = shiplog.settings.worker_threads
     if lanes is not None:
         threads = {lane: threads[lane] for lane in lanes}
@@ -215,10 +218,11 @@ def make_worker(shiplog: Shiplog, lanes: tuple[str, ...] | None = None) -> Worke
     )
 
 
-def chat_links(settings: Settings) -> dict[str, Callable[[Any], str]]:
+def chat_links(settings: Settings, served_at: str | None = None) -> dict[str, Callable[[Any], str]]:
     """How chat messages link back: to events, filtered listings and incidents, on
-    SHIPLOG_BASE_URL (or the address `shiplog run` serves by default)."""
-    base = settings.base_url or "http://127.0.0.1:8000"
+    SHIPLOG_BASE_URL; without it, on the address this process serves (`served_at`, given
+    by `shiplog run`), or else the one `shiplog run` serves by default."""
+    base = settings.base_url or served_at or "http://127.0.0.1:8000"
     return {
         "event_url": lambda event: f"{base}/events/{event.id}",
         "listing_url": lambda rule: f"{base}/?{urlencode(rule.to_args())}",
@@ -265,9 +269,18 @@ def run_command(host: str, port: int, threads: int) -> None:
         click.echo(f"shiplog: empty database and no GitHub source; loaded {created} demo events")
     load_chat_config(shiplog)
     stop = threading.Event()
+    served_at = None if shiplog.settings.base_url else local_url(host, port)
+    if served_at:
+        click.echo(
+            f"shiplog: chat messages link to {served_at}; set SHIPLOG_BASE_URL to an address "
+            "the people in the chat can reach"
+        )
     # The worker shares the web threads' Database: their commits wake it at once.
     worker = threading.Thread(
-        target=make_worker(shiplog).run, args=(stop,), name="shiplog-worker", daemon=True
+        target=make_worker(shiplog, served_at=served_at).run,
+        args=(stop,),
+        name="shiplog-worker",
+        daemon=True,
     )
     worker.start()
     click.echo(f"shiplog: serving on http://{host}:{port}/  (Ctrl-C stops)")
@@ -275,6 +288,13 @@ def run_command(host: str, port: int, threads: int) -> None:
         serve(app, host=host, port=port, threads=threads, ident="shiplog")
     finally:
         stop.set()
+
+
+def local_url(host: str, port: int) -> str:
+    """The address `shiplog run --host --port` answers at, as a link (an address that
+    listens everywhere answers on the loopback one)."""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 @click.group("db")

@@ -470,6 +470,16 @@ def _repo_rows(timeline: Timeline) -> list[tuple[Any, ...]]:
 
 
 REPO_COLUMNS = ("full_name", "html_url", "default_branch", "is_demo", "first_seen_at")
+ALIAS_COLUMNS = ("login", "name")
+
+
+def _alias_rows(timeline: Timeline) -> list[tuple[str, str]]:
+    """Each developer's git name beside their login; and a few logins known only by a git
+    name that is itself an actor (commits imported from addresses that name no login)."""
+    developers = [person for person in timeline.people if person.startswith("dev")]
+    return [(login, f"Developer {login[3:]}") for login in developers] + [
+        (f"gh-{login}", login) for login in developers[:10]
+    ]
 
 
 def _load_sqlite(engine: Engine, timeline: Timeline) -> float:
@@ -486,6 +496,7 @@ def _load_sqlite(engine: Engine, timeline: Timeline) -> float:
         # The search index is built once at the end: far faster than row by row.
         cursor.execute(f"DROP TRIGGER {search.SEARCH_TABLE}_insert")
         insert(cursor, "repos", REPO_COLUMNS, _repo_rows(timeline))
+        insert(cursor, "author_aliases", ALIAS_COLUMNS, _alias_rows(timeline))
         for rows in timeline.batches():
             insert(cursor, "events", EVENT_COLUMNS, rows.events)
             insert(cursor, "event_files", FILE_COLUMNS, rows.files)
@@ -512,6 +523,7 @@ def _load_postgresql(engine: Engine, timeline: Timeline) -> float:
                     stream.write_row(row)
 
         copy("repos", REPO_COLUMNS, _repo_rows(timeline))
+        copy("author_aliases", ALIAS_COLUMNS, _alias_rows(timeline))
         for rows in timeline.batches():
             copy("events", EVENT_COLUMNS, rows.events)
             copy("event_files", FILE_COLUMNS, rows.files)

@@ -26,6 +26,7 @@ CASES: dict[str, str] = {
     "branch main": "branch=main",
     "branch glob": "branch=release/*",
     "author": "author=dev042",
+    "author by git name": "author=Developer 042",
     "no bots": "bots=exclude",
     "path glob": "path=db/migrations/*",
     "since/until (one week)": "since=2025-03-01T00:00:00Z&until=2025-03-08T00:00:00Z",

@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, time
 from typing import Any, Literal, Protocol
 from urllib.parse import quote, urlencode
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import CompoundSelect, Select, and_, exists, func, or_, select, union
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from feed import search
-from feed.models import INCIDENT_KINDS, KINDS, Event, EventFile
+from feed.models import INCIDENT_KINDS, KINDS, AuthorAlias, Event, EventFile
 
 KIND_CHOICES = (*KINDS, "incident")
 MAX_VALUES = 20
@@ -206,7 +206,9 @@ class Filter:
         if self.branches:
             conditions.append(_any_glob(column("branches", Event.branch), self.branches))
         if self.authors:
-            conditions.append(_any_glob(column("authors", Event.actor), self.authors))
+            actor = column("authors", Event.actor)
+            by_alias = actor.in_(other_names(self.authors))
+            conditions.append(or_(_any_glob(actor, self.authors), by_alias))
         if self.paths and drive == "paths":
             touched = select(EventFile.event_id).where(_any_glob(EventFile.path, self.paths))
             conditions.append(Event.id.in_(touched))
@@ -247,19 +249,20 @@ class Filter:
             conditions.append(or_(column("around", Event.kind).in_(INCIDENT_KINDS), *near))
         return stmt.where(and_(*conditions)) if conditions else stmt
 
-    def matches(self, event: Any) -> bool:
+    def matches(self, event: Any, *, aliases: Collection[str] = ()) -> bool:
         """Whether one event (stored or about to be) passes, as `apply` would select it.
 
-        `around` needs the incidents table and is not checked here.
+        `aliases` are the other names of the filter's authors (`other_names`, as
+        `feed.store.author_aliases` reads them). `around` needs the incidents table and is
+        not checked here.
         """
-        checks = [
-            (self.repos, event.repo),
-            (self.branches, event.branch),
-            (self.authors, event.actor),
-        ]
-        for globs, value in checks:
-            if globs and (value is None or not any(_glob_match(g, value) for g in globs)):
+        for globs, value in ((self.repos, event.repo), (self.branches, event.branch)):
+            if globs and not _matches_any(globs, value):
                 return False
+        if self.authors and not (
+            _matches_any(self.authors, event.actor) or (event.actor and event.actor in aliases)
+        ):
+            return False
         if self.kinds and event.kind not in self.expanded_kinds():
             return False
         if self.paths and not any(_glob_match(g, f.path) for f in event.files for g in self.paths):
@@ -275,6 +278,15 @@ class Filter:
         return not (self.bots == "exclude" and (event.actor or "").endswith(BOT_SUFFIX))
 
 
+def other_names(authors: Sequence[str]) -> CompoundSelect:
+    """The actors that go by one of the `authors` globs under another name: the logins of
+    the git names they match, and the git names of the logins they match."""
+    return union(
+        select(AuthorAlias.login).where(_any_glob(AuthorAlias.name, tuple(authors))),
+        select(AuthorAlias.name).where(_any_glob(AuthorAlias.login, tuple(authors))),
+    )
+
+
 def unindexed(column: Any) -> Any:
     """`column` under SQLite's no-op unary plus, which keeps its index out of the plan."""
     return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
@@ -283,6 +295,10 @@ def unindexed(column: Any) -> Any:
 def glob_to_like(glob: str) -> str:
     """A LIKE pattern (escape character `\\`) matching what `glob` matches."""
     return "%".join(_escape_like(part) for part in glob.split("*"))
+
+
+def _matches_any(globs: Sequence[str], value: str | None) -> bool:
+    return value is not None and any(_glob_match(glob, value) for glob in globs)
 
 
 def _glob_match(glob: str, value: str) -> bool:

@@ -2,14 +2,15 @@
 
 An incident is an issue carrying the incident label. Its events (opened, updates, resolved)
 are the timeline; its state (status, severity, components, next update, postmortem) is
-folded from them in order. A severity or component label seen after a command overrides
-what the command set; taking a label off leaves the last value in place.
+folded from them in order. A severity or component label added after a command overrides
+what the command set (a label that was there before does not, however often the issue is
+seen again); taking a label off leaves the last value in place.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -95,9 +96,13 @@ def parse_note(text: str, rules: IncidentRules) -> Note:
 
 
 def fold(
-    events: Sequence[Event], labels: Sequence[str], labels_at: datetime | None, rules: IncidentRules
+    events: Sequence[Event],
+    labels: Sequence[str],
+    label_times: Mapping[str, datetime],
+    rules: IncidentRules,
 ) -> State:
-    """The state an incident's events (oldest first) and its latest labels come to."""
+    """The state an incident's events (oldest first) and its latest labels come to;
+    `label_times` says when each label was added (first seen)."""
     state = State()
     # Opening first: comments made before a late label are still updates of the incident.
     for event in sorted(events, key=lambda e: e.kind != "incident_opened"):
@@ -116,11 +121,10 @@ def fold(
             state.status, state.resolved_at = "investigating", None
         else:
             _apply(state, event, rules)
-    if labels_at is not None:
-        if state.severity_set_at is None or labels_at >= state.severity_set_at:
-            state.severity = _severity(labels, rules) or state.severity
-        if state.components_set_at is None or labels_at >= state.components_set_at:
-            state.components = _components(labels, rules) or state.components
+    added = _added_since(labels, label_times, state.severity_set_at)
+    state.severity = _severity(added, rules) or state.severity
+    if _components(_added_since(labels, label_times, state.components_set_at), rules):
+        state.components = _components(labels, rules)
     return state
 
 
@@ -140,11 +144,14 @@ def note_issue(
     active: bool = True,
     reason: str | None = None,
 ) -> None:
-    """Remember the issue as a delivery showed it, if that is newer than what is known."""
+    """Remember the issue as a delivery showed it, if that is newer than what is known, and
+    when each of its labels was added."""
     row = session.scalars(select(Incident).where(Incident.uid == uid)).one_or_none()
     if row is None or (row.labels_at is not None and seen_at < row.labels_at):
         return
-    row.title, row.labels, row.labels_at = scrub(title), scrub(list(labels)), seen_at
+    labels = scrub(list(labels))
+    row.label_times = _label_times(row, labels, seen_at)
+    row.title, row.labels, row.labels_at = scrub(title), labels, seen_at
     row.url = scrub(url) or row.url
     row.active, row.inactive_reason = active, reason
 
@@ -174,7 +181,8 @@ def refresh(session: Session, uid: str, rules: IncidentRules) -> Incident | None
             url=opened.url,
         )
         session.add(row)
-    state = fold(events, row.labels or [], row.labels_at, rules)
+    times = {label: datetime.fromisoformat(at) for label, at in (row.label_times or {}).items()}
+    state = fold(events, row.labels or [], times, rules)
     row.status, row.severity, row.components = state.status, state.severity, state.components
     row.postmortem_url, row.next_update_at = state.postmortem_url, state.next_update_at
     row.opened_at = state.opened_at or opened.occurred_at
@@ -254,6 +262,30 @@ def _duration(value: str) -> timedelta:
         (int(amount) * units[unit.lower()] for amount, unit in DURATION_PART.findall(value)),
         timedelta(0),
     )
+
+
+def _label_times(row: Incident, labels: Sequence[str], seen_at: datetime) -> dict[str, str]:
+    """When each of `labels` was added: a label seen before keeps its time; the labels of the
+    incident's first sighting count from its opening (a command cannot be older than the
+    incident); a label new since the last sighting, from this one."""
+    last = row.labels_at
+    if last is None:
+        return {label: min(row.opened_at, seen_at).isoformat() for label in labels}
+    known, before = row.label_times or {}, set(row.labels or [])
+    # A label kept from before label times were, counts from when it was last seen.
+    return {
+        label: known.get(label, last.isoformat()) if label in before else seen_at.isoformat()
+        for label in labels
+    }
+
+
+def _added_since(
+    labels: Sequence[str], label_times: Mapping[str, datetime], moment: datetime | None
+) -> list[str]:
+    """The labels added at or after `moment`; all of them when there is no moment."""
+    if moment is None:
+        return list(labels)
+    return [label for label in labels if (at := label_times.get(label)) and at >= moment]
 
 
 def _severity(labels: Sequence[Any], rules: IncidentRules) -> str | None:

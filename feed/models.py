@@ -131,6 +131,18 @@ class Event(Base):
         return self.sha[:7] if self.sha else None
 
 
+class AuthorAlias(Base):
+    """A login and a name one author goes by, as a source gave both (a commit's GitHub login
+    and its git author name): `author=` finds an event by its actor's other name too."""
+
+    __tablename__ = "author_aliases"
+
+    login: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+    __table_args__ = (Index("ix_author_aliases_name", "name", "login"),)
+
+
 class EventFile(Base):
     """A file an event touched, with its patch once one is known."""
 
@@ -200,6 +212,9 @@ class Incident(Base):
     # The issue's labels as last seen, and when: label changes after opening count.
     labels: Mapped[list[str]] = mapped_column(JSONData, default=list)
     labels_at: Mapped[datetime | None]
+    # When each of those labels was first seen (ISO 8601): a label added after a command
+    # wins over it, one that was there before does not.
+    label_times: Mapped[dict[str, str] | None] = mapped_column(JSONData)
     # False once the issue lost the label, moved or was deleted; the history stays.
     active: Mapped[bool] = mapped_column(default=True)
     inactive_reason: Mapped[str | None] = mapped_column(Text)

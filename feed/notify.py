@@ -7,7 +7,8 @@ retrying or running two workers never sends a message twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -31,7 +32,7 @@ from feed.digest import (
 from feed.filters import Filter
 from feed.jobs import enqueue, enqueue_many
 from feed.models import INCIDENT_KINDS, Event, Incident, Job, Subscription
-from feed.store import encode_cursor
+from feed.store import author_aliases, encode_cursor
 from feed.timefmt import iso_utc
 
 ALERT_MAX_AGE = timedelta(days=1)  # a backfill of old history alerts nobody
@@ -48,15 +49,32 @@ def default_alert(event: Any) -> bool:
     return event.kind == "deployment" and event.data.get("state") in ("failure", "error")
 
 
-def wants(rule: Filter, event: Any) -> bool:
-    """Whether a realtime subscription with filter `rule` hears about `event`."""
-    return rule.matches(event) and (bool(rule.kinds) or default_alert(event))
+def wants(rule: Filter, event: Any, aliases: Collection[str] = ()) -> bool:
+    """Whether a realtime subscription with filter `rule` hears about `event`; `aliases` are
+    the other names of the rule's authors (`feed.store.author_aliases`)."""
+    return rule.matches(event, aliases=aliases) and (bool(rule.kinds) or default_alert(event))
 
 
-def realtime(session: Session) -> list[tuple[Subscription, Filter]]:
+@dataclass(frozen=True)
+class Rule:
+    """A realtime subscription with its filter parsed once, and its authors' other names."""
+
+    subscription: Subscription
+    filter: Filter
+    aliases: frozenset[str]
+
+    def wants(self, event: Any) -> bool:
+        return wants(self.filter, event, self.aliases)
+
+
+def realtime(session: Session) -> list[Rule]:
     """The realtime subscriptions, each with its filter parsed once."""
     subscriptions = session.scalars(select(Subscription).where(Subscription.mode == "realtime"))
-    return [(subscription, Filter.from_dict(subscription.filter)) for subscription in subscriptions]
+    rules = []
+    for subscription in subscriptions:
+        rule = Filter.from_dict(subscription.filter)
+        rules.append(Rule(subscription, rule, author_aliases(session, rule.authors)))
+    return rules
 
 
 DIGEST_LATE = timedelta(days=7)  # the oldest a late arrival may be and still be in a digest
@@ -90,16 +108,16 @@ def enqueue_alerts(session: Session, events: Sequence[Any], now: datetime) -> in
     fresh = [event for event in events if event.occurred_at >= now - ALERT_MAX_AGE]
     if not fresh:
         return 0
-    subscriptions = realtime(session)
+    rules = realtime(session)
     jobs = [
         (
-            f"deliver:{subscription.id}:event:{event.uid}",
-            {"subscription": subscription.id, "event": event.uid},
-            channel_partition(subscription.channel_id, "alerts"),
+            f"deliver:{rule.subscription.id}:event:{event.uid}",
+            {"subscription": rule.subscription.id, "event": event.uid},
+            channel_partition(rule.subscription.channel_id, "alerts"),
         )
         for event in fresh
-        for subscription, rule in subscriptions
-        if wants(rule, event)
+        for rule in rules
+        if rule.wants(event)
     ]
     enqueue_many(session, "deliver", jobs, lane="alerts")
     return len(jobs)
@@ -122,7 +140,7 @@ def remind_overdue(session: Session, now: datetime) -> int:
     ).all()
     if not overdue:
         return 0
-    subscriptions = realtime(session)
+    rules = realtime(session)
     jobs = []
     for incident in overdue:
         opened = session.scalars(select(Event).where(Event.uid == incident.uid)).one_or_none()
@@ -131,12 +149,12 @@ def remind_overdue(session: Session, now: datetime) -> int:
         promise = iso_utc(incident.next_update_at)
         jobs += [
             (
-                f"deliver:{subscription.id}:reminder:{incident.uid}:{promise}",
-                {"subscription": subscription.id, "reminder": incident.uid},
-                channel_partition(subscription.channel_id, "alerts"),
+                f"deliver:{rule.subscription.id}:reminder:{incident.uid}:{promise}",
+                {"subscription": rule.subscription.id, "reminder": incident.uid},
+                channel_partition(rule.subscription.channel_id, "alerts"),
             )
-            for subscription, rule in subscriptions
-            if wants(rule, opened)
+            for rule in rules
+            if rule.wants(opened)
         ]
     enqueue_many(session, "deliver", jobs, lane="alerts")
     return len(jobs)

@@ -14,8 +14,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from feed import reverts, search
-from feed.filters import DRIVERS, Drive, Filter, unindexed
-from feed.models import KINDS, Delivery, Event, EventFile, Incident, Repo
+from feed.filters import DRIVERS, Drive, Filter, other_names, unindexed
+from feed.models import KINDS, AuthorAlias, Delivery, Event, EventFile, Incident, Repo
 
 MAX_ID = 2**63 - 1
 MAX_LIMIT = 200
@@ -34,6 +34,10 @@ COLUMN_LIMITS = {
     "sha": 64,
     "reverts_ref": 64,
 }
+
+# The key of a record's `data` that names its author as git knows them, beside the login
+# the record keeps as its actor: the two are remembered as one author's (AuthorAlias).
+AUTHOR_NAME = "author_name"
 
 Outcome = Literal["created", "updated", "unchanged"]
 
@@ -140,7 +144,16 @@ def upsert_events(
             outcomes.append("unchanged")
     _add_files(session, [(event_id, record.files) for event_id, record in created])
     reverts.link(session, [(i, r) for i, r in created if r.kind in reverts.COMMIT_KINDS])
+    _add_aliases(session, records)
     return outcomes
+
+
+def author_aliases(session: Session, authors: Sequence[str]) -> frozenset[str]:
+    """The actors that go by one of the `authors` globs under another name (a login for a
+    git name, a git name for a login), for `Filter.matches`."""
+    if not authors:
+        return frozenset()
+    return frozenset(session.scalars(other_names(authors)))
 
 
 def _values(record: EventRecord) -> dict[str, Any]:
@@ -422,9 +435,28 @@ def remove_demo(session: Session) -> int:
     names = demo_repos(session)
     if not names:
         return 0
+    demo_aliases = _aliases_of(session, Event.repo.in_(names))
     removed = session.execute(delete(Event).where(Event.repo.in_(names))).rowcount
     session.execute(delete(Repo).where(Repo.full_name.in_(names)))
+    for login, name in demo_aliases - _aliases_of(session, Event.actor.in_(_logins(demo_aliases))):
+        session.execute(
+            delete(AuthorAlias).where(AuthorAlias.login == login, AuthorAlias.name == name)
+        )
     return removed or 0
+
+
+def _aliases_of(session: Session, where: Any) -> set[tuple[str, str]]:
+    """The (login, git name) pairs the events `where` selects give their authors."""
+    rows = session.execute(select(Event.actor, Event.data).where(where, Event.actor.is_not(None)))
+    return {
+        (actor, data[AUTHOR_NAME])
+        for actor, data in rows
+        if isinstance(data.get(AUTHOR_NAME), str) and data[AUTHOR_NAME] != actor
+    }
+
+
+def _logins(pairs: set[tuple[str, str]]) -> list[str]:
+    return sorted({login for login, _ in pairs})
 
 
 def encode_cursor(event: Event) -> str:
@@ -457,6 +489,24 @@ def scrub(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [scrub(item) for item in value]
     return value
+
+
+def _add_aliases(session: Session, records: Sequence[EventRecord]) -> None:
+    """Remember each login and git name a record gives its author, once (every record, not
+    only new ones: a push brings the login of a commit imported from git by name)."""
+    pairs = {
+        (record.actor, name)
+        for record in records
+        if record.actor
+        and isinstance(name := record.data.get(AUTHOR_NAME), str)
+        and name
+        and name != record.actor
+        and len(name) <= COLUMN_LIMITS["actor"]
+    }
+    if pairs:
+        rows = [{"login": login, "name": scrub(name)} for login, name in sorted(pairs)]
+        aliases = AuthorAlias.__table__
+        session.execute(insert_for(session)(aliases).on_conflict_do_nothing(), rows)
 
 
 def _add_files(session: Session, files_of: Sequence[tuple[int, Sequence[FileRecord]]]) -> None:

@@ -36,6 +36,7 @@ class FakeCommit:
     date: datetime
     author_login: str | None = "octocat"
     author_name: str = "The Octocat"
+    author_email: str = "octocat@example.com"
     files: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -281,7 +282,7 @@ class Emulator:
 
     def _commit_json(self, repo: FakeRepo, commit: FakeCommit, detail: bool) -> dict[str, Any]:
         date = commit.date.strftime("%Y-%m-%dT%H:%M:%SZ")
-        person = {"name": commit.author_name, "email": "octocat@example.com", "date": date}
+        person = {"name": commit.author_name, "email": commit.author_email, "date": date}
         user = (
             {"login": commit.author_login, "id": 1, "type": "User"} if commit.author_login else None
         )

@@ -96,7 +96,7 @@ def test_migrations_build_exactly_the_models(database_url: str) -> None:
         )
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
-    assert current_revision(db.engine) == "0008"
+    assert current_revision(db.engine) == "0010"
     db.dispose()
 
 
@@ -250,7 +250,7 @@ def test_upgrade_is_idempotent(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'twice.db'}")
     upgrade(db.engine)
     upgrade(db.engine)
-    assert current_revision(db.engine) == "0008"
+    assert current_revision(db.engine) == "0010"
     db.dispose()
 
 

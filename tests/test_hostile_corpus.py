@@ -27,6 +27,7 @@ from feed.models import Delivery, Event, Subscription
 from feed.render import ALLOWED_TAGS
 from feed.timefmt import iso_utc
 from integrations.chat import PLATFORMS
+from tests.chat_validators import google_chat_problems, slack_problems
 from tests.conftest import deliver
 from tests.fake_chat import FakeChat
 from tests.hostile import BIDI_CONTROLS, HOSTILE, LONG_LINE, strings
@@ -349,6 +350,7 @@ def slack(payload: dict[str, Any]) -> None:
     for text in texts:
         for link in re.findall(r"<([^>]*)>", text):
             assert link.startswith(OUR_HOSTS) and link.count("|") == 1, link
+    assert slack_problems(payload) == []  # mrkdwn verbatim: no URL in the text is a link
 
 
 def discord(payload: dict[str, Any]) -> None:
@@ -378,6 +380,7 @@ def googlechat(payload: dict[str, Any]) -> None:
             for tag in re.findall(r"<[^>]*>", widget["textParagraph"]["text"]):
                 assert re.fullmatch(r'<a href="https://[^"<>]*">|</a>|<br>|</?i>', tag), tag
                 assert not tag.startswith("<a ") or tag[9:].startswith(OUR_HOSTS), tag
+    assert google_chat_problems(payload) == []
 
 
 def webhook(payload: dict[str, Any]) -> None:

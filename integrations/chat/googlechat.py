@@ -32,12 +32,15 @@ MAX_BYTES = 32_000
 # (developers.google.com/workspace/chat/api/reference/rest/v1/cards)
 MAX_WIDGETS = 100
 PACE = timedelta(seconds=1)  # a Chat space takes about one message a second
+# Messages with the same `thread.threadKey` reply in one thread (or start it): the query's
+# `threadKey` is deprecated (developers.google.com/workspace/chat/api/reference/rest/v1/
+# spaces.messages/create).
+REPLY_OPTION = "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD"
 
 
 def render(message: Message) -> dict[str, Any]:
     """The payload: a card section per section of the message, then one for what they leave
-    out and one linking the digest's window; the thread key goes in the URL
-    (`thread_key(message)`)."""
+    out and one linking the digest's window; an incident's messages name its thread."""
     sections: list[dict[str, Any]] = []
     payload: dict[str, Any] = {
         "text": clip(f"{message.title}: {message.summary}", MAX_TEXT, plain),
@@ -54,6 +57,8 @@ def render(message: Message) -> dict[str, Any]:
             }
         ],
     }
+    if message.thread_key:
+        payload["thread"] = {"threadKey": message.thread_key}
     link = window(message, _link, before="")
     ending = [_paragraph(None, link)] if link else []
     room = MAX_BYTES - payload_size(payload) - payload_size(ending)
@@ -74,18 +79,9 @@ def send(
     secret: str | None,
     thread_key: str | None,
 ) -> None:
-    """One thread per incident: messages with the same key reply in it."""
-    params = None
-    if thread_key:
-        params = {
-            "threadKey": thread_key,
-            "messageReplyOption": "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD",
-        }
+    """One thread per incident: a message naming a thread replies in it, or starts it."""
+    params = {"messageReplyOption": REPLY_OPTION} if "thread" in payload else None
     post_json(http, url, payload, params=params)
-
-
-def thread_key(message: Message) -> str | None:
-    return message.thread_key
 
 
 def plain(text: str) -> str:

@@ -71,8 +71,9 @@ def send(
 def escape(text: str) -> str:
     """mrkdwn's three control characters; what remains cannot link, mention or format.
 
-    mrkdwn that is not `verbatim` may have `@channel`, `@here` or `@everyone` parsed as the
-    mention it spells: a zero-width space after each `@` stops that (text is escaped a
+    Every mrkdwn object shiplog sends is `verbatim`, so Slack makes no link of a bare URL
+    and no mention of `@channel`; the fallback `text` is not an object and cannot say so:
+    a zero-width space after each `@` stops a mention there too (text is escaped a
     character at a time, so a word cannot be matched here)."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return text.replace("@", "@\u200b")
@@ -87,11 +88,14 @@ def link(url: str | None, label: str) -> str:
 
 
 def _section(text: str) -> dict[str, Any]:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text or " "}}
+    # `verbatim`: Slack would otherwise turn a URL in a commit message into a link to
+    # anywhere, and names into mentions; shiplog's own links are written out as <url|label>.
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text or " ", "verbatim": True}}
 
 
 def _plain(text: str) -> str:
-    return fit(units(text), HEADER_TEXT)
+    # Slack refuses a header without text.
+    return fit(units(text), HEADER_TEXT) or "shiplog"
 
 
 def _heading(section: Section) -> str:

@@ -14,6 +14,13 @@ TITLE_LIMIT = 300
 REVERTS_SHA = re.compile(r"This reverts commit ([0-9a-fA-F]{7,64})\b")
 REVERT_SUBJECT = re.compile(r'^(Revert|Reapply) "(.+)"\s*$')
 DEFAULT_PATCH_CAP = 512 * 1024
+# GitHub's private commit addresses, `12345+login@users.noreply.github.com` and the older
+# `login@users.noreply.github.com`: they give the author's login (a bot's with `[bot]`).
+NOREPLY = re.compile(
+    r"(?:\d+\+)?(?=[A-Za-z0-9-]{1,39}(?:\[bot\])?@)"
+    r"([A-Za-z0-9](?:-?[A-Za-z0-9])*(?:\[bot\])?)@users\.noreply\.github\.com",
+    re.IGNORECASE,
+)
 
 
 def commit_record(
@@ -103,3 +110,10 @@ def capped_files(raw_files: Sequence[dict[str, Any]], cap: int) -> list[FileReco
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def login_from_email(email: str | None) -> str | None:
+    """The GitHub login a commit's author address names, if it is one of GitHub's private
+    (noreply) addresses. Only the login is kept, never the address."""
+    found = NOREPLY.fullmatch(email.strip()) if email else None
+    return found.group(1) if found else None

@@ -10,13 +10,18 @@ from typing import Any
 
 from feed.incidents import IncidentRules, parse_note
 from feed.store import EventRecord, FileRecord
-from integrations.github.commits import TITLE_LIMIT, commit_record
+from integrations.github.commits import TITLE_LIMIT, commit_record, login_from_email
 from integrations.github.payload import PayloadError, optional, required, timestamp
 
 PUSH_COMMIT_CAP = 2048  # GitHub lists at most this many commits in a push payload
 SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 MAX_BRANCH = 255
 MAX_NAME = 200
+# Names as GitHub allows them: an owner (user or organization) is 1 to 39 letters, digits
+# and single hyphens, neither first nor last; a repository 1 to 100 letters, digits, `.`,
+# `_` and `-`, but not `.` or `..`. The name goes into API paths, so nothing else passes.
+OWNER = re.compile(r"(?=[A-Za-z0-9-]{1,39}$)[A-Za-z0-9](?:-?[A-Za-z0-9])*")
+REPOSITORY = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9._-]{1,100}")
 
 
 @dataclass(frozen=True)
@@ -347,7 +352,9 @@ def _commit_record(
         sha=sha,
         message=optional(commit, "message", str) or "",
         actor=_name(
-            optional(commit, "author.username", str) or optional(commit, "author.name", str)
+            optional(commit, "author.username", str)
+            or login_from_email(optional(commit, "author.email", str))
+            or optional(commit, "author.name", str)
         ),
         when=timestamp(commit, "timestamp") or pushed_at or datetime.now(UTC),
         url=optional(commit, "url", str),
@@ -431,8 +438,13 @@ def _incident_uid(repo: str, issue: dict[str, Any]) -> str:
 
 def _repo_name(payload: dict[str, Any]) -> str:
     name = required(payload, "repository.full_name", str)
-    if "/" not in name or len(name) > MAX_NAME or "\x00" in name:
-        raise PayloadError("payload: repository.full_name is not owner/name")
+    owner, _, repo = name.partition("/")
+    if not (OWNER.fullmatch(owner) and REPOSITORY.fullmatch(repo)):
+        raise PayloadError(
+            "payload: repository.full_name is not owner/name as GitHub allows them "
+            "(owner: letters, digits and single hyphens, up to 39; name: letters, digits, "
+            "`.`, `_` and `-`, up to 100)"
+        )
     return name
 
 

@@ -17,11 +17,11 @@ from typing import Any
 from feed.db import Database
 from feed.ingest import Batch, Intake
 from feed.store import EventRecord, upsert_repo
-from integrations.github.commits import capped_files, commit_record
+from integrations.github.commits import capped_files, commit_record, login_from_email
 
 BATCH = 500
 START, FIELD = "\x1e", "\x1f"
-LOG_FORMAT = f"{START}%H{FIELD}%an{FIELD}%cI{FIELD}%B{FIELD}"
+LOG_FORMAT = f"{START}%H{FIELD}%an{FIELD}%ae{FIELD}%cI{FIELD}%B{FIELD}"
 QUOTED = re.compile(r'^"(.*)"$')
 
 
@@ -74,6 +74,7 @@ def _store(db: Database, intake: Intake, records: list[EventRecord]) -> int:
 class _RawCommit:
     sha: str
     author: str
+    login: str | None  # from a GitHub noreply address; the address itself is not kept
     date: str
     message: str
     files: list[dict[str, Any]]
@@ -86,7 +87,7 @@ def _record(raw: _RawCommit, repo: str, branch: str, web_url: str, cap: int) -> 
         branch=branch,
         sha=raw.sha,
         message=raw.message,
-        actor=raw.author[:200] or None,
+        actor=raw.login or raw.author[:200] or None,
         when=datetime.fromisoformat(raw.date).astimezone(UTC),
         url=f"{web_url}/{repo}/commit/{raw.sha}",
         files=files,
@@ -134,8 +135,8 @@ def _log(path: Path, branch: str) -> Iterator[_RawCommit]:
 
 
 def _parse(text: str) -> _RawCommit:
-    sha, author, date, message, diff = text.split(FIELD, 4)
-    return _RawCommit(sha, author, date, message, list(_files(diff)))
+    sha, author, email, date, message, diff = text.split(FIELD, 5)
+    return _RawCommit(sha, author, login_from_email(email), date, message, list(_files(diff)))
 
 
 def _files(diff: str) -> Iterator[dict[str, Any]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +23,13 @@ from feed.models import Event
 from feed.store import EventRecord, attach_files, diff_states, upsert_repo
 from feed.timefmt import iso_utc
 from integrations.github.client import GitHubClient, GitHubError, Page, RateLimited, Unavailable
-from integrations.github.commits import DEFAULT_PATCH_CAP, capped_files, commit_record, diff_stats
+from integrations.github.commits import (
+    DEFAULT_PATCH_CAP,
+    capped_files,
+    commit_record,
+    diff_stats,
+    login_from_email,
+)
 from integrations.github.events import Context, Routed, route
 from integrations.github.followups import batch
 
@@ -165,7 +171,25 @@ def _sync_repository(db: Database, client: GitHubClient, repo: str) -> str:
 def sync_branch(
     db: Database, client: GitHubClient, repo: str, branch: str, options: SyncOptions
 ) -> int:
-    """Store the commits of `branch` that are new since its cursor; how many were stored."""
+    """Store the commits of `branch` that are new since its cursor; how many were stored.
+
+    When the next poll would ask the listing from another `since` (after `--since`, or once
+    the newest commit has moved a step past it), the listing is asked from there now, in a
+    sync that is paying anyway: the next poll then has its ETag, and costs nothing if idle.
+    """
+    stored, asked = _sync_listing(db, client, repo, branch, options)
+    polling = replace(options, since=None)
+    with db.read() as session:
+        cursor = syncstate.load(session, repo, f"commits:{branch}").cursor
+    if _window(cursor, polling) != asked:
+        stored += _sync_listing(db, client, repo, branch, polling)[0]
+    return stored
+
+
+def _sync_listing(
+    db: Database, client: GitHubClient, repo: str, branch: str, options: SyncOptions
+) -> tuple[int, str]:
+    """Read the branch's listing from its window; the commits stored, and the window."""
     resource = f"commits:{branch}"
     with db.read() as session:
         state = syncstate.load(session, repo, resource)
@@ -174,7 +198,7 @@ def sync_branch(
     params = {"sha": branch, "since": window, "per_page": 100}
     first = client.fetch(f"/repos/{repo}/commits", params, etag)
     if not first.modified:
-        return 0
+        return 0, window
 
     stop_at = state.cursor.get("sha")
     listed: list[dict[str, Any]] = []
@@ -221,13 +245,13 @@ def sync_branch(
                 flush()
     finally:
         flush()  # keep what was fetched, even when a request failed
-    if cursor.get("sha"):
-        # The ETag is that of the listing asked with `window`: keep them together, or the
-        # next poll asks without it and pays for an answer that has not changed.
-        cursor["since"] = window
+    # The ETag is that of the listing asked with `window`: keep them together (a listing
+    # with nothing in it too), or the next poll asks without it and pays for an answer
+    # that has not changed.
+    cursor["since"] = window
     with db.write() as session:
         syncstate.save(session, repo, resource, syncstate.ListingState(first.etag, cursor))
-    return stored
+    return stored, window
 
 
 def _sync_incidents(db: Database, client: GitHubClient, repo: str, options: SyncOptions) -> int:
@@ -326,7 +350,8 @@ def _sync_releases(db: Database, client: GitHubClient, repo: str, options: SyncO
 
 def _commit_from_api(commit: Commit, repo: str, branch: str, cap: int) -> EventRecord:
     git = commit.commit
-    author = commit.author.login if commit.author is not None else git.author.name
+    login = commit.author.login if commit.author is not None else None
+    author = login or login_from_email(git.author.email) or git.author.name
     files = capped_files(commit.raw_data.get("files") or [], cap)
     return commit_record(
         repo=repo,
@@ -377,7 +402,12 @@ def _window(cursor: dict[str, Any], options: SyncOptions) -> str:
     newest = _cursor_time(cursor, "date", timedelta(0))
     current = _cursor_time(cursor, "since", timedelta(0))
     if newest is None:
-        return iso_utc(datetime.now(UTC) - options.backfill)
+        # No commit seen yet: the listing was empty from `current` on, so whatever it lists
+        # now is new. Keep asking from there; a `since` made from the clock each time
+        # would be a new URL, without an ETag, paid on every poll.
+        if current is not None:
+            return iso_utc(current)
+        return iso_utc(datetime.now(UTC).replace(microsecond=0) - options.backfill)
     step = max(WINDOW_STEP, options.backfill)
     if current is not None and newest - step <= current <= newest - WINDOW_OVERLAP:
         return iso_utc(current)

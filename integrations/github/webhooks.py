@@ -23,7 +23,8 @@ from integrations.github.events import Context, route
 from integrations.github.followups import batch
 
 MAX_BODY_BYTES = 25 * 1024 * 1024
-EVENT_NAME = re.compile(r"[a-z_]{1,64}")
+# GitHub's event names: lower-case words joined by `_`, some with digits (`projects_v2_item`).
+EVENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 DELIVERY_ID = re.compile(r"[A-Za-z0-9._-]{1,100}")
 SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")

@@ -273,3 +273,51 @@ def test_matching_one_event_agrees_with_the_sql(timeline: Database, query) -> No
         everything = session.scalars(select(Event).options(selectinload(Event.files))).all()
         selected = set(session.scalars(parsed.apply(select(Event.id))))
     assert {e.id for e in everything if parsed.matches(e)} == selected
+
+
+@pytest.fixture
+def authors(db: Database) -> Database:
+    """One person by login (pushed, released) and by git name alone (imported), and another."""
+    with db.write() as session:
+        for hours, title, actor, kind, data in [
+            (0, "pushed", "davidism", "commit", {"author_name": "David Lord"}),
+            (1, "imported", "David Lord", "commit", {"author_name": "David Lord"}),
+            (2, "released", "davidism", "release", {}),
+            (3, "by mara", "mara", "commit", {"author_name": "Mara Lind"}),
+            (4, "by a bot", "dependabot[bot]", "commit", {"author_name": "dependabot[bot]"}),
+        ]:
+            make_event(
+                session,
+                title=title,
+                actor=actor,
+                kind=kind,
+                data=data,
+                occurred_at=T0 + timedelta(hours=hours),
+            )
+    return db
+
+
+@pytest.mark.parametrize(
+    ("author", "expected"),
+    [
+        ("davidism", ["pushed", "imported", "released"]),
+        ("David Lord", ["pushed", "imported", "released"]),
+        ("David*", ["pushed", "imported", "released"]),
+        ("*ism", ["pushed", "imported", "released"]),
+        ("Mara Lind", ["by mara"]),
+        ("mara,davidism", ["pushed", "imported", "released", "by mara"]),
+        ("David", []),
+        ("*[bot]", ["by a bot"]),
+    ],
+)
+def test_an_author_is_found_by_login_or_by_git_name(authors: Database, author, expected) -> None:
+    from sqlalchemy.orm import selectinload
+
+    from feed.store import author_aliases
+
+    assert titles(authors, author=author) == expected
+    parsed = Filter.from_args(args(("author", author)))
+    with authors.read() as session:
+        aliases = author_aliases(session, parsed.authors)
+        everything = session.scalars(select(Event).options(selectinload(Event.files))).all()
+    assert {e.title for e in everything if parsed.matches(e, aliases=aliases)} == set(expected)

@@ -64,7 +64,7 @@ def test_the_lifecycle_folds_to_the_latest_state() -> None:
         event("incident_update", 20, "/components api, queue\n/next-update 30m"),
         event("incident_update", 25, "/postmortem https://pm.example/1\n/status wrong"),
     ]
-    state = fold(events, [], None, RULES)
+    state = fold(events, [], {}, RULES)
     assert (state.status, state.severity, state.components) == (
         "identified",
         "sev1",
@@ -72,26 +72,45 @@ def test_the_lifecycle_folds_to_the_latest_state() -> None:
     )
     assert state.postmortem_url == "https://pm.example/1"
     assert state.next_update_at is None  # the update at 25 came before the promise ran out
-    resolved = fold([*events, event("incident_resolved", 60)], [], None, RULES)
+    resolved = fold([*events, event("incident_resolved", 60)], [], {}, RULES)
     assert (resolved.status, resolved.resolved_at) == ("resolved", T0 + timedelta(hours=1))
     reopened = fold(
         [*events, event("incident_resolved", 60), event("incident_update", 70, reopened=True)],
         [],
-        None,
+        {},
         RULES,
     )
     assert (reopened.status, reopened.resolved_at) == ("investigating", None)
 
 
-def test_labels_changed_after_a_command_win_and_before_it_lose() -> None:
+def test_labels_added_after_a_command_win_and_before_it_lose() -> None:
     events = [
         event("incident_opened", 0, labels=["incident", "sev3"]),
-        event("incident_update", 10, "/severity sev2"),
+        event("incident_update", 10, "/severity sev2\n/components api"),
     ]
     later = ["incident", "sev1", "component:db"]
-    assert fold(events, later, T0 + timedelta(minutes=20), RULES).severity == "sev1"
-    assert fold(events, later, T0 + timedelta(minutes=5), RULES).severity == "sev2"
-    assert fold(events, later, T0 + timedelta(minutes=20), RULES).components == ["db"]
+
+    def added(minutes: int) -> dict:
+        return {label: T0 + timedelta(minutes=minutes) for label in later}
+
+    assert fold(events, later, added(20), RULES).severity == "sev1"
+    assert fold(events, later, added(5), RULES).severity == "sev2"
+    assert fold(events, later, added(20), RULES).components == ["db"]
+    assert fold(events, later, added(5), RULES).components == ["api"]
+
+
+def test_labels_there_before_a_command_lose_to_it_however_late_they_are_seen() -> None:
+    events = [
+        event("incident_opened", 0, labels=["incident", "sev3", "component:api"]),
+        event("incident_update", 10, "/severity sev1\n/components db"),
+    ]
+    labels = ["incident", "sev3", "component:api"]
+    opened = {label: T0 for label in labels}
+    state = fold(events, labels, opened, RULES)
+    assert (state.severity, state.components) == ("sev1", ["db"])
+    # a severity label added later wins, the others stay as they were
+    state = fold(events, [*labels, "sev2"], {**opened, "sev2": T0 + timedelta(minutes=30)}, RULES)
+    assert (state.severity, state.components) == ("sev2", ["db"])
 
 
 def test_configured_severities_and_prefix() -> None:
@@ -105,7 +124,7 @@ def test_a_promised_update_that_does_not_come_is_overdue() -> None:
     state = fold(
         [event("incident_opened", 0), event("incident_update", 5, "/next-update 30m")],
         [],
-        None,
+        {},
         RULES,
     )
     incident = Incident(status=state.status, next_update_at=state.next_update_at)

@@ -217,6 +217,22 @@ def test_remove_demo_takes_only_the_demo_repos(db: Database) -> None:
         assert list(session.scalars(select(Repo.full_name))) == ["real/repo"]
 
 
+def test_removing_the_demo_forgets_the_names_only_its_events_gave(db: Database) -> None:
+    from feed.models import AuthorAlias
+
+    with db.write() as session:
+        upsert_repo(session, "acme/api", is_demo=True)
+        upsert_repo(session, "real/repo")
+        make_event(session, repo="acme/api", actor="mara", data={"author_name": "Mara"})
+        make_event(session, repo="acme/api", actor="li", data={"author_name": "Li Wei"})
+        make_event(session, repo="real/repo", actor="li", data={"author_name": "Li Wei"})
+    with db.write() as session:
+        assert remove_demo(session) == 2
+    with db.read() as session:
+        aliases = set(session.execute(select(AuthorAlias.login, AuthorAlias.name)))
+    assert aliases == {("li", "Li Wei")}
+
+
 def test_a_failed_write_leaves_nothing_behind(db: Database) -> None:
     with pytest.raises(RuntimeError), db.write() as session:
         make_event(session)

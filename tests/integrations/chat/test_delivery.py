@@ -16,6 +16,7 @@ from app import create_app, load_chat_config, worker_parts
 from feed import notify
 from feed.models import Channel, Job, Subscription
 from feed.worker import run_due
+from tests.chat_validators import google_chat_problems, google_chat_query_problems
 from tests.conftest import deliver
 from tests.fake_chat import Answer, FakeChat
 from tests.feed.web.test_metrics import samples
@@ -191,9 +192,13 @@ def test_incident_messages_share_a_google_chat_thread(every_platform, chat) -> N
     work(every_platform)
     make_due(every_platform)  # past the per-channel pacing
     work(every_platform)
-    threads = {r.query.get("threadKey") for r in chat.to("/googlechat")}
-    assert threads == {"incident:acme/api#5"}
-    assert len(chat.to("/googlechat")) == 2
+    sent = chat.to("/googlechat")
+    assert len(sent) == 2
+    assert {r.json["thread"]["threadKey"] for r in sent} == {"incident:acme/api#5"}
+    for request in sent:  # in the body, as the API asks now; not the deprecated ?threadKey=
+        assert request.query == {"messageReplyOption": "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD"}
+        assert google_chat_query_problems(request.query) == []
+        assert google_chat_problems(request.json) == []
 
 
 @pytest.fixture
@@ -514,7 +519,7 @@ def test_the_longest_names_still_make_jobs(slack_app, chat) -> None:
         ref=f"refs/heads/{branch}",
         forced=True,
         before="f" * 40,
-        repository={"full_name": "a" * 90 + "/" + "r" * 100},
+        repository={"full_name": "a" * 39 + "/" + "r" * 100},  # the longest GitHub allows
     )
     response = deliver(slack_app.test_client(), "push", push)
     assert response.status_code == 200, response.json

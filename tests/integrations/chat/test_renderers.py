@@ -24,6 +24,7 @@ from integrations.chat import (
     webhook,
 )
 from integrations.chat.text import payload_size
+from tests.chat_validators import google_chat_problems, slack_problems
 from tests.hostile import HOSTILE, strings
 
 text = st.one_of(
@@ -54,7 +55,7 @@ messages = st.builds(
     sections=st.lists(sections, max_size=70),
     url=urls,
     severity=st.sampled_from([None, "sev1", "failure"]),
-    thread_key=st.none(),
+    thread_key=st.sampled_from([None, "incident:acme/api#7"]),
 )
 PROPERTY = settings(
     max_examples=60,
@@ -87,6 +88,7 @@ def test_slack(message: Message) -> None:
         for match in re.finditer(r"<([^>]*)>", value):
             assert re.fullmatch(r"https?://[^|<> ]+\|[^<>]*", match.group(1)), match.group(0)
     no_broken_escapes([payload["text"], *(b["text"]["text"] for b in blocks[1:])], entities=True)
+    assert slack_problems(payload) == []
 
 
 @PROPERTY
@@ -152,6 +154,9 @@ def test_google_chat(message: Message) -> None:
         for w in section["widgets"]
     ]
     no_broken_escapes(paragraphs, entities=True)
+    assert google_chat_problems(payload) == []
+    thread = {"threadKey": message.thread_key} if message.thread_key else None
+    assert payload.get("thread") == thread
 
 
 @PROPERTY
@@ -163,8 +168,15 @@ def test_webhook_keeps_the_text_as_written(message: Message) -> None:
     assert payload_size(payload) <= webhook.MAX_BYTES
     written = iter(message.sections)  # the sections that fit, in order, as written
     for shown in payload["sections"]:
-        section = next(s for s in written if s.heading == shown["heading"])
-        assert shown["lines"] == [asdict(line) for line in section.lines[: len(shown["lines"])]]
+        # The next section of that heading whose first lines are those shown (a section
+        # with no lines shows nothing, and two sections may share a heading).
+        section = next(
+            s
+            for s in written
+            if s.heading == shown["heading"]
+            and shown["lines"] == [asdict(line) for line in s.lines[: len(shown["lines"])]]
+        )
+        assert section.heading == shown["heading"]
 
 
 def test_a_cut_ends_in_an_ellipsis_and_links_the_rest() -> None:
@@ -182,7 +194,9 @@ def test_a_cut_ends_in_an_ellipsis_and_links_the_rest() -> None:
             for n in range(80)
         ],
     )
-    blocks = slack.render(long)["blocks"]
+    payload = slack.render(long)
+    assert slack_problems(payload) == []
+    blocks = payload["blocks"]
     texts = [block["text"]["text"] for block in blocks]
     assert sum(map(len, texts)) <= slack.BLOCKS_TEXT < len(blocks) * slack.SECTION_TEXT
     shown = sum(text.count("\n• ") for text in texts)
@@ -190,6 +204,45 @@ def test_a_cut_ends_in_an_ellipsis_and_links_the_rest() -> None:
     assert shown + counted == 80 * (40 + 3)  # every item shown or counted
     assert re.match(r"…and \d+ more in \d+ repositories: <", texts[-1])
     assert "https://shiplog.example/?since=x|see them all in shiplog>" in texts[-1]
+
+
+QUOTED_URL = Message(
+    kind="alert",
+    title="Revert: see https://evil.example/login",
+    summary="https://evil.example/summary",
+    sections=[
+        Section(
+            heading="acme/api https://evil.example/heading",
+            lines=[
+                Line(
+                    text="Fix the login, as https://evil.example/a says",
+                    url="https://github.com/acme/api/commit/abc",
+                    detail="www.evil.example",
+                    quote="Details at https://evil.example/b and <https://evil.example/c|docs>",
+                )
+            ],
+            more=3,
+        )
+    ],
+    url="https://shiplog.example/?repo=acme/api",
+)
+
+
+def test_slack_takes_every_mrkdwn_text_verbatim_so_a_quoted_url_is_no_link() -> None:
+    payload = slack.render(QUOTED_URL)
+    texts = [block["text"] for block in payload["blocks"]]
+    mrkdwn = [text for text in texts if text["type"] == "mrkdwn"]
+    assert len(mrkdwn) == len(texts) - 1 and all(text["verbatim"] is True for text in mrkdwn)
+    assert slack_problems(payload) == []
+    links = re.findall(r"<(https?://[^|>]*)\|", json.dumps(payload))
+    assert links and all(not link.startswith("https://evil") for link in links)
+
+
+def test_google_chat_names_an_incident_s_thread_in_the_message() -> None:
+    payload = googlechat.render(Message(kind="alert", title="t", summary="s", thread_key="k#1"))
+    assert payload["thread"] == {"threadKey": "k#1"}
+    assert google_chat_problems(payload) == []
+    assert "thread" not in googlechat.render(Message(kind="digest", title="t", summary="s"))
 
 
 def test_the_registry_names_every_platform() -> None:

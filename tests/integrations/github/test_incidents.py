@@ -115,6 +115,31 @@ def test_a_lifecycle_through_webhooks(client, app) -> None:
     assert (the_incident(app).status, the_incident(app).resolved_at) == ("investigating", None)
 
 
+def test_only_a_label_added_after_a_command_wins_over_it(client, app) -> None:
+    labels = ("incident", "sev3", "component:api")
+    deliver(client, "issues", issues_event("opened", issue(labels)))
+    # GitHub moves the issue's updated_at with each comment: the comment's own delivery
+    # shows the labels the command is about to override.
+    note = "/severity sev1\n/components db\nWorse than we thought"
+    deliver(client, "issue_comment", comment_event("created", 1, note, 10, issue(labels, 10)))
+    assert (the_incident(app).severity, the_incident(app).components) == ("sev1", ["db"])
+
+    deliver(client, "issues", issues_event("edited", issue(labels, 20, title="Checkout down")))
+    closed = issue(labels, 60, state="closed", closed_at=stamp(60))
+    deliver(client, "issues", issues_event("closed", closed))
+    incident = the_incident(app)
+    assert (incident.status, incident.severity, incident.components) == ("resolved", "sev1", ["db"])
+
+    reopened = issue(labels, 70)
+    deliver(client, "issues", issues_event("reopened", reopened))
+    relabelled = issue((*labels, "sev2"), 80)
+    deliver(client, "issues", issues_event("labeled", relabelled, label={"name": "sev2"}))
+    assert (the_incident(app).severity, the_incident(app).components) == ("sev2", ["db"])
+    added = issue((*labels, "sev2", "component:web"), 90)
+    deliver(client, "issues", issues_event("labeled", added, label={"name": "component:web"}))
+    assert the_incident(app).components == ["api", "web"]
+
+
 def test_the_api_sync_folds_to_the_same_incident(
     gh_app, emulator, client_for, app_config, isolated_env
 ) -> None:

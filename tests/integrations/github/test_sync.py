@@ -133,6 +133,51 @@ def test_an_idle_poll_after_commits_newer_than_the_first_sync_costs_nothing(
     assert emulator.counted == before  # and the ETag kept with it answers 304 from then on
 
 
+@pytest.mark.parametrize("history", ["none", "older than the backfill"])
+def test_an_idle_poll_of_a_branch_with_nothing_in_the_backfill_costs_nothing(
+    gh_app, emulator, client_for, history
+) -> None:
+    repo = emulator.repo("acme/api")
+    if history != "none":
+        repo.push("main", *make_commits(3, start=NOW - timedelta(days=200)))
+    sync(gh_app, client_for)  # lists since 90 days before now: nothing
+    assert kinds(gh_app)["commit"] == 0
+    before = emulator.counted
+    sync(gh_app, client_for)
+    assert emulator.counted == before  # the same `since`, so its ETag answers 304
+    sync(gh_app, client_for)
+    assert emulator.counted == before
+
+    repo.push("main", *make_commits(2, start=NOW - timedelta(minutes=5), prefix="First"))
+    sync(gh_app, client_for)  # and what comes later is still seen
+    assert kinds(gh_app)["commit"] == 2
+
+
+@pytest.mark.parametrize(
+    ("before", "found"),
+    [
+        (timedelta(days=400), 10),  # long before the newest commit
+        (timedelta(days=40), 5),
+        (timedelta(days=4), 5),  # a few days before it: the poll's own choice
+        (timedelta(days=3, seconds=-150), 2),  # less than a day before it
+        (timedelta(days=1), 0),  # after it
+    ],
+)
+def test_the_first_poll_after_a_sync_since_a_date_costs_nothing(
+    gh_app, emulator, client_for, before, found
+) -> None:
+    repo = emulator.repo("acme/api")
+    repo.push("main", *make_commits(5, start=NOW - timedelta(days=300)))
+    repo.push("main", *make_commits(5, start=NOW - timedelta(days=3), prefix="Recent"))
+    sync(gh_app, client_for, since=NOW - before)  # `shiplog sync --since`
+    assert kinds(gh_app)["commit"] == found
+    before = emulator.counted
+    sync(gh_app, client_for)
+    assert emulator.counted == before
+    sync(gh_app, client_for)
+    assert emulator.counted == before
+
+
 def test_a_crash_mid_sync_resumes_without_gaps_or_duplicates(gh_app, emulator, client_for):
     repo = emulator.repo("acme/api")
     commits = make_commits(40, start=START)

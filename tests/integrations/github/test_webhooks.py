@@ -11,7 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from feed.db import Database
-from feed.models import Delivery, Event, EventFile, Repo
+from feed.models import Delivery, Event, EventFile, Job, Repo
 from tests.conftest import SECRET, deliver, sign
 
 SHA_A = "a" * 40
@@ -191,6 +191,28 @@ def test_missing_github_headers_are_400(client: FlaskClient, db: Database, heade
     assert rows(db, Delivery) == 0
 
 
+@pytest.mark.parametrize(
+    "event", ["projects_v2_item", "projects_v2", "security_and_analysis", "sub_issues"]
+)
+def test_event_names_with_digits_are_well_formed_and_ignored_with_202(
+    client: FlaskClient, db: Database, event: str
+) -> None:
+    payload = {"action": "edited", "repository": repository(), "sender": {"login": "sam"}}
+    response = deliver(client, event, payload)
+    assert response.status_code == 202, response.json
+    assert response.json["result"] == "ignored"
+    assert event in response.json["detail"]
+    assert rows(db, Delivery) == 1 and rows(db, Event) == 0
+
+
+@pytest.mark.parametrize("event", ["2fa", "_push", "Push", "push-event", "p" * 65])
+def test_event_names_github_never_sends_are_400(client: FlaskClient, db: Database, event: str):
+    response = deliver(client, event, {"zen": "hi"})
+    assert response.status_code == 400
+    assert "X-GitHub-Event" in response.json["detail"]
+    assert rows(db, Delivery) == 0
+
+
 def test_a_body_over_25_mb_is_413(client: FlaskClient, db: Database) -> None:
     big = b'{"zen": "' + b"x" * (25 * 1024 * 1024) + b'"}'
     response = deliver(client, "ping", big)
@@ -220,6 +242,45 @@ def test_a_push_with_malformed_fields_is_400_and_writes_nothing(
     assert response.status_code == 400
     assert response.json["detail"].startswith("github webhooks: payload:")
     assert rows(db, Event) == rows(db, Delivery) == 0
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "evil/%3Cimg src=x onerror=alert(1)%3E",
+        "evil/<img src=x>",
+        "evil/..",
+        "evil/.",
+        "evil/a/b",
+        "evil/a?b",
+        "evil/" + "r" * 101,
+        "-evil/api",
+        "evil-/api",
+        "ev--il/api",
+        "e" * 40 + "/api",
+        "ev_il/api",
+        "/api",
+        "evil/",
+        "evil",
+    ],
+)
+def test_a_repository_name_github_would_not_allow_is_400_and_writes_nothing(
+    client: FlaskClient, db: Database, name: str
+) -> None:
+    payload = push(commit(SHA_A, "Fix"), repository={**repository(), "full_name": name})
+    response = deliver(client, "push", payload)
+    assert response.status_code == 400, response.json
+    assert "repository.full_name" in response.json["detail"]
+    assert rows(db, Event) == rows(db, Delivery) == rows(db, Repo) == rows(db, Job) == 0
+
+
+@pytest.mark.parametrize("name", ["a/b", "Octo-Cat9/.github", "o" * 39 + "/" + "r._-" * 25])
+def test_every_repository_name_github_allows_is_taken(
+    client: FlaskClient, db: Database, name: str
+) -> None:
+    payload = push(commit(SHA_A, "Fix"), repository={**repository(), "full_name": name})
+    assert deliver(client, "push", payload).status_code == 200
+    assert [event.repo for event in events(db)] == [name]
 
 
 # --- deliveries that land ----------------------------------------------------------------
