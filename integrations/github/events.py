@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from feed.incidents import IncidentRules, parse_note
+from feed.ingest import IssueSeen
 from feed.store import EventRecord, FileRecord
 from integrations.github.commits import TITLE_LIMIT, commit_record, login_from_email
 from integrations.github.payload import PayloadError, optional, required, timestamp
@@ -47,17 +48,10 @@ class Routed:
 
 
 @dataclass(frozen=True)
-class IssueSnapshot:
-    """An incident issue as one delivery saw it."""
+class IssueSnapshot(IssueSeen):
+    """An incident issue as one delivery saw it, with how many comments it had then."""
 
-    uid: str
-    title: str
-    url: str | None
-    labels: tuple[str, ...]
-    seen_at: datetime
     comments: int = 0
-    active: bool = True
-    reason: str | None = None
 
     def but(self, **changes: Any) -> IssueSnapshot:
         return replace(self, **changes)

@@ -6,7 +6,7 @@ worker's handlers for them are in `jobs.py`.
 
 from __future__ import annotations
 
-from feed.ingest import Batch, FollowUp, IssueSeen
+from feed.ingest import Batch, FollowUp
 from integrations.github.events import Routed
 
 PATCHES = "patches"
@@ -18,23 +18,11 @@ def batch(routed: Routed, *, demo: bool = False) -> Batch:
     """The batch for one routed delivery (or an API object routed the same way). The demo
     asks for no GitHub work, which could not reach its made-up repositories, and alerts
     nobody."""
-    snapshot = routed.snapshot
-    issue = None
-    if snapshot:
-        issue = IssueSeen(
-            uid=snapshot.uid,
-            title=snapshot.title,
-            url=snapshot.url,
-            labels=snapshot.labels,
-            seen_at=snapshot.seen_at,
-            active=snapshot.active,
-            reason=snapshot.reason,
-        )
     return Batch(
         records=routed.records,
         replace=routed.replace,
         deletions=routed.deletions,
-        issue=issue,
+        issue=routed.snapshot,
         follow_ups=() if demo else follow_ups(routed),
         alerts=not demo,
     )
