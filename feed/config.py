@@ -366,7 +366,8 @@ def _components(value: Any) -> dict[str, tuple[str, ...]]:
         if isinstance(globs, str):
             globs = [globs]
         if not isinstance(globs, list) or not all(isinstance(g, str) and g for g in globs):
-            raise ConfigError(f"config: components.{name} must be a list of path globs")
+            where = f"components.{_shown(str(name))}"  # a name with a newline stays one line
+            raise ConfigError(f"config: {where} must be a list of path globs")
         components[str(name).lower()] = tuple(globs)
     return components
 

@@ -96,3 +96,12 @@ def test_a_secret_never_appears_in_an_error() -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_mapping({**BASE, "GITHUB_WEBHOOK_SECRET": ["hunter2"]})
     assert "hunter2" not in str(caught.value)
+
+
+def test_a_component_name_with_a_newline_is_refused_on_one_line() -> None:
+    """Found by the property tests: `"\\n" = false` under [components] made a two-line error."""
+    from feed.config import ConfigError, Settings
+
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_mapping({"DATABASE_URL": "sqlite://", "COMPONENTS": {"\n": False}})
+    assert "\n" not in str(refused.value) and "components.'\\n'" in str(refused.value)
