@@ -7,7 +7,7 @@ fetches were done by then, whether the hanging channels were put aside
 (`shiplog_chat_circuit_open` on /metrics), and, once they answer again, whether they get
 each of their alerts once. `make bench` runs it on SQLite under `shiplog run` and on
 PostgreSQL under gunicorn with two `shiplog worker`s, with one channel of four hanging; and
-on SQLite with four of eight hanging, as many as a worker has alert threads.
+on SQLite with four of eight hanging (as many as a worker first had alert threads).
 `tests/test_crisis_loop.py` runs it scaled down.
 
     .venv/bin/python -m bench.alerts
@@ -463,7 +463,7 @@ def _kind(url: str) -> str:
 def runs(crisis: Crisis = Crisis()) -> dict[str, dict[str, Any]]:
     """`make bench`'s runs: SQLite under `shiplog run`, PostgreSQL under gunicorn and two
     workers when a server answers; then SQLite with as many channels hanging as a worker
-    has alert threads (4), beside four healthy ones."""
+    first had alert threads (4), beside four healthy ones."""
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         results["SQLite"] = run(f"sqlite:///{tmp}/alerts.db", Path(tmp), crisis)
