@@ -10,7 +10,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -33,6 +32,7 @@ from feed.jobs import LANES
 from feed.metrics import Metrics
 from feed.migrate import is_current, upgrade
 from feed.models import Job
+from feed.state import Shiplog, install, shiplog_state
 from feed.store import count_events, remove_demo
 from feed.timefmt import iso_utc
 from feed.web.feedcache import FeedCache
@@ -50,18 +50,6 @@ from integrations.github.gitlocal import GitError, import_history
 from integrations.github.sync import SyncOptions, sync_repo
 
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
-
-
-@dataclass
-class Shiplog:
-    """What the views and commands share, kept in `app.extensions["shiplog"]`."""
-
-    settings: Settings
-    db: Database
-    metrics: Metrics
-    chat: chat_setup.ChatConfig
-    intake: Intake
-    feed_cache: FeedCache = field(default_factory=FeedCache)
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -85,12 +73,16 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.secret_key = instance_secret(Path(app.instance_path))  # signs session cookies
     db = Database(settings.database_url)
     chat = chat_setup.ChatConfig(app.config, WebhookHosts(settings.allow_webhook_hosts))
-    app.extensions["shiplog"] = Shiplog(
-        settings=settings,
-        db=db,
-        metrics=Metrics(db),
-        chat=chat,
-        intake=Intake(rules=settings.incident_rules, prepare=partial(apply_chat_config, chat)),
+    install(
+        app,
+        Shiplog(
+            settings=settings,
+            db=db,
+            metrics=Metrics(db),
+            chat=chat,
+            intake=Intake(rules=settings.incident_rules, prepare=partial(apply_chat_config, chat)),
+            feed_cache=FeedCache(),
+        ),
     )
     web.register(app, signed_endpoints=frozenset({webhooks.ENDPOINT}))
     app.register_blueprint(webhooks.blueprint)
@@ -258,7 +250,7 @@ def run_command(host: str, port: int, threads: int) -> None:
     from waitress import serve
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    shiplog: Shiplog = app.extensions["shiplog"]
+    shiplog = shiplog_state(app)
     logs.configure(logging.INFO, shiplog.settings.log_format)
     upgrade(shiplog.db.engine)
     shiplog.db.analyze()
@@ -307,7 +299,7 @@ def db_group() -> None:
 @with_appcontext
 def db_upgrade(revision: str) -> None:
     """Apply schema migrations."""
-    db = current_app.extensions["shiplog"].db
+    db = shiplog_state().db
     upgrade(db.engine, revision)
     db.analyze()
     click.echo(f"shiplog: database at {revision}")
@@ -318,7 +310,7 @@ def db_upgrade(revision: str) -> None:
 @with_appcontext
 def demo_command(clear: bool) -> None:
     """Load a sample timeline through the webhook ingest path (or remove it)."""
-    shiplog: Shiplog = current_app.extensions["shiplog"]
+    shiplog = shiplog_state()
     upgrade(shiplog.db.engine)
     if clear:
         with shiplog.db.write() as session:
@@ -335,7 +327,7 @@ def demo_command(clear: bool) -> None:
 @with_appcontext
 def sync_command(repos: tuple[str, ...], since: str | None) -> None:
     """Bring repositories up to date from the GitHub API now."""
-    shiplog: Shiplog = current_app.extensions["shiplog"]
+    shiplog = shiplog_state()
     repos = repos or shiplog.settings.repos
     if not repos:
         raise click.UsageError("no repositories to sync: set SHIPLOG_REPOS or pass --repo")
@@ -385,7 +377,7 @@ def _lanes(_ctx: click.Context, _param: click.Parameter, value: str | None) -> t
 @with_appcontext
 def worker_command(once: bool, lanes: tuple[str, ...]) -> None:
     """Run background jobs: alerts, digests, then GitHub syncs and patch fetches."""
-    shiplog: Shiplog = current_app.extensions["shiplog"]
+    shiplog = shiplog_state()
     upgrade(shiplog.db.engine)
     shiplog.db.analyze()
     load_chat_config(shiplog)
@@ -419,7 +411,7 @@ def worker_command(once: bool, lanes: tuple[str, ...]) -> None:
 @with_appcontext
 def import_git_command(path: Path, repo: str, branch: str | None) -> None:
     """Backfill a repository's history from a local clone, at no API cost."""
-    shiplog: Shiplog = current_app.extensions["shiplog"]
+    shiplog = shiplog_state()
     if not REPO_NAME.fullmatch(repo):
         raise click.BadParameter(f"{repo!r} is not owner/name", param_hint="--repo")
     upgrade(shiplog.db.engine)
@@ -490,7 +482,7 @@ def _digest_window(  # type: ignore[no-untyped-def]
 @with_appcontext
 def digest_preview(name: str, since: str | None, until: str | None) -> None:
     """Print the exact payload the subscription's channel would receive."""
-    shiplog: Shiplog = current_app.extensions["shiplog"]
+    shiplog = shiplog_state()
     subscription, channel, payload = _digest_window(shiplog, name, since, until, write=False)
     with shiplog.db.read() as session:
         message = notify.build_message(
@@ -507,7 +499,7 @@ def digest_preview(name: str, since: str | None, until: str | None) -> None:
 @with_appcontext
 def digest_send(name: str, since: str | None, until: str | None) -> None:
     """Send the subscription's digest now (once: sending the same window again does nothing)."""
-    shiplog: Shiplog = current_app.extensions["shiplog"]
+    shiplog = shiplog_state()
     subscription, channel, payload = _digest_window(shiplog, name, since, until, write=True)
     with shiplog.db.write() as session:
         key = notify.enqueue_digest(session, subscription, payload)
@@ -553,7 +545,7 @@ def people_group() -> None:
 @with_appcontext
 def people_add(name: str) -> None:
     """Add NAME and print their access token (shown this once)."""
-    shiplog: Shiplog = current_app.extensions["shiplog"]
+    shiplog = shiplog_state()
     upgrade(shiplog.db.engine)
     try:
         with shiplog.db.write() as session:
@@ -568,7 +560,7 @@ def people_add(name: str) -> None:
 @with_appcontext
 def people_list() -> None:
     """Everyone who may sign in, with when they were last seen."""
-    shiplog: Shiplog = current_app.extensions["shiplog"]
+    shiplog = shiplog_state()
     with shiplog.db.read() as session:
         for person, count in people.list_people(session):
             seen = iso_utc(person.last_seen_at) if person.last_seen_at else "never"
@@ -580,7 +572,7 @@ def people_list() -> None:
 @with_appcontext
 def people_remove(name: str) -> None:
     """Remove NAME: their sessions and feed tokens stop working at once."""
-    shiplog: Shiplog = current_app.extensions["shiplog"]
+    shiplog = shiplog_state()
     with shiplog.db.write() as session:
         if not people.remove_person(session, name):
             raise click.ClickException(f"no person named {name!r}")

@@ -13,6 +13,7 @@ from feed.digest import DigestOptions, Message, digest_message
 from feed.filters import Filter
 from feed.migrate import upgrade
 from feed.models import Event, EventFile
+from feed.state import shiplog_state
 from integrations.chat import PLATFORMS
 
 EVENTS = 10_000
@@ -112,7 +113,7 @@ def delivery_throughput(messages: int = 500) -> dict[str, float]:
                 ],
             }
         )
-        shiplog = app.extensions["shiplog"]
+        shiplog = shiplog_state(app)
         upgrade(shiplog.db.engine)
         with app.app_context():
             load_chat_config(shiplog)

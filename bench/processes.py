@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import web
+from feed.state import shiplog_state
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPLOG = Path(sys.executable).with_name("shiplog")
@@ -50,7 +51,7 @@ def load_config(url: str, config: Path) -> None:
     from feed.migrate import upgrade
 
     app = create_app({"DATABASE_URL": url, **read_toml(config, {})})
-    shiplog = app.extensions["shiplog"]
+    shiplog = shiplog_state(app)
     try:
         upgrade(shiplog.db.engine)
         with app.app_context():

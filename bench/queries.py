@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from app import create_app
+from feed.state import shiplog_state
 
 RUNS = 50
 CASES: dict[str, str] = {
@@ -72,7 +73,7 @@ def run(url: str) -> dict[str, dict[str, float]]:
     results = {name: timed(client, f"/?{query}") for name, query in CASES.items()}
     cursor = deep_cursor(client, 1000)
     results["1,000th page by cursor"] = timed(client, f"/?cursor={cursor}")
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
     return results
 
 

@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from feed.db import Database
 from feed.migrate import upgrade
 from feed.models import Event
+from feed.state import shiplog_state
 from feed.store import EventRecord, FileRecord, upsert_event
 from integrations.github import demo
 from integrations.github.commits import commit_record
@@ -193,7 +194,7 @@ def push_latency_in_process(url: str, pushes: int = IN_PROCESS_PUSHES) -> dict[s
         response = client.post("/webhooks/github", data=body, headers=headers)
         latencies.append(time.perf_counter() - began)
         _check_push(response.status_code, response.get_data())
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
     return _latency_summary("push_in_process", latencies)
 
 
@@ -207,7 +208,7 @@ def private_feed_cost(url: str, rounds: int = 5, requests: int = 200) -> dict[st
     private = create_app(
         {"DATABASE_URL": url, "TESTING": True, "PRIVATE": "true", "SECRET_KEY": "bench"}
     )
-    with private.extensions["shiplog"].db.write() as session:
+    with shiplog_state(private).db.write() as session:
         person = people.add_person(session, "bench-reader")
         token = people.add_feed_token(session, person.id, "bench").token
     cases = {"public_feed": (public, "/feed.atom"), "private_feed": (private, "/feed.atom")}
@@ -222,7 +223,7 @@ def private_feed_cost(url: str, rounds: int = 5, requests: int = 200) -> dict[st
                 latencies[name].append(time.perf_counter() - began)
                 assert response.status_code == 200, (name, response.status_code)
     for app in (public, private):
-        app.extensions["shiplog"].db.dispose()
+        shiplog_state(app).db.dispose()
     results: dict[str, float] = {}
     for name, measured in latencies.items():
         results |= _latency_summary(name, measured[requests:])  # the first round warms up

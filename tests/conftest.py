@@ -25,6 +25,7 @@ from app import create_app
 from feed.db import Database
 from feed.migrate import upgrade
 from feed.models import Base
+from feed.state import shiplog_state
 from feed.store import EventRecord, FileRecord, upsert_event
 
 SECRET = "test-webhook-secret"
@@ -157,7 +158,7 @@ def app_config(database_url: str) -> dict[str, Any]:
 def app(app_config: dict[str, Any], isolated_env: None) -> Iterator[Flask]:
     app = create_app(app_config)
     yield app
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 @pytest.fixture
@@ -167,7 +168,7 @@ def client(app: Flask) -> FlaskClient:
 
 @pytest.fixture
 def db(app: Flask) -> Database:
-    return app.extensions["shiplog"].db
+    return shiplog_state(app).db
 
 
 def sign(body: bytes, secret: str = SECRET) -> str:

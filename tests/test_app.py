@@ -22,6 +22,7 @@ from feed.db import Database
 from feed.migrate import current_revision, upgrade
 from feed.models import Base, Event, Repo
 from feed.search import is_search_table
+from feed.state import shiplog_state
 from tests.conftest import (
     SECRET,
     answer_text,
@@ -59,17 +60,17 @@ def test_layers_defaults_then_toml_then_environment_then_the_dict(
     monkeypatch.setenv("SHIPLOG_BASE_URL", "https://env.example")
     monkeypatch.setenv("SHIPLOG_GITHUB_WEBHOOK_SECRET", "12345")
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", "REPOS": "c/d"})
-    settings = app.extensions["shiplog"].settings
+    settings = shiplog_state(app).settings
     assert settings.incident_label == "from-toml"
     assert settings.base_url == "https://env.example"
     assert settings.github_webhook_secret == "12345"  # stays text, not the number 12345
     assert settings.repos == ("c/d",)
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 def test_the_default_database_is_sqlite_in_the_instance_folder(isolated_env: None) -> None:
     app = create_app()
-    assert app.extensions["shiplog"].settings.database_url == (
+    assert shiplog_state(app).settings.database_url == (
         f"sqlite:///{Path(app.instance_path) / 'shiplog.db'}"
     )
 
@@ -147,7 +148,7 @@ def test_db_upgrade_and_demo_commands(tmp_path: Path, isolated_env: None) -> Non
 
     result = runner.invoke(args=["demo"])
     assert result.exit_code == 0, result.output
-    db = app.extensions["shiplog"].db
+    db = shiplog_state(app).db
     with db.read() as session:
         kinds = set(session.scalars(select(Event.kind)))
         total = session.scalar(select(func.count()).select_from(Event))
@@ -178,7 +179,7 @@ def test_db_upgrade_and_demo_commands(tmp_path: Path, isolated_env: None) -> Non
 def test_the_demo_reverts_the_commit_it_names(tmp_path: Path, isolated_env: None) -> None:
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}"})
     app.test_cli_runner().invoke(args=["demo"])
-    with app.extensions["shiplog"].db.read() as session:
+    with shiplog_state(app).db.read() as session:
         revert = session.scalars(select(Event).where(Event.kind == "revert")).one()
         target = session.scalars(
             select(Event).where(Event.kind == "commit", Event.sha == revert.data["reverts"])
@@ -276,7 +277,7 @@ def _get(url: str, deadline: float) -> str:
 def test_the_demo_commits_show_their_diffs(tmp_path: Path, isolated_env: None) -> None:
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'd.db'}"})
     app.test_cli_runner().invoke(args=["demo"])
-    with app.extensions["shiplog"].db.read() as session:
+    with shiplog_state(app).db.read() as session:
         commit = session.scalars(
             select(Event).where(Event.title == "Cache session lookups in Redis")
         ).one()
@@ -285,4 +286,4 @@ def test_the_demo_commits_show_their_diffs(tmp_path: Path, isolated_env: None) -
     page = app.test_client().get(f"/events/{commit.id}").get_data(as_text=True)
     assert '<span class="gi">' in page
     assert "Reverted by" in page
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()

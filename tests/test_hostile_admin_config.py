@@ -28,6 +28,7 @@ from app import create_app, load_chat_config
 from feed.config import TOML_KEYS, ConfigError
 from feed.filters import KIND_CHOICES
 from feed.models import Channel, Job, Subscription
+from feed.state import shiplog_state
 from integrations.chat import PLATFORMS
 from integrations.chat.setup import NAME, OPTION_KEYS, ChatConfigError
 from tests.test_hostile_requests import CONTENT_TYPES, PROPERTY, TEXT
@@ -122,7 +123,7 @@ def admin(app_config: dict[str, Any], isolated_env: None) -> Iterator[Flask]:
     subscription = {"name": "morning", "channel": "eng", "mode": "digest", "schedule": CRONS[0]}
     assert client.post("/api/subscriptions", json=subscription, headers=auth()).status_code == 201
     yield app
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 @pytest.fixture(params=[None, "", "   "], ids=["unset", "empty", "blank"])
@@ -132,13 +133,13 @@ def admin_off(request: pytest.FixtureRequest, app_config: dict[str, Any], isolat
     if request.param is not None:
         config["ADMIN_TOKEN"] = request.param
     app = create_app(config)
-    with app.extensions["shiplog"].db.write() as session:
+    with shiplog_state(app).db.write() as session:
         channel = Channel(name="eng", platform="slack", url=HOOKS["slack"], source="config")
         session.add(channel)
         session.flush()
         session.add(Subscription(name="morning", channel_id=channel.id, mode="realtime"))
     yield app
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 def auth(token: str = TOKEN) -> dict[str, str]:
@@ -147,7 +148,7 @@ def auth(token: str = TOKEN) -> dict[str, str]:
 
 def snapshot(app: Flask) -> tuple[Any, ...]:
     """Every row of the tables the admin API could touch."""
-    with app.extensions["shiplog"].db.read() as session:
+    with shiplog_state(app).db.read() as session:
         return tuple(
             tuple(tuple(row) for row in session.execute(select(model.__table__)).all())
             for model in (Channel, Subscription, Job)
@@ -689,11 +690,11 @@ def load(database_url: str) -> str | None:
         return str(exc)
     try:
         with app.app_context():
-            load_chat_config(app.extensions["shiplog"])
+            load_chat_config(shiplog_state(app))
     except (ChatConfigError, click.ClickException) as exc:
         return exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
     finally:
-        app.extensions["shiplog"].db.dispose()
+        shiplog_state(app).db.dispose()
     return None
 
 

@@ -25,6 +25,7 @@ from feed.db import Database
 from feed.jobs import enqueue
 from feed.models import Delivery, Event, Subscription
 from feed.render import ALLOWED_TAGS
+from feed.state import shiplog_state
 from feed.timefmt import iso_utc
 from integrations.chat import PLATFORMS
 from tests.chat_validators import google_chat_problems, slack_problems
@@ -432,7 +433,7 @@ def test_every_chat_message_is_inert(
         ]
     app = make_app({**app_config, **ALLOWED_HOSTS}, chat, channels, subscriptions)
     deliver_corpus(app.test_client())
-    shiplog = app.extensions["shiplog"]
+    shiplog = shiplog_state(app)
     window = {
         "since": iso_utc(NOW - timedelta(hours=1)),
         "until": iso_utc(NOW + timedelta(hours=1)),

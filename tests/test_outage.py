@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from app import create_app
 from feed.db import Database
 from feed.models import Base, Event
+from feed.state import shiplog_state
 from tests.conftest import SECRET, deliver
 from tests.integrations.github.test_webhooks import commit, push
 
@@ -106,7 +107,7 @@ def test_a_database_outage_is_503_then_recovers_without_a_restart(
     url, gate = gated_url
     app = create_app({"DATABASE_URL": url, "GITHUB_WEBHOOK_SECRET": SECRET, "TESTING": True})
     client = app.test_client()
-    db = app.extensions["shiplog"].db
+    db = shiplog_state(app).db
     before = push(commit("a" * 40, "Before the outage"))
     during = push(commit("b" * 40, "Sent while the database was down"))
     assert deliver(client, "push", before, delivery="before").json["events_created"] == 1

@@ -31,6 +31,7 @@ import app as shiplog_app
 from feed import notify
 from feed.config import Settings
 from feed.models import INCIDENT_KINDS, Event, Job, Repo, Subscription
+from feed.state import shiplog_state
 from integrations.chat import http as chat_http
 from integrations.github.client import GitHubClient, RateBudget
 from tests.conftest import deliver
@@ -104,7 +105,7 @@ class Run:
 
     def __init__(self, app: Flask, github: Emulator, chat: FakeChat) -> None:
         self.app, self.github, self.chat = app, github, chat
-        self.db = app.extensions["shiplog"].db
+        self.db = shiplog_state(app).db
         self.web = app.test_client()
         self.injected = 0  # GitHub answers the faults stand for
         self.passes = 0  # worker passes
@@ -210,7 +211,7 @@ def test_the_backlog_drains_after_upstream_faults_with_nothing_lost(
             _storm_then_drain(run, old, old_web)
             _check(run)
         finally:
-            app.extensions["shiplog"].db.dispose()
+            shiplog_state(app).db.dispose()
 
 
 def _storm_then_drain(run: Run, old: list[FakeCommit], old_web: list[FakeCommit]) -> None:

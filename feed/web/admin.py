@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, render_template
+from flask import Blueprint, Response, jsonify, render_template
 from sqlalchemy import select
 
 from feed.models import Job, Repo
+from feed.state import shiplog_state
 from feed.timefmt import iso_utc
 from feed.web.auth import admin_only
 
@@ -30,7 +31,7 @@ def sync_page() -> str:
 
 def sync_rows() -> list[dict[str, Any]]:
     """Every tracked repository (the demo's aside) with its sync state and its jobs."""
-    with current_app.extensions["shiplog"].db.read() as session:
+    with shiplog_state().db.read() as session:
         repos = session.scalars(
             select(Repo).where(Repo.is_demo.is_(False)).order_by(Repo.full_name)
         ).all()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, abort, jsonify, request, url_for
 
 from feed.models import Event
+from feed.state import shiplog_state
 from feed.store import get_event, list_events
 from feed.timefmt import iso_utc
 from feed.web.listing import absolute, parse_listing
@@ -19,7 +20,7 @@ blueprint = Blueprint("api", __name__, url_prefix="/api")
 def events() -> Response:
     """`{"events": [...], "next_cursor": ...}` for the filter in the query."""
     listing = parse_listing(allow_limit=True)
-    with current_app.extensions["shiplog"].db.read() as session:
+    with shiplog_state().db.read() as session:
         page = list_events(session, listing.filter, cursor=listing.cursor, limit=listing.limit)
     response = jsonify(
         events=[event_json(event) for event in page.events], next_cursor=page.next_cursor
@@ -32,7 +33,7 @@ def events() -> Response:
 @blueprint.get("/events/<int:event_id>")
 def event(event_id: int) -> Response:
     """One event with its files and patches."""
-    with current_app.extensions["shiplog"].db.read() as session:
+    with shiplog_state().db.read() as session:
         found = get_event(session, event_id)
         if found is None:
             abort(404, description=f"There is no event {event_id}.")

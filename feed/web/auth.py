@@ -20,7 +20,6 @@ from flask import (
     Flask,
     Response,
     abort,
-    current_app,
     g,
     redirect,
     render_template,
@@ -35,6 +34,7 @@ from werkzeug.exceptions import Unauthorized
 from feed import people
 from feed.config import Settings
 from feed.models import Person
+from feed.state import shiplog_state
 
 blueprint = Blueprint("auth", __name__)
 csrf = CSRFProtect()
@@ -333,8 +333,8 @@ def _sign_in_offered() -> bool:
 
 
 def _settings() -> Settings:
-    return current_app.extensions["shiplog"].settings
+    return shiplog_state().settings
 
 
 def _db():  # type: ignore[no-untyped-def]
-    return current_app.extensions["shiplog"].db
+    return shiplog_state().db

@@ -7,11 +7,12 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from urllib.parse import urlencode, urlsplit
 
-from flask import Blueprint, Response, current_app, request, url_for
+from flask import Blueprint, Response, request, url_for
 from werkzeug.http import is_resource_modified, parse_etags
 
 from feed import syndication
 from feed.models import Event
+from feed.state import shiplog_state
 from feed.store import list_events
 from feed.web.feedcache import Entry, fingerprint
 from feed.web.listing import Listing, absolute, parse_listing
@@ -37,7 +38,7 @@ def json_feed() -> Response:
 
 
 def _feed(endpoint: str, render: Renderer, content_type: str) -> Response:
-    shiplog = current_app.extensions["shiplog"]
+    shiplog = shiplog_state()
     listing = parse_listing(allow_limit=True, allow_token=True)
     limit = str(listing.limit) if "limit" in request.args else ""
     # One filter, in any order of its arguments, to one host is one feed (a reader's feed
@@ -117,5 +118,5 @@ def conditional(body: bytes, content_type: str, updated: datetime | None) -> Res
 
 def tag_authority() -> str:
     """The host that mints this installation's tag: ids."""
-    base = current_app.extensions["shiplog"].settings.base_url or request.host_url
+    base = shiplog_state().settings.base_url or request.host_url
     return urlsplit(base).hostname or "localhost"

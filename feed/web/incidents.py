@@ -10,7 +10,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     jsonify,
     render_template,
     request,
@@ -21,6 +20,7 @@ from sqlalchemy import func, select
 from feed import correlation, status, syndication
 from feed.incidents import is_overdue, of_incident, parse_note
 from feed.models import Event, Incident
+from feed.state import shiplog_state
 from feed.timefmt import iso_utc
 from feed.web.feeds import conditional, tag_authority
 from feed.web.listing import absolute
@@ -34,7 +34,7 @@ def incident(incident_id: int) -> str:
     choice = request.args.get("window", "24h")
     if choice not in correlation.WINDOWS:
         abort(400, description=f"window: use one of {', '.join(correlation.WINDOWS)}")
-    shiplog = current_app.extensions["shiplog"]
+    shiplog = shiplog_state()
     settings = shiplog.settings
     now = datetime.now(UTC)
     with shiplog.db.read() as session:
@@ -105,7 +105,7 @@ def status_json() -> Response:
 def incident_detail_json(incident_id: int) -> Response:
     """One incident and its updates; open incident pages poll it."""
     now = datetime.now(UTC)
-    with current_app.extensions["shiplog"].db.read() as session:
+    with shiplog_state().db.read() as session:
         found = session.get(Incident, incident_id) if incident_id < 2**63 else None
         if found is None:
             abort(404, description=f"There is no incident {incident_id}.")
@@ -121,7 +121,7 @@ def incident_detail_json(incident_id: int) -> Response:
 def incidents_json() -> Response:
     """Every incident, newest first."""
     now = datetime.now(UTC)
-    with current_app.extensions["shiplog"].db.read() as session:
+    with shiplog_state().db.read() as session:
         rows = list(session.scalars(select(Incident).order_by(Incident.opened_at.desc())))
     return jsonify(incidents=[incident_json(i, now) for i in rows])
 
@@ -129,7 +129,7 @@ def incidents_json() -> Response:
 @blueprint.get("/status.atom")
 def status_feed() -> Response:
     """One entry per incident, updated in place."""
-    shiplog = current_app.extensions["shiplog"]
+    shiplog = shiplog_state()
     summary, _now = _summary()
     shown = {i.uid: i for i in summary.recent} | {o.incident.uid: o.incident for o in summary.open}
     ordered = sorted(shown.values(), key=lambda i: (i.opened_at, i.id), reverse=True)
@@ -178,7 +178,7 @@ def _conditional_json(response: Response) -> Response:
 
 
 def _summary() -> tuple[status.Summary, datetime]:
-    shiplog = current_app.extensions["shiplog"]
+    shiplog = shiplog_state()
     now = datetime.now(UTC)
     with shiplog.db.read() as session:
         summary = status.summarize(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from flask import current_app, request, url_for
+from flask import request, url_for
 
 from feed.filters import Filter, FilterError
+from feed.state import shiplog_state
 from feed.store import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor
 
 
@@ -48,5 +49,5 @@ def listing_url(endpoint: str, filter: Filter, *, external: bool = False, **extr
 
 def absolute(path: str) -> str:
     """`path` on SHIPLOG_BASE_URL, else on the URL this request came to."""
-    base = current_app.extensions["shiplog"].settings.base_url or request.host_url.rstrip("/")
+    base = shiplog_state().settings.base_url or request.host_url.rstrip("/")
     return base + path

@@ -8,6 +8,8 @@ from flask import Blueprint, Response, current_app, jsonify, send_from_directory
 from prometheus_client import generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
+from feed.state import shiplog_state
+
 blueprint = Blueprint("ops", __name__)
 log = logging.getLogger(__name__)
 TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"  # what every Prometheus reads
@@ -17,7 +19,7 @@ TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"  # what every Prometheu
 def healthz() -> tuple[Response, int]:
     """200 when the database answers, 503 when it does not."""
     try:
-        current_app.extensions["shiplog"].db.ping()
+        shiplog_state().db.ping()
     except SQLAlchemyError as exc:
         log.error("healthz: database unreachable: %s", type(exc).__name__)
         return jsonify(status="unavailable", database="unreachable"), 503
@@ -27,7 +29,7 @@ def healthz() -> tuple[Response, int]:
 @blueprint.get("/metrics")
 def metrics() -> Response:
     """The Prometheus text format."""
-    registry = current_app.extensions["shiplog"].metrics.registry
+    registry = shiplog_state().metrics.registry
     return Response(generate_latest(registry), content_type=TEXT_FORMAT)
 
 

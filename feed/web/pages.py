@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from itertools import groupby
 
-from flask import Blueprint, abort, current_app, render_template
+from flask import Blueprint, abort, render_template
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -13,6 +13,7 @@ from feed import reverts
 from feed.filters import KIND_CHOICES
 from feed.incidents import incident_uid
 from feed.models import INCIDENT_KINDS, Event, Incident
+from feed.state import shiplog_state
 from feed.store import demo_repos, get_event, list_events
 from feed.web.listing import listing_url, parse_listing
 
@@ -24,7 +25,7 @@ LARGE_PATCH_LINES = 400  # longer diffs start folded
 def activity() -> str:
     """The timeline, newest first and grouped by day, with the filter bar and feed links."""
     listing = parse_listing(allow_limit=False)
-    shiplog = current_app.extensions["shiplog"]
+    shiplog = shiplog_state()
     with shiplog.db.read() as session:
         page = list_events(session, listing.filter, cursor=listing.cursor, limit=listing.limit)
         demo = demo_repos(session)
@@ -50,7 +51,7 @@ def activity() -> str:
 @blueprint.get("/events/<int:event_id>")
 def event(event_id: int) -> str:
     """One event: its whole message as sanitized Markdown, its files and their diffs."""
-    with current_app.extensions["shiplog"].db.read() as session:
+    with shiplog_state().db.read() as session:
         found = get_event(session, event_id)
         if found is None:
             abort(404, description=f"There is no event {event_id}.")

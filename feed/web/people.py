@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, jsonify
+from flask import Blueprint, Response, abort, jsonify
 
 from feed import people
 from feed.models import FeedToken
+from feed.state import shiplog_state
 from feed.timefmt import iso_utc
 from feed.web.auth import admin_only
 from feed.web.helpers import json_object
@@ -100,4 +101,4 @@ def _time(moment: Any) -> str | None:
 
 
 def _db():  # type: ignore[no-untyped-def]
-    return current_app.extensions["shiplog"].db
+    return shiplog_state().db

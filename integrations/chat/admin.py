@@ -11,7 +11,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     jsonify,
     render_template,
     url_for,
@@ -20,6 +19,7 @@ from sqlalchemy import delete, select
 
 from feed import metrics, notify
 from feed.models import Channel, Job, Subscription
+from feed.state import shiplog_state
 from feed.timefmt import iso_utc
 from feed.web.auth import admin_only
 from feed.web.helpers import json_object
@@ -43,7 +43,7 @@ def channels() -> Response:
 @admin_only
 def add_channel() -> tuple[Response, int]:
     entry = json_object("admin API")
-    hosts = WebhookHosts(current_app.extensions["shiplog"].settings.allow_webhook_hosts)
+    hosts = WebhookHosts(shiplog_state().settings.allow_webhook_hosts)
     try:
         with _db().write() as session:
             row = save_channel(session, entry, source="api", hosts=hosts)
@@ -213,6 +213,6 @@ def subscription_json(row: Subscription, channel_names: dict[int, str]) -> dict[
 def _db():  # type: ignore[no-untyped-def]
     """The database, holding the config file's channels and subscriptions: a web process
     brings them in before its first admin request, as before its first alert."""
-    shiplog = current_app.extensions["shiplog"]
+    shiplog = shiplog_state()
     shiplog.intake.ready(shiplog.db)
     return shiplog.db

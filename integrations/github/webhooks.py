@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from feed.db import Database
 from feed.ingest import Intake
+from feed.state import shiplog_state
 from feed.store import claim_delivery, scrub, upsert_repo
 from integrations.github.events import Context, route
 from integrations.github.followups import batch
@@ -164,16 +165,14 @@ def take_delivery(
 @blueprint.after_request
 def count_answer(response: Response) -> Response:
     """Count every answer, refusals included, by status."""
-    current_app.extensions["shiplog"].metrics.webhook_responses.labels(
-        str(response.status_code)
-    ).inc()
+    shiplog_state().metrics.webhook_responses.labels(str(response.status_code)).inc()
     return response
 
 
 @blueprint.post("/webhooks/github")
 def receive() -> tuple[Response, int]:
     """Verify, parse, route and store one GitHub delivery."""
-    shiplog = current_app.extensions["shiplog"]
+    shiplog = shiplog_state()
     secret = shiplog.settings.github_webhook_secret
     if not secret:
         return _answer(403, "refused", NO_SECRET)

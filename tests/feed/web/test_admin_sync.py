@@ -10,6 +10,7 @@ from flask import Flask
 from app import create_app
 from feed.jobs import enqueue
 from feed.models import Job, Repo
+from feed.state import shiplog_state
 
 ADMIN = {"Authorization": "Bearer admin-token-123"}
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -18,7 +19,7 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 @pytest.fixture
 def admin_app(app_config, isolated_env):
     app = create_app({**app_config, "ADMIN_TOKEN": "admin-token-123"})
-    with app.extensions["shiplog"].db.write() as session:
+    with shiplog_state(app).db.write() as session:
         session.add(
             Repo(
                 full_name="acme/api",
@@ -45,7 +46,7 @@ def admin_app(app_config, isolated_env):
             )
         )
     yield app
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 def test_each_tracked_repository_shows_its_sync_state(admin_app: Flask) -> None:
@@ -66,4 +67,4 @@ def test_the_sync_view_is_the_admins_alone(admin_app: Flask, app_config, isolate
     assert client.get("/admin/sync", headers={"Authorization": "Bearer nope"}).status_code == 401
     off = create_app(app_config)
     assert off.test_client().get("/api/sync").status_code == 403
-    off.extensions["shiplog"].db.dispose()
+    shiplog_state(off).db.dispose()

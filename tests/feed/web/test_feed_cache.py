@@ -11,6 +11,7 @@ from sqlalchemy import delete
 
 from feed.db import Database
 from feed.models import Event
+from feed.state import shiplog_state
 from feed.store import upsert_event
 from feed.web.feedcache import Entry, FeedCache
 from tests.conftest import make_event, make_record
@@ -19,7 +20,7 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
 def outcomes(app: Flask) -> dict[str, float]:
-    registry = app.extensions["shiplog"].metrics.registry
+    registry = shiplog_state(app).metrics.registry
     return {
         outcome: registry.get_sample_value("shiplog_feed_responses_total", {"outcome": outcome})
         or 0.0

@@ -16,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
+from feed.state import shiplog_state
 from tests.conftest import deliver, make_event
 from tests.integrations.github.test_webhooks import issue, repository
 from tests.test_hostile_corpus import deliver_corpus
@@ -66,13 +67,13 @@ def stamp(moment: datetime) -> str:
 def site(app_config: dict[str, Any], isolated_env: None) -> Iterator[Flask]:
     app = create_app({**app_config, "BASE_URL": BASE})
     yield app
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 def seed(client: FlaskClient, app: Flask) -> None:
     """A timeline of every kind, with events nobody is named for (a deployment with no
     creator, a release without author) and an incident opened, updated and resolved."""
-    with app.extensions["shiplog"].db.write() as session:
+    with shiplog_state(app).db.write() as session:
         for index in range(4):
             make_event(
                 session,

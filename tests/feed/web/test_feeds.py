@@ -11,6 +11,7 @@ from flask import Flask
 
 from app import create_app
 from feed.db import Database
+from feed.state import shiplog_state
 from tests.conftest import make_event
 
 T0 = datetime(2026, 11, 1, 9, tzinfo=UTC)
@@ -105,7 +106,7 @@ def test_bad_filters_get_400_with_a_message(client, path, query) -> None:
 
 def test_self_links_are_absolute_on_the_base_url(app_config, isolated_env) -> None:
     app: Flask = create_app({**app_config, "BASE_URL": "https://shiplog.example.com/"})
-    seed(app.extensions["shiplog"].db)
+    seed(shiplog_state(app).db)
     client = app.test_client()
     atom = feedparser.parse(client.get("/feed.atom?kind=commit").data)
     self_link = next(link.href for link in atom.feed.links if link.rel == "self")
@@ -114,7 +115,7 @@ def test_self_links_are_absolute_on_the_base_url(app_config, isolated_env) -> No
     assert atom.entries[0].link.startswith("https://shiplog.example.com/events/")
     document = json.loads(client.get("/feed.json").data)
     assert document["feed_url"] == "https://shiplog.example.com/feed.json"
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 def test_without_a_base_url_links_use_the_request_url(client, db) -> None:
@@ -166,7 +167,7 @@ def test_a_filter_names_one_feed_in_any_order_of_its_arguments(app, client, db) 
         answers = [client.get(f"{path}?{query}") for query in orders]
         assert len({answer.data for answer in answers}) == 1, path
         assert len({answer.headers["ETag"] for answer in answers}) == 1, path
-    assert len(app.extensions["shiplog"].feed_cache) == len(FEEDS)  # one each
+    assert len(shiplog_state(app).feed_cache) == len(FEEDS)  # one each
     atom = feedparser.parse(client.get("/feed.atom?kind=revert,commit&repo=acme/web").data)
     assert atom.feed.id == "tag:localhost,2026:feed?repo=acme/web&kind=commit&kind=revert"
     assert atom.feed.title == "shiplog: repo acme/web · kind commit, revert"

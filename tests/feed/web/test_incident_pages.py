@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from app import create_app
 from feed.models import Incident
+from feed.state import shiplog_state
 from feed.store import FileRecord
 from tests.conftest import deliver, make_event
 
@@ -76,12 +77,12 @@ def incident_id(db) -> int:
 def component_app(app_config, isolated_env):
     app = create_app({**app_config, "COMPONENTS": {"api": ["services/api/**", "libs/http/*"]}})
     yield app
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 def test_the_incident_page_tells_the_story_and_ranks_the_changes(component_app) -> None:
     client = component_app.test_client()
-    db = component_app.extensions["shiplog"].db
+    db = shiplog_state(component_app).db
     opened = NOW - timedelta(hours=1)
     with db.write() as session:
         make_event(

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from app import create_app, instance_secret
 from feed.models import FeedToken, Person
+from feed.state import shiplog_state
 from tests.conftest import deliver, make_event
 
 ADMIN_TOKEN = "admin-token-123"
@@ -27,10 +28,10 @@ MACHINE += ["/api/sync", "/api/people", "/api/feed-tokens", "/api/deliveries"]
 @pytest.fixture
 def private(app_config, isolated_env) -> Iterator[Flask]:
     app = create_app({**app_config, "PRIVATE": "true", "ADMIN_TOKEN": ADMIN_TOKEN})
-    with app.extensions["shiplog"].db.write() as session:
+    with shiplog_state(app).db.write() as session:
         make_event(session, title=SECRET_TITLE)
     yield app
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 def add_person(app: Flask, name: str = "mara") -> str:
@@ -177,7 +178,7 @@ def test_an_answer_to_a_bearer_token_varies_by_it_in_public_mode_too(app_config,
     admin = client.get("/api/channels", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert admin.status_code == 200 and "Authorization" in admin.headers["Vary"]
     assert "private" not in client.get("/api/events").headers.get("Cache-Control", "")
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 def test_sign_in_without_the_forms_csrf_token_is_refused(private) -> None:
@@ -247,7 +248,7 @@ def test_feed_tokens_open_feeds_only_and_are_stored_as_hashes(private) -> None:
     assert reader.get(f"/?token={token}").status_code == 302
     assert reader.get(f"/api/events?token={token}").status_code == 401
     assert reader.get(f"/feed.atom?token={token}x").status_code == 401
-    with private.extensions["shiplog"].db.read() as session:
+    with shiplog_state(private).db.read() as session:
         row = session.scalars(select(FeedToken)).one()
         stored = [str(value) for value in row.__dict__.values()]
         people = session.scalars(select(Person.token_hash)).all()
@@ -260,7 +261,7 @@ def test_a_feed_token_label_keeps_only_printable_text(private) -> None:
     client = private.test_client()
     sign_in(client, add_person(private))
     make_feed_token(client, "laptop\x00 <script>\u202e" + "x" * 300)
-    with private.extensions["shiplog"].db.read() as session:
+    with shiplog_state(private).db.read() as session:
         label = session.scalars(select(FeedToken.label)).one()
     assert label.startswith("laptop <script>") and len(label) == 100 and "\x00" not in label
     assert "&lt;script&gt;" in client.get("/account").text
@@ -319,7 +320,7 @@ def test_public_mode_shows_everything_and_offers_sign_in_only_with_an_admin_toke
     app_config, isolated_env
 ) -> None:
     plain = create_app(app_config)
-    with plain.extensions["shiplog"].db.write() as session:
+    with shiplog_state(plain).db.write() as session:
         make_event(session, title=SECRET_TITLE)
     page = plain.test_client().get("/").text
     assert SECRET_TITLE in page and "Sign in" not in page
@@ -331,11 +332,11 @@ def test_public_mode_shows_everything_and_offers_sign_in_only_with_an_admin_toke
         for path in ("/signin", "/signout", "/account", "/account/feed-tokens"):
             answer = keyless.test_client().open(path, method=method)
             assert answer.status_code in (404, 405), (method, path, answer.status_code)
-    keyless.extensions["shiplog"].db.dispose()
+    shiplog_state(keyless).db.dispose()
     with_admin = create_app({**app_config, "ADMIN_TOKEN": ADMIN_TOKEN})
     assert "Sign in</a>" in with_admin.test_client().get("/").text
-    plain.extensions["shiplog"].db.dispose()
-    with_admin.extensions["shiplog"].db.dispose()
+    shiplog_state(plain).db.dispose()
+    shiplog_state(with_admin).db.dispose()
 
 
 def test_every_form_that_posts_carries_a_csrf_token(private) -> None:

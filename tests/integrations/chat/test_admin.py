@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
+from feed.state import shiplog_state
 
 TOKEN = "admin-token-123"
 HOOK = "https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX"
@@ -14,7 +15,7 @@ HOOK = "https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX"
 def admin(app_config, isolated_env):
     app = create_app({**app_config, "ADMIN_TOKEN": TOKEN})
     yield app.test_client()
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 def auth(token: str = TOKEN) -> dict[str, str]:
@@ -126,7 +127,7 @@ def test_removing_a_subscription_or_its_channel_drops_its_queued_messages(
         json={"name": "alerts", "channel": "eng", "mode": "realtime"},
     )
     assert deliver(client, "push", revert_push()).status_code == 200
-    db = app.extensions["shiplog"].db
+    db = shiplog_state(app).db
 
     def messages() -> list[str]:
         with db.read() as session:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from app import make_worker
 from feed.models import Channel
+from feed.state import shiplog_state
 from integrations.chat import delivery
 from tests.conftest import deliver
 from tests.fake_chat import Answer
@@ -34,7 +35,7 @@ def two_channels(app_config, chat, isolated_env):
     ]
     app = make_app({**app_config, "ADMIN_TOKEN": "admin-token-123"}, chat, channels, subscriptions)
     yield app
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 def reverts(app, count: int) -> list[str]:
@@ -51,7 +52,7 @@ def shas_received(chat, path: str) -> list[str]:
 
 
 def channel(app, name: str) -> Channel:
-    with app.extensions["shiplog"].db.read() as session:
+    with shiplog_state(app).db.read() as session:
         return session.scalars(select(Channel).where(Channel.name == name)).one()
 
 
@@ -102,7 +103,7 @@ def test_a_hanging_channel_costs_the_others_nothing(two_channels, chat, monkeypa
     hang = threading.Event()
     chat.answer("/down", *[Answer(200, "ok", delay=1.0)] * 20)
     app = two_channels
-    shiplog = app.extensions["shiplog"]
+    shiplog = shiplog_state(app)
     worker = make_worker(shiplog, ("alerts",))
     worker.idle_seconds = 60
     with running(worker):

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, update
 from app import create_app, load_chat_config, worker_parts
 from feed import notify
 from feed.models import Channel, Job, Subscription
+from feed.state import shiplog_state
 from feed.worker import run_due
 from tests.chat_validators import google_chat_problems, google_chat_query_problems
 from tests.conftest import deliver
@@ -41,7 +42,7 @@ def make_app(app_config, chat, channels, subscriptions):
         }
     )
     with app.app_context():
-        load_chat_config(app.extensions["shiplog"])
+        load_chat_config(shiplog_state(app))
     return app
 
 
@@ -71,7 +72,7 @@ def revert_push(sha: str = SHA) -> dict:
 
 
 def work(app) -> int:
-    shiplog = app.extensions["shiplog"]
+    shiplog = shiplog_state(app)
     with shiplog.db.write() as session:  # no GitHub API in these tests
         session.execute(delete(Job).where(Job.kind == "patches"))
     handlers, _ = worker_parts(shiplog)
@@ -79,14 +80,14 @@ def work(app) -> int:
 
 
 def jobs(app, kind: str = "deliver") -> list[Job]:
-    with app.extensions["shiplog"].db.read() as session:
+    with shiplog_state(app).db.read() as session:
         return list(session.scalars(select(Job).where(Job.kind == kind)))
 
 
 def make_due(app) -> None:
     """Move time on: every job due now, and the channels' pacing and circuits long past."""
     past = datetime.now(UTC) - timedelta(minutes=1)
-    with app.extensions["shiplog"].db.write() as session:
+    with shiplog_state(app).db.write() as session:
         session.execute(update(Job).values(due_at=past))
         session.execute(
             update(Channel).where(Channel.last_sent_at.is_not(None)).values(last_sent_at=past)
@@ -108,7 +109,7 @@ def every_platform(app_config, chat, isolated_env):
     subscriptions = [{"name": f"{p}-alerts", "channel": p, "mode": "realtime"} for p in PLATFORMS]
     app = make_app(app_config, chat, channels, subscriptions)
     yield app
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 def test_a_revert_alerts_every_platform_once(every_platform, chat) -> None:
@@ -210,7 +211,7 @@ def slack_app(app_config, chat, isolated_env):
         [{"name": "alerts", "channel": "eng", "mode": "realtime"}],
     )
     yield app
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 def test_429_waits_as_retry_after_says_without_counting_a_failure(slack_app, chat) -> None:
@@ -245,7 +246,7 @@ def test_a_permanent_refusal_stops_and_marks_the_channel(slack_app, chat, status
     work(slack_app)
     [job] = jobs(slack_app)
     assert job.state == "dead" and body in job.last_error
-    with slack_app.extensions["shiplog"].db.read() as session:
+    with shiplog_state(slack_app).db.read() as session:
         channel = session.scalars(select(Channel)).one()
     assert channel.failing_reason == f"slack: {status} {body}"
     assert chat.url("/hook") not in job.last_error and "127.0.0.1" not in channel.failing_reason
@@ -288,7 +289,7 @@ def test_a_digest_covers_its_window_and_skips_empty_ones(app_config, chat, isola
         }
     ]
     app = make_app(app_config, chat, channels, subscriptions)
-    shiplog = app.extensions["shiplog"]
+    shiplog = shiplog_state(app)
     _, schedule = worker_parts(shiplog)
     with shiplog.db.write() as session:
         schedule(session)
@@ -353,7 +354,7 @@ def test_preview_prints_the_payload_and_send_sends_it_once(app_config, chat, iso
     assert chat.to("/d")[0].json["content"] == payload["content"]
     bad = runner.invoke(args=["digest", "preview", "--subscription", "nope"])
     assert bad.exit_code == 2 and "no subscription 'nope'" in bad.output
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 @pytest.mark.parametrize(
@@ -402,9 +403,9 @@ def test_bad_chat_config_is_refused_by_name(
 
     app = create_app({**app_config, "CHANNELS": channels, "SUBSCRIPTIONS": subscriptions})
     with app.app_context(), pytest.raises(click.ClickException, match=message) as caught:
-        load_chat_config(app.extensions["shiplog"])
+        load_chat_config(shiplog_state(app))
     assert "hooks.slack.com" not in str(caught.value.message)
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 def test_an_overdue_update_reminds_realtime_subscribers_once(slack_app, chat) -> None:
@@ -443,7 +444,7 @@ def test_an_overdue_update_reminds_realtime_subscribers_once(slack_app, chat) ->
     work(slack_app)  # the two alerts (paced)
     make_due(slack_app)
     work(slack_app)
-    shiplog = slack_app.extensions["shiplog"]
+    shiplog = shiplog_state(slack_app)
     _, schedule = worker_parts(shiplog)
     for _ in range(2):  # the schedule runs often; the reminder is made once
         with shiplog.db.write() as session:
@@ -469,7 +470,7 @@ def test_discords_retry_after_in_the_body_is_honoured(app_config, chat, isolated
     [job] = jobs(app)
     assert 2 <= (job.due_at - datetime.now(UTC)).total_seconds() <= 3.5
     assert "You are being rate limited" in job.last_error
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 def test_failures_past_the_configured_attempts_are_dead(app_config, chat, isolated_env) -> None:
@@ -481,7 +482,7 @@ def test_failures_past_the_configured_attempts_are_dead(app_config, chat, isolat
     )
     chat.answer("/hook", *[Answer(502, "bad gateway")] * 5)
     deliver(app.test_client(), "push", revert_push())
-    shiplog = app.extensions["shiplog"]
+    shiplog = shiplog_state(app)
     handlers, _ = worker_parts(shiplog)
     for _ in range(3):
         run_due(shiplog.db, handlers, max_attempts=shiplog.settings.job_max_attempts)
@@ -497,7 +498,7 @@ def test_a_worker_that_dies_holding_messages_loses_none(slack_app, chat) -> None
     client = slack_app.test_client()
     for n in range(3):
         deliver(client, "push", revert_push(f"{n:02d}" * 20))
-    shiplog = slack_app.extensions["shiplog"]
+    shiplog = shiplog_state(slack_app)
     with shiplog.db.write() as session:
         session.execute(delete(Job).where(Job.kind == "patches"))
         # One channel's messages go one at a time: the worker took the first, then died.
@@ -543,7 +544,7 @@ def test_a_commit_pushed_after_its_window_closed_is_in_the_next_digest(
         }
     ]
     app = make_app(app_config, chat, channels, subscriptions)
-    shiplog = app.extensions["shiplog"]
+    shiplog = shiplog_state(app)
     with shiplog.db.write() as session:
         session.execute(update(Subscription).values(window_end=NOW - timedelta(hours=2)))
         notify.schedule_digests(session, NOW)
@@ -587,7 +588,7 @@ def test_the_schedule_wakes_for_the_next_promised_update(slack_app, chat) -> Non
     client = slack_app.test_client()
     repo = {"full_name": "acme/api"}
     deliver(client, "issues", {"action": "opened", "issue": issue, "repository": repo})
-    shiplog = slack_app.extensions["shiplog"]
+    shiplog = shiplog_state(slack_app)
     _, schedule = worker_parts(shiplog)
     with shiplog.db.write() as session:
         assert schedule(session) is None  # nothing promised

@@ -24,6 +24,7 @@ from feed import notify
 from feed.digest import DigestOptions, Message, digest_message
 from feed.filters import Filter
 from feed.models import KINDS, Event, EventFile, Subscription
+from feed.state import shiplog_state
 from feed.store import decode_cursor
 from integrations.chat import PLATFORMS, discord, googlechat, mattermost, slack, teams, webhook
 from integrations.chat.text import payload_size
@@ -304,7 +305,7 @@ def test_the_rest_of_a_section_and_of_the_window_are_listed_on_the_page(
         }
     ]
     app = make_app(app_config, None, channels, subscriptions)
-    shiplog = app.extensions["shiplog"]
+    shiplog = shiplog_state(app)
     now = datetime.now(UTC).replace(microsecond=0)
     with shiplog.db.write() as session:
         for n in range(360):  # three at a time share a second: cuts fall between ties

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app import Shiplog, create_app, load_chat_config
+from app import create_app, load_chat_config
 from feed import notify
 from feed.models import Job
+from feed.state import Shiplog, shiplog_state
 from feed.store import upsert_events
 from tests.conftest import assert_no_secrets, make_record, subprocess_secrets_env
 from tests.fake_chat import Answer, FakeChat
@@ -46,7 +47,7 @@ def queue_commit_alerts(
             monkeypatch.delenv(name)
     monkeypatch.setenv("SHIPLOG_CONFIG", str(config))
     app = create_app({"DATABASE_URL": database_url})
-    shiplog = app.extensions["shiplog"]
+    shiplog = shiplog_state(app)
     with app.app_context():
         load_chat_config(shiplog)
     now = datetime.now(UTC)

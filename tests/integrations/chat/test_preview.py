@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from app import create_app
 from feed.models import Subscription
+from feed.state import shiplog_state
 from tests.conftest import database_rows, deliver
 from tests.fake_chat import FakeChat
 from tests.integrations.chat.test_delivery import revert_push
@@ -50,7 +51,7 @@ def test_preview_writes_nothing(app_config: dict[str, Any], chat, isolated_env) 
     daily = {"name": "mine-daily", "channel": "mine", "mode": "digest", "schedule": "0 9 * * *"}
     assert client.post("/api/subscriptions", json=daily, headers=ADMIN).status_code == 201
     deliver(client, "push", revert_push())
-    admin.extensions["shiplog"].db.dispose()
+    shiplog_state(admin).db.dispose()
 
     app = create_app(  # a process with a config the database has not seen yet
         {
@@ -61,7 +62,7 @@ def test_preview_writes_nothing(app_config: dict[str, Any], chat, isolated_env) 
             ],
         }
     )
-    db = app.extensions["shiplog"].db
+    db = shiplog_state(app).db
     rows = database_rows(db)
     db.dispose()
     stored = file_bytes(app_config["DATABASE_URL"])

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from app import create_app, load_chat_config
 from feed import notify
 from feed.models import Channel, Job, Subscription
+from feed.state import shiplog_state
 from tests.conftest import database_rows, deliver
 from tests.fake_chat import FakeChat
 from tests.integrations.chat.test_delivery import revert_push, work
@@ -42,7 +43,7 @@ def apps(app_config: dict[str, Any], isolated_env: None) -> Iterator[Any]:
 
     yield make
     for app in made:
-        app.extensions["shiplog"].db.dispose()
+        shiplog_state(app).db.dispose()
 
 
 def hook(chat: FakeChat, name: str) -> dict[str, str]:
@@ -51,7 +52,7 @@ def hook(chat: FakeChat, name: str) -> dict[str, str]:
 
 def names(app: Flask) -> tuple[dict[str, str], dict[str, str]]:
     """Each channel's and each subscription's source, by name."""
-    with app.extensions["shiplog"].db.read() as session:
+    with shiplog_state(app).db.read() as session:
         channels = {c.name: c.source for c in session.scalars(select(Channel))}
         subscriptions = {s.name: s.source for s in session.scalars(select(Subscription))}
     return channels, subscriptions
@@ -71,9 +72,9 @@ def test_what_the_config_no_longer_lists_is_retired_and_sends_nothing(apps, chat
     mine = {"name": "my-alerts", "channel": "mine"}
     assert client.post("/api/subscriptions", json=mine, headers=ADMIN).status_code == 201
     deliver(client, "push", revert_push("a1" * 20))  # the first ingest writes the config
-    with before.extensions["shiplog"].db.write() as session:
+    with shiplog_state(before).db.write() as session:
         notify.schedule_digests(session, datetime.now(UTC))
-    with before.extensions["shiplog"].db.read() as session:
+    with shiplog_state(before).db.read() as session:
         queued = session.scalars(select(Job.kind).where(Job.kind.in_(("deliver", "digest"))))
         assert sorted(queued) == ["deliver"] * 3 + ["digest"]
 
@@ -86,7 +87,7 @@ def test_what_the_config_no_longer_lists_is_retired_and_sends_nothing(apps, chat
     work(after)
     assert len(chat.to("/eng")) == 2 and len(chat.to("/mine")) == 2
     assert chat.to("/ops") == []
-    with after.extensions["shiplog"].db.read() as session:
+    with shiplog_state(after).db.read() as session:
         kept = {s.id for s in session.scalars(select(Subscription))}
         left = session.scalars(select(Job.payload).where(Job.kind.in_(("deliver", "digest"))))
         assert {payload["subscription"] for payload in left} <= kept
@@ -99,7 +100,7 @@ def test_a_config_channel_an_admin_subscription_sends_to_stays(apps, chat, caplo
     assert client.post("/api/subscriptions", json=mine, headers=ADMIN).status_code == 201
     after = apps([], [])
     with after.app_context(), caplog.at_level(logging.WARNING):
-        load_chat_config(after.extensions["shiplog"])
+        load_chat_config(shiplog_state(after))
     assert names(after) == ({"eng": "config"}, {"mine": "api"})
     assert "channel eng is no longer in the config" in caplog.text
     deliver(after.test_client(), "push", revert_push())
@@ -110,12 +111,12 @@ def test_a_config_channel_an_admin_subscription_sends_to_stays(apps, chat, caplo
 def test_a_bad_channel_url_is_one_line_and_changes_nothing(apps, chat) -> None:
     good = apps([hook(chat, "eng")], [{"name": "alerts", "channel": "eng"}])
     with good.app_context():
-        load_chat_config(good.extensions["shiplog"])
-    db = good.extensions["shiplog"].db
+        load_chat_config(shiplog_state(good))
+    db = shiplog_state(good).db
     before = database_rows(db)
     bad = apps([{"name": "eng", "platform": "slack", "url": "ftp://hooks.slack.com/x"}], [])
     with bad.app_context(), pytest.raises(click.ClickException) as refused:
-        load_chat_config(bad.extensions["shiplog"])
+        load_chat_config(shiplog_state(bad))
     message = refused.value.format_message()
     assert message.startswith("config: channel eng:") and "\n" not in message
     assert "hooks.slack.com/x" not in message
@@ -134,7 +135,7 @@ def test_processes_writing_the_config_at_once_all_succeed(apps, chat) -> None:
         barrier.wait()
         try:
             with app.app_context():
-                load_chat_config(app.extensions["shiplog"])
+                load_chat_config(shiplog_state(app))
         except BaseException as exc:  # reported below, with the others
             failures.append(exc)
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from app import create_app, load_chat_config, worker_parts
 from feed.config import ConfigError
 from feed.models import Channel, Subscription
+from feed.state import shiplog_state
 from feed.worker import run_due
 from integrations.chat.hosts import HostRefused, WebhookHosts
 from tests.conftest import deliver
@@ -100,8 +101,8 @@ def test_the_admin_api_and_the_config_file_refuse_a_url_with_cr_lf_by_channel(
         {**app_config, "CHANNELS": [{"name": "eng", "platform": "slack", "url": url}]}
     )
     with started.app_context(), pytest.raises(click.ClickException) as refused:
-        load_chat_config(started.extensions["shiplog"])
-    started.extensions["shiplog"].db.dispose()
+        load_chat_config(shiplog_state(started))
+    shiplog_state(started).db.dispose()
     assert "channel eng: the webhook URL holds a control character" in refused.value.message
     assert "secret-part" not in refused.value.message
 
@@ -173,7 +174,7 @@ def unlisted(app_config, isolated_env):
     """An app with the admin API on and no host listed: 127.0.0.1 is not allowed."""
     app = create_app({**app_config, "SECURITY": None, "ADMIN_TOKEN": "admin-token-123"})
     yield app
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 def test_the_admin_api_refuses_a_loopback_channel_and_stores_nothing(unlisted, chat) -> None:
@@ -196,24 +197,24 @@ def test_the_admin_api_refuses_a_loopback_channel_and_stores_nothing(unlisted, c
 def test_the_config_file_refuses_a_loopback_channel_by_name(unlisted, chat) -> None:
     unlisted.config["CHANNELS"] = [{"name": "x", "platform": "slack", "url": chat.url("/h")}]
     with unlisted.app_context(), pytest.raises(click.ClickException) as refused:
-        load_chat_config(unlisted.extensions["shiplog"])
+        load_chat_config(shiplog_state(unlisted))
     assert "channel x: the webhook URL must be https" in refused.value.message
 
 
 def test_a_stored_channel_that_is_no_longer_allowed_is_not_posted_to(unlisted, chat) -> None:
     """A channel saved before the rule (or by hand) is checked again at every send."""
-    with unlisted.extensions["shiplog"].db.write() as session:
+    with shiplog_state(unlisted).db.write() as session:
         channel = Channel(name="old", platform="webhook", url=chat.url("/old"), source="api")
         session.add(channel)
         session.flush()
         session.add(Subscription(name="all", channel_id=channel.id, mode="realtime", filter={}))
     deliver(unlisted.test_client(), "push", revert_push())
-    handlers, _ = worker_parts(unlisted.extensions["shiplog"])
-    run_due(unlisted.extensions["shiplog"].db, {"deliver": handlers["deliver"]})
+    handlers, _ = worker_parts(shiplog_state(unlisted))
+    run_due(shiplog_state(unlisted).db, {"deliver": handlers["deliver"]})
     assert chat.received == []
     [job] = jobs(unlisted)
     assert job.state == "dead" and "allow_webhook_hosts" in job.last_error
-    with unlisted.extensions["shiplog"].db.read() as session:
+    with shiplog_state(unlisted).db.read() as session:
         reason = session.scalars(select(Channel.failing_reason)).one()
     assert "host 127.0.0.1" in reason and chat.url("/old") not in reason
 
@@ -228,14 +229,14 @@ def test_a_redirect_from_the_chat_server_is_not_followed(app_config, isolated_en
         }
     )
     with app.app_context():
-        load_chat_config(app.extensions["shiplog"])
+        load_chat_config(shiplog_state(app))
     deliver(app.test_client(), "push", revert_push())
-    handlers, _ = worker_parts(app.extensions["shiplog"])
-    run_due(app.extensions["shiplog"].db, {"deliver": handlers["deliver"]})
+    handlers, _ = worker_parts(shiplog_state(app))
+    run_due(shiplog_state(app).db, {"deliver": handlers["deliver"]})
     assert [r.path for r in chat.received] == ["/hook"]
     [job] = jobs(app)
     assert job.state == "dead" and "307 redirect refused" in job.last_error
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 
 from app import create_app, github_client
+from feed.state import shiplog_state
 from integrations.github.client import GitHubClient
 from tests.github_emulator import Emulator
 
@@ -27,7 +28,7 @@ def gh_app(app_config: dict[str, Any], emulator: Emulator, isolated_env: None) -
         {**app_config, "GITHUB_API_URL": emulator.url, "GITHUB_TOKEN": TOKEN, "REPOS": "acme/api"}
     )
     yield app
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def client_for(gh_app: Flask) -> Iterator[Any]:
     made: list[GitHubClient] = []
 
     def make() -> GitHubClient:
-        made.append(github_client(gh_app.extensions["shiplog"].settings))
+        made.append(github_client(shiplog_state(gh_app).settings))
         return made[-1]
 
     yield make

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from feed.models import AuthorAlias, Event, Job, Subscription
+from feed.state import shiplog_state
 from integrations.github.commits import login_from_email
 from tests.conftest import database_rows, deliver
 from tests.github_emulator import FakeCommit
@@ -75,7 +76,7 @@ def test_import_git_takes_the_login_from_a_noreply_address_and_keeps_no_address(
         args=["import-git", str(clone), "--repo", "pallets/flask"]
     )
     assert result.exit_code == 0, result.output
-    db = app.extensions["shiplog"].db
+    db = shiplog_state(app).db
     with db.read() as session:
         actors = {e.title: (e.actor, e.data["author_name"]) for e in session.scalars(select(Event))}
     assert actors == {
@@ -117,8 +118,8 @@ def test_author_finds_a_person_by_login_or_name_from_every_source(
             "171165+davidism@users.noreply.github.com",
         ),
     )
-    settings = gh_app.extensions["shiplog"].settings
-    sync_repo(gh_app.extensions["shiplog"].db, client_for(), "acme/api", sync_options(settings))
+    settings = shiplog_state(gh_app).settings
+    sync_repo(shiplog_state(gh_app).db, client_for(), "acme/api", sync_options(settings))
     runner = gh_app.test_cli_runner()
     # an address that names no login: only what the sync learned ties it to davidism
     subprocess.run(
@@ -162,7 +163,7 @@ def test_author_finds_a_person_by_login_or_name_from_every_source(
         found = client.get("/api/events", query_string={"author": author}).json["events"]
         assert sorted(e["title"] for e in found) == sorted(everything), author
     assert client.get("/api/events?author=octocat").json["events"] == []
-    with gh_app.extensions["shiplog"].db.read() as session:
+    with shiplog_state(gh_app).db.read() as session:
         assert set(session.execute(select(AuthorAlias.login, AuthorAlias.name))) == {
             ("davidism", "David Lord")
         }

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from feed.models import Event, EventFile
+from feed.state import shiplog_state
 from tests.github_emulator import FakeCommit
 
 GIT_ENV = {
@@ -64,7 +65,7 @@ def test_import_writes_commits_files_patches_and_reverts(app, clone: Path) -> No
     result = invoke(app, str(clone), "--repo", "acme/api")
     assert result.exit_code == 0, result.output
     assert "read 5 commits, 5 new" in result.output
-    db = app.extensions["shiplog"].db
+    db = shiplog_state(app).db
     with db.read() as session:
         events = {e.title: e for e in session.scalars(select(Event))}
         files = {(f.event_id, f.path): f for f in session.scalars(select(EventFile))}
@@ -104,15 +105,15 @@ def test_an_api_sync_after_an_import_fetches_no_commit(gh_app, emulator, clone: 
     from app import github_client, sync_options
     from integrations.github.sync import SyncOptions, sync_repo
 
-    settings = gh_app.extensions["shiplog"].settings
+    settings = shiplog_state(gh_app).settings
     client = github_client(settings)
     options = sync_options(settings, datetime(2026, 11, 19, tzinfo=UTC))
     assert isinstance(options, SyncOptions)
-    report = sync_repo(gh_app.extensions["shiplog"].db, client, "acme/api", options)
+    report = sync_repo(shiplog_state(gh_app).db, client, "acme/api", options)
     client.close()
     assert report.commits == 0
     assert not [path for _, path, _ in emulator.requests if "/commits/" in path]
-    with gh_app.extensions["shiplog"].db.read() as session:
+    with shiplog_state(gh_app).db.read() as session:
         assert session.scalar(select(func.count()).select_from(Event)) == 5
 
 

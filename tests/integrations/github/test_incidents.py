@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from feed.models import Event, Incident
+from feed.state import shiplog_state
 from tests.conftest import deliver
 from tests.github_emulator import make_comment, make_issue
 
@@ -65,7 +66,7 @@ def comment_event(
 
 
 def the_incident(app) -> Incident:
-    with app.extensions["shiplog"].db.read() as session:
+    with shiplog_state(app).db.read() as session:
         return session.scalars(select(Incident)).one()
 
 
@@ -94,7 +95,7 @@ def test_a_lifecycle_through_webhooks(client, app) -> None:
         "issue_comment",
         comment_event("edited", 1, "/status monitoring\nFixed the key", 10, relabelled, edited=20),
     )
-    with app.extensions["shiplog"].db.read() as session:
+    with shiplog_state(app).db.read() as session:
         assert len(session.scalars(select(Event).where(Event.kind == "incident_update")).all()) == 1
     assert the_incident(app).status == "monitoring"
 
@@ -160,10 +161,10 @@ def test_the_api_sync_folds_to_the_same_incident(
     repo.issues.append(opened)
     repo.comments.append(comment)
     sync_repo(
-        gh_app.extensions["shiplog"].db,
+        shiplog_state(gh_app).db,
         client_for(),
         "acme/api",
-        sync_options(gh_app.extensions["shiplog"].settings),
+        sync_options(shiplog_state(gh_app).settings),
     )
     from_api = the_incident(gh_app)
 
@@ -181,7 +182,7 @@ def test_the_api_sync_folds_to_the_same_incident(
     fields = ("uid", "status", "severity", "components", "opened_at", "resolved_at", "title")
     assert [getattr(from_api, f) for f in fields] == [getattr(from_webhooks, f) for f in fields]
     assert from_api.status == "resolved"
-    web.extensions["shiplog"].db.dispose()
+    shiplog_state(web).db.dispose()
 
 
 def test_a_late_label_opens_then_and_earlier_comments_become_updates(gh_app, emulator) -> None:
@@ -216,7 +217,7 @@ def test_a_late_label_opens_then_and_earlier_comments_become_updates(gh_app, emu
     incident = the_incident(gh_app)
     assert incident.opened_at == T0 + timedelta(days=1)
 
-    shiplog = gh_app.extensions["shiplog"]
+    shiplog = shiplog_state(gh_app)
     handlers, _ = worker_parts(shiplog)
     assert run_due(shiplog.db, handlers) == 1
     with shiplog.db.read() as session:
@@ -237,7 +238,7 @@ def test_losing_the_label_ends_the_incident_but_keeps_its_history(client, app) -
     assert response.status_code == 200
     incident = the_incident(app)
     assert (incident.active, incident.inactive_reason) == (False, "the incident label was removed")
-    with app.extensions["shiplog"].db.read() as session:
+    with shiplog_state(app).db.read() as session:
         assert len(session.scalars(select(Event)).all()) == 2
     later = comment_event("created", 2, "after", 40, unlabelled)
     assert deliver(client, "issue_comment", later).status_code == 202

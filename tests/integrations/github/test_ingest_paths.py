@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from app import create_app
 from feed.models import Channel, Job
+from feed.state import shiplog_state
 from tests.conftest import deliver
 from tests.fake_chat import FakeChat
 from tests.github_emulator import FakeCommit, make_commits
@@ -46,7 +47,7 @@ def alerted(app_config, emulator, chat, isolated_env) -> Iterator[Flask]:
         }
     )
     yield app
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 def revert_of(commit: FakeCommit, when: datetime) -> FakeCommit:
@@ -59,7 +60,7 @@ def revert_of(commit: FakeCommit, when: datetime) -> FakeCommit:
 
 
 def deliveries(app: Flask) -> list[str]:
-    with app.extensions["shiplog"].db.read() as session:
+    with shiplog_state(app).db.read() as session:
         return list(session.scalars(select(Job.key).where(Job.kind == "deliver")))
 
 
@@ -144,7 +145,7 @@ def test_import_git_alerts_on_what_is_recent_as_the_webhook_would(alerted, tmp_p
     }
     answer = deliver(alerted.test_client(), "push", push)
     assert answer.json["events_created"] == 0
-    with alerted.extensions["shiplog"].db.read() as session:
+    with shiplog_state(alerted).db.read() as session:
         assert session.scalars(select(Job.key)).all() == [
             f"deliver:1:event:commit:acme/api:{recent}"
         ]
@@ -153,6 +154,6 @@ def test_import_git_alerts_on_what_is_recent_as_the_webhook_would(alerted, tmp_p
 
 def test_the_demo_asks_for_nothing_and_alerts_nobody(alerted) -> None:
     run(alerted, "demo")
-    with alerted.extensions["shiplog"].db.read() as session:
+    with shiplog_state(alerted).db.read() as session:
         assert session.scalars(select(Job)).all() == []
         assert session.scalars(select(Channel)).all() == []  # it needed no config either

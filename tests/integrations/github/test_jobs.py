@@ -9,6 +9,7 @@ from sqlalchemy import select
 from app import worker_parts
 from feed.db import Database
 from feed.models import Event, EventFile, Job, Repo
+from feed.state import shiplog_state
 from feed.worker import run_due
 from integrations.github.jobs import schedule_syncs
 from tests.conftest import deliver
@@ -45,7 +46,7 @@ def push_payload(commits, *, forced: bool = False, branch: str = "main") -> dict
 
 
 def run_worker(app) -> int:
-    shiplog = app.extensions["shiplog"]
+    shiplog = shiplog_state(app)
     handlers, _ = worker_parts(shiplog)
     return run_due(shiplog.db, handlers)
 
@@ -55,7 +56,7 @@ def test_pushed_commits_get_their_patches_from_one_request_each(gh_app, emulator
     emulator.repo("acme/api").push("main", *commits)
     response = deliver(gh_app.test_client(), "push", push_payload(commits))
     assert response.status_code == 200
-    db = gh_app.extensions["shiplog"].db
+    db = shiplog_state(gh_app).db
     with db.read() as session:
         assert {e.diff_state for e in session.scalars(select(Event))} == {"pending"}
         assert len(session.scalars(select(Job).where(Job.kind == "patches")).all()) == 3
@@ -73,8 +74,8 @@ def test_pushed_commits_get_their_patches_from_one_request_each(gh_app, emulator
     from app import github_client, sync_options
     from integrations.github.sync import sync_repo
 
-    client = github_client(gh_app.extensions["shiplog"].settings)
-    sync_repo(db, client, "acme/api", sync_options(gh_app.extensions["shiplog"].settings))
+    client = github_client(shiplog_state(gh_app).settings)
+    sync_repo(db, client, "acme/api", sync_options(shiplog_state(gh_app).settings))
     client.close()
     assert emulator.counted - before == 5  # repo, commits, issues, comments, releases
     # A redelivery of the push adds no jobs.
@@ -91,7 +92,7 @@ def test_a_forced_push_reconciles_the_branch(gh_app, emulator) -> None:
     payload = push_payload(new[-1:], forced=True, branch="feature")  # payload lists only one
     assert deliver(gh_app.test_client(), "push", payload).status_code == 200
     run_worker(gh_app)
-    db = gh_app.extensions["shiplog"].db
+    db = shiplog_state(gh_app).db
     with db.read() as session:
         titles = set(session.scalars(select(Event.title).where(Event.branch == "feature")))
     assert {"Rewritten 0", "Rewritten 1", "Change 0", "Change 1"} <= titles
@@ -110,7 +111,7 @@ def test_the_worker_keeps_going_when_one_repo_is_gone(app_config, emulator, isol
         }
     )
     emulator.repo("acme/api").push("main", *make_commits(2, start=NOW - timedelta(hours=1)))
-    shiplog = app.extensions["shiplog"]
+    shiplog = shiplog_state(app)
     handlers, schedule = worker_parts(shiplog)
     with shiplog.db.write() as session:
         schedule(session)
@@ -173,7 +174,7 @@ def test_every_job_counts_its_requests_for_its_repository_once(gh_app, emulator)
     emulator.repo("acme/api").push("main", *commits)
     deliver(gh_app.test_client(), "push", push_payload(commits))
     run_worker(gh_app)  # three patches jobs
-    with gh_app.extensions["shiplog"].db.write() as session:
+    with shiplog_state(gh_app).db.write() as session:
         schedule_syncs(session, ["acme/api"])
     run_worker(gh_app)  # the sync job: five listings, no commit fetched twice
     assert len(emulator.requests) == 3 + 5
@@ -203,11 +204,11 @@ def test_a_repository_taken_off_the_list_is_synced_no_more(
                 "REPOS": repos,
             }
         )
-        with app.extensions["shiplog"].db.write() as session:  # every sync due now
+        with shiplog_state(app).db.write() as session:  # every sync due now
             session.execute(update(Job).values(due_at=NOW - timedelta(minutes=1)))
         result = app.test_cli_runner().invoke(args=["worker", "--once"])
         assert result.exit_code == 0, result.output
-        app.extensions["shiplog"].db.dispose()
+        shiplog_state(app).db.dispose()
 
     worker_once("acme/api,acme/web")
     emulator.requests.clear()

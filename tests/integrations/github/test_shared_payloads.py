@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from app import create_app
 from feed.models import Event
+from feed.state import shiplog_state
 from tests.conftest import SHARED_PAYLOADS, deliver
 
 pytestmark = pytest.mark.skipif(
@@ -53,7 +54,7 @@ def load(name: str) -> dict:
 
 
 def kinds(app: Flask) -> list[str]:
-    with app.extensions["shiplog"].db.read() as session:
+    with shiplog_state(app).db.read() as session:
         return sorted(session.scalars(select(Event.kind)))
 
 
@@ -61,7 +62,7 @@ def kinds(app: Flask) -> list[str]:
 def label_app(request, app_config, isolated_env):
     app = create_app({**app_config, "INCIDENT_LABEL": request.param})
     yield app, request.param
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 def test_every_example_is_listed() -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from app import client_settings, sync_options
 from feed.db import Database
 from feed.models import Event, EventFile, Repo
+from feed.state import shiplog_state
 from integrations.github.client import RateLimited, Unavailable
 from integrations.github.sync import sync_repo
 from tests.feed.web.test_metrics import samples
@@ -30,11 +31,11 @@ START = NOW - timedelta(days=3)
 
 
 def db_of(app) -> Database:
-    return app.extensions["shiplog"].db
+    return shiplog_state(app).db
 
 
 def sync(app, client_for, repo: str = "acme/api", **overrides):
-    options = sync_options(app.extensions["shiplog"].settings)
+    options = sync_options(shiplog_state(app).settings)
     if overrides:
         from dataclasses import replace
 
@@ -206,7 +207,7 @@ def test_5xx_and_timeouts_are_retried_inside_one_sync(gh_app, emulator, client_f
     from app import github_client
     from integrations.github.client import ClientSettings, GitHubClient
 
-    settings = gh_app.extensions["shiplog"].settings
+    settings = shiplog_state(gh_app).settings
     client = GitHubClient(
         ClientSettings(api_url=settings.github_api_url, token="test-token", timeout=1)
     )
@@ -392,10 +393,10 @@ def test_github_enterprise_urls_work(app_config, emulator, isolated_env) -> None
         {**app_config, "GITHUB_API_URL": f"{emulator.url}/api/v3", "GITHUB_TOKEN": "test-token"}
     )
     emulator.repo("acme/api").push("main", *make_commits(120, start=START))
-    client = github_client(app.extensions["shiplog"].settings)
+    client = github_client(shiplog_state(app).settings)
     try:
         report = sync_repo(
-            db_of(app), client, "acme/api", sync_options(app.extensions["shiplog"].settings)
+            db_of(app), client, "acme/api", sync_options(shiplog_state(app).settings)
         )
     finally:
         client.close()
@@ -428,11 +429,9 @@ def test_a_github_app_installation_authenticates(app_config, isolated_env, tmp_p
                 "GITHUB_APP_INSTALLATION_ID": "7",
             }
         )
-        client = github_client(app.extensions["shiplog"].settings)
+        client = github_client(shiplog_state(app).settings)
         try:
-            sync_repo(
-                db_of(app), client, "acme/api", sync_options(app.extensions["shiplog"].settings)
-            )
+            sync_repo(db_of(app), client, "acme/api", sync_options(shiplog_state(app).settings))
         finally:
             client.close()
         assert ("POST", "/app/installations/7/access_tokens", 201) in emulator.requests
@@ -532,7 +531,7 @@ def test_clients_sharing_a_budget_keep_the_reserve_together(gh_app, emulator) ->
     sha = emulator.repo("acme/api").branches["main"][0].sha
     emulator.remaining = 101  # one request before the reserve of 100
     budget = RateBudget()
-    settings = client_settings(gh_app.extensions["shiplog"].settings)
+    settings = client_settings(shiplog_state(gh_app).settings)
     first, second, alone = (
         GitHubClient(settings, budget),
         GitHubClient(settings, budget),

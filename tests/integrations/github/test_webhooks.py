@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from feed.db import Database
 from feed.models import Delivery, Event, EventFile, Job, Repo
+from feed.state import shiplog_state
 from tests.conftest import SECRET, deliver, sign
 
 SHA_A = "a" * 40
@@ -141,9 +142,9 @@ def test_without_a_secret_every_delivery_is_403_with_how_to_fix(
     response = deliver(app.test_client(), "ping", {"zen": "hi"})
     assert response.status_code == 403
     assert "SHIPLOG_GITHUB_WEBHOOK_SECRET" in response.json["detail"]
-    with app.extensions["shiplog"].db.read() as session:
+    with shiplog_state(app).db.read() as session:
         assert session.scalar(select(func.count()).select_from(Delivery)) == 0
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 def test_an_unknown_content_type_is_415(client: FlaskClient, db: Database) -> None:
@@ -573,7 +574,7 @@ def test_the_incident_label_is_configurable(app_config, isolated_env) -> None:
     assert deliver(client, "issues", payload).status_code == 200
     payload = {"action": "opened", "issue": issue(8), "repository": repository()}
     assert deliver(client, "issues", payload).status_code == 202
-    app.extensions["shiplog"].db.dispose()
+    shiplog_state(app).db.dispose()
 
 
 def test_the_secret_is_never_echoed(client: FlaskClient) -> None:

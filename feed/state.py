@@ -1,0 +1,49 @@
+"""What the views and commands share, and the one typed way to reach it from an app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from flask import Flask, current_app
+from sqlalchemy.orm import Session
+
+from feed.config import Settings
+from feed.db import Database
+from feed.ingest import Intake
+from feed.metrics import Metrics
+from feed.models import Channel, Subscription
+
+if TYPE_CHECKING:  # feed.web imports this module
+    from feed.web.feedcache import FeedCache
+
+EXTENSION = "shiplog"  # the key in `app.extensions`; read it through `shiplog_state` only
+
+
+class Subscriptions(Protocol):
+    """The config file's subscriptions, as the commands look one up (the chat setup)."""
+
+    def find(self, session: Session, name: str) -> tuple[Subscription, Channel] | None: ...
+
+
+@dataclass
+class Shiplog:
+    """The settings, database, metrics, chat config and intake of one app."""
+
+    settings: Settings
+    db: Database
+    metrics: Metrics
+    chat: Subscriptions
+    intake: Intake
+    feed_cache: FeedCache
+
+
+def install(app: Flask, state: Shiplog) -> None:
+    """Make `state` what `shiplog_state(app)` returns."""
+    app.extensions[EXTENSION] = state
+
+
+def shiplog_state(app: Flask | None = None) -> Shiplog:
+    """The shared state of `app`, or of the current app when `app` is None."""
+    state: Shiplog = (app if app is not None else current_app).extensions[EXTENSION]
+    return state
