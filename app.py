@@ -80,7 +80,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             db=db,
             metrics=Metrics(db),
             chat=chat,
-            intake=Intake(rules=settings.incident_rules, prepare=partial(apply_chat_config, chat)),
+            intake=Intake(
+                rules=settings.incident_rules,
+                build_branches=settings.build_branches,
+                prepare=partial(apply_chat_config, chat),
+            ),
             feed_cache=FeedCache(),
         ),
     )

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from feed.builds import DEFAULT_COUNTED
 from feed.incidents import DEFAULT_COMPONENT_PREFIX, DEFAULT_SEVERITIES, IncidentRules
 from feed.jobs import DEFAULT_THREADS, LANES
 
@@ -47,6 +48,7 @@ TOML_KEYS: dict[str, dict[str, str]] = {
         "webhook_secret": "GITHUB_WEBHOOK_SECRET",
         "api_url": "GITHUB_API_URL",
         "branches": "SYNC_BRANCHES",
+        "build_branches": "BUILD_BRANCHES",
         "sync_interval": "SYNC_INTERVAL",
         "backfill_days": "SYNC_BACKFILL_DAYS",
         "patch_cap": "SYNC_PATCH_CAP",
@@ -84,6 +86,7 @@ class Settings:
     admin_token: str | None
     base_url: str | None
     sync_branches: tuple[str, ...] = ()
+    build_branches: tuple[str, ...] = DEFAULT_COUNTED
     sync_interval: int = 300
     sync_backfill_days: int = 90
     sync_patch_cap: int = 512 * 1024
@@ -133,6 +136,8 @@ class Settings:
             admin_token=_text(config, "ADMIN_TOKEN"),
             base_url=base_url,
             sync_branches=_names(config.get("SYNC_BRANCHES"), "SYNC_BRANCHES"),
+            build_branches=_names(config.get("BUILD_BRANCHES"), "BUILD_BRANCHES")
+            or DEFAULT_COUNTED,
             sync_interval=_number(config, "SYNC_INTERVAL", 300, minimum=10),
             sync_backfill_days=_number(config, "SYNC_BACKFILL_DAYS", 90, minimum=1),
             sync_patch_cap=_number(config, "SYNC_PATCH_CAP", 512 * 1024, minimum=0),

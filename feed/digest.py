@@ -19,6 +19,8 @@ KIND_ORDER = (
     "incident_opened",
     "incident_update",
     "incident_resolved",
+    "build_broken",
+    "build_fixed",
     "revert",
     "force_push",
     "deployment",
@@ -34,6 +36,8 @@ PLURALS = {
     "incident_opened": "incidents opened",
     "incident_update": "incident updates",
     "incident_resolved": "incidents resolved",
+    "build_broken": "builds broken",
+    "build_fixed": "builds fixed",
 }
 
 

@@ -18,9 +18,10 @@ from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from feed import search
-from feed.models import INCIDENT_KINDS, KINDS, AuthorAlias, Event, EventFile
+from feed.models import BUILD_KINDS, INCIDENT_KINDS, KINDS, AuthorAlias, Event, EventFile
 
-KIND_CHOICES = (*KINDS, "incident")
+GROUPS = {"incident": INCIDENT_KINDS, "build": BUILD_KINDS}  # a kind= that means several
+KIND_CHOICES = (*KINDS, *GROUPS)
 MAX_VALUES = 20
 MAX_LENGTH = {
     "repo": 200,
@@ -173,10 +174,11 @@ class Filter:
         return " · ".join(parts)
 
     def expanded_kinds(self) -> tuple[str, ...]:
-        """The stored kinds this filter selects; `incident` stands for all three."""
+        """The stored kinds this filter selects; `incident` stands for all three, `build` for
+        both build kinds."""
         kinds: list[str] = []
         for kind in self.kinds:
-            kinds.extend(INCIDENT_KINDS if kind == "incident" else (kind,))
+            kinds.extend(GROUPS.get(kind, (kind,)))
         return tuple(dict.fromkeys(kinds))
 
     def apply(
@@ -257,10 +259,10 @@ class Filter:
         not checked here.
         """
         for globs, value in ((self.repos, event.repo), (self.branches, event.branch)):
-            if globs and not _matches_any(globs, value):
+            if globs and not matches_any(globs, value):
                 return False
         if self.authors and not (
-            _matches_any(self.authors, event.actor) or (event.actor and event.actor in aliases)
+            matches_any(self.authors, event.actor) or (event.actor and event.actor in aliases)
         ):
             return False
         if self.kinds and event.kind not in self.expanded_kinds():
@@ -297,7 +299,8 @@ def glob_to_like(glob: str) -> str:
     return "%".join(_escape_like(part) for part in glob.split("*"))
 
 
-def _matches_any(globs: Sequence[str], value: str | None) -> bool:
+def matches_any(globs: Sequence[str], value: str | None) -> bool:
+    """Whether `value` matches one of the globs (`*` matches any text, `/` too)."""
     return value is not None and any(_glob_match(glob, value) for glob in globs)
 
 

@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from feed import incidents, notify
+from feed import builds, incidents, notify
+from feed.builds import DEFAULT_COUNTED, ResultRecord
 from feed.db import Database
 from feed.incidents import IncidentRules
 from feed.jobs import enqueue_many
@@ -60,6 +61,7 @@ class Batch:
     replace: bool = False  # a newer version of a stored event replaces it
     deletions: Sequence[str] = ()  # uids of events that are gone
     issue: IssueSeen | None = None
+    results: Sequence[ResultRecord] = ()  # CI results, folded into build events
     follow_ups: Sequence[FollowUp] = ()
     alerts: bool = True  # tell realtime subscriptions (the demo tells nobody)
 
@@ -85,6 +87,8 @@ class Intake:
     """
 
     rules: IncidentRules = field(default_factory=IncidentRules)
+    # The branches whose breaks and fixes become events (globs; `:default` is the default).
+    build_branches: tuple[str, ...] = DEFAULT_COUNTED
     prepare: Callable[[Session], None] | None = None
     _prepared: bool = field(default=False, init=False, repr=False)
 
@@ -99,8 +103,9 @@ class Intake:
     def ingest(self, session: Session, batch: Batch, *, now: datetime | None = None) -> Stored:
         """Store `batch` in `session`'s transaction: its events once by uid, its deletions,
         the files a commit stored without them now has, then its follow-up jobs, the
-        incidents it touches, and the alerts of its new events (those of the last day)."""
-        if batch.alerts and batch.records:
+        incidents it touches, the build events its results (or the commits they wait for)
+        change, and the alerts of its new events (those of the last day)."""
+        if batch.alerts and (batch.records or batch.results):
             self._prepare_in(session)
         outcomes = upsert_events(session, batch.records, replace=batch.replace)
         removed = sum(delete_event(session, uid) for uid in batch.deletions)
@@ -109,9 +114,15 @@ class Intake:
         _complete_files(session, unchanged)
         _enqueue(session, batch.follow_ups, {record.uid for record in created})
         _refresh_incidents(session, batch, self.rules)
+        now = now or datetime.now(UTC)
+        folded = _fold_builds(session, batch, created, self.build_branches, now)
         if batch.alerts:
-            notify.enqueue_alerts(session, created, now or datetime.now(UTC))
-        return Stored(len(created), outcomes.count("updated"), removed)
+            notify.enqueue_alerts(session, created + folded.created, now)
+        return Stored(
+            len(created) + len(folded.created),
+            outcomes.count("updated") + folded.updated,
+            removed + folded.removed,
+        )
 
     def _prepare_in(self, session: Session) -> None:
         if self._prepared or self.prepare is None:
@@ -121,6 +132,35 @@ class Intake:
 
     def _committed(self, session: Session) -> None:
         self._prepared = True
+
+
+@dataclass(frozen=True)
+class _Folded:
+    created: list[EventRecord]
+    updated: int
+    removed: int
+
+
+def _fold_builds(
+    session: Session,
+    batch: Batch,
+    created: Sequence[EventRecord],
+    counted: Sequence[str],
+    now: datetime,
+) -> _Folded:
+    """Store the batch's CI results, then fold again the build events of each check that got
+    one, or whose results wait for a commit the batch brought."""
+    keys = builds.store_results(session, batch.results)
+    commits = [(r.repo, r.sha) for r in created if r.kind in builds.COMMIT_KINDS and r.sha]
+    if commits:
+        keys |= builds.checks_of_commits(session, commits)
+    if not keys:
+        return _Folded([], 0, 0)
+    records, stale = builds.refresh(session, keys, counted, now)
+    outcomes = upsert_events(session, records, replace=True)
+    removed = sum(delete_event(session, uid) for uid in stale)
+    new = [r for r, o in zip(records, outcomes, strict=True) if o == "created"]
+    return _Folded(new, outcomes.count("updated"), removed)
 
 
 def _complete_files(session: Session, records: Sequence[EventRecord]) -> None:

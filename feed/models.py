@@ -30,8 +30,11 @@ KINDS = (
     "incident_opened",
     "incident_update",
     "incident_resolved",
+    "build_broken",
+    "build_fixed",
 )
 INCIDENT_KINDS = ("incident_opened", "incident_update", "incident_resolved")
+BUILD_KINDS = ("build_broken", "build_fixed")
 KIND_LABELS = {
     "commit": "Commit",
     "revert": "Revert",
@@ -41,6 +44,8 @@ KIND_LABELS = {
     "incident_opened": "Incident opened",
     "incident_update": "Incident update",
     "incident_resolved": "Incident resolved",
+    "build_broken": "Build broken",
+    "build_fixed": "Build fixed",
 }
 
 
@@ -311,6 +316,34 @@ class Job(Base):
         # A claim walks its lane in (due_at, id) order and stops at its limit.
         Index("ix_jobs_lane_due", "state", "lane", "due_at", "id"),
         Index("ix_jobs_partition", "partition", "state", "id"),
+    )
+
+
+class BuildResult(Base):
+    """One finished CI result of a commit, for one check on one branch, as GitHub sent it.
+
+    `key` names the run (and its attempt) so a redelivery stores nothing twice; `passed`
+    is the verdict, from a conclusion or state that has one.
+    """
+
+    __tablename__ = "build_results"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(600), unique=True)
+    repo: Mapped[str] = mapped_column(String(200))
+    branch: Mapped[str] = mapped_column(String(255))
+    check: Mapped[str] = mapped_column(String(255))
+    sha: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))  # workflow_run, check_suite, check_run, status
+    conclusion: Mapped[str] = mapped_column(String(32))
+    passed: Mapped[bool]
+    url: Mapped[str | None] = mapped_column(Text)
+    completed_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_build_results_check", "repo", "branch", "check", "sha"),
+        Index("ix_build_results_sha", "repo", "sha"),
     )
 
 

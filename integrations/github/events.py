@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from feed.builds import ResultRecord
 from feed.incidents import IncidentRules, parse_note
 from feed.ingest import IssueSeen
 from feed.store import EventRecord, FileRecord
@@ -45,6 +46,8 @@ class Routed:
     reconcile: tuple[str, str] | None = None
     # The incident's issue as this delivery shows it (title, labels, still an incident?).
     snapshot: IssueSnapshot | None = None
+    # Finished CI results (integrations/github/builds.py).
+    results: list[ResultRecord] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ def batch(routed: Routed, *, demo: bool = False) -> Batch:
         replace=routed.replace,
         deletions=routed.deletions,
         issue=routed.snapshot,
+        results=routed.results,
         follow_ups=() if demo else follow_ups(routed),
         alerts=not demo,
     )

@@ -20,6 +20,7 @@ from feed.db import Database
 from feed.ingest import Intake
 from feed.state import shiplog_state
 from feed.store import claim_delivery, scrub, upsert_repo
+from integrations.github import builds  # noqa: F401  (registers its handlers with the router)
 from integrations.github.events import Context, route
 from integrations.github.followups import batch
 

@@ -1,0 +1,283 @@
+"""Build health: CI results per (repository, branch, check), folded into breaks and fixes.
+
+Results finish out of order, so each is placed by its commit's position on the timeline (the
+order its commit was stored in: push order), never by when it arrived. A commit's verdict is
+passing, failing, or flaky (it failed and passed on a re-run). Walking the placed commits in
+order, the first failing commit after a passing one is a `build_broken` event and the first
+passing one after that a `build_fixed` event; flaky commits change nothing. The events are
+folded again whenever a result or a commit arrives, so a late result moves them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from feed.filters import matches_any
+from feed.models import BUILD_KINDS, BuildResult, Event, Repo
+from feed.store import EventRecord, insert_for
+
+DEFAULT_BRANCH = ":default"  # in the counted branches: each repository's default branch
+DEFAULT_COUNTED = (DEFAULT_BRANCH, "release/*")
+COMMIT_KINDS = ("commit", "revert")
+TITLE_LIMIT = 300
+
+Key = tuple[str, str, str]  # (repository, branch, check)
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    """One finished CI result as a source reports it; `key` names the run and its attempt."""
+
+    key: str
+    repo: str
+    branch: str
+    check: str
+    sha: str
+    source: str
+    conclusion: str
+    passed: bool
+    completed_at: datetime
+    url: str | None = None
+
+
+@dataclass
+class Placed:
+    """A commit of the branch with the check's results on it, in timeline order."""
+
+    sha: str
+    position: int
+    actor: str | None
+    results: list[BuildResult] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        outcomes = {result.passed for result in self.results}
+        if outcomes == {True, False}:
+            return "flaky"
+        return "passing" if True in outcomes else "failing"
+
+    def first(self, passed: bool) -> BuildResult:
+        return min((r for r in self.results if r.passed is passed), key=_arrival)
+
+
+@dataclass(frozen=True)
+class Health:
+    """Where one check stands on one branch: its state and the commits behind it."""
+
+    repo: str
+    branch: str
+    check: str
+    state: str  # passing, failing or unknown
+    commits: tuple[Placed, ...]
+    unplaced: int  # results on commits the timeline does not hold (yet)
+
+
+def store_results(session: Session, results: Sequence[ResultRecord]) -> set[Key]:
+    """Store each result once by its key; the checks that got a new result."""
+    if not results:
+        return set()
+    table = BuildResult.__table__
+    rows = [
+        {
+            "key": r.key,
+            "repo": r.repo,
+            "branch": r.branch,
+            "check": r.check,
+            "sha": r.sha,
+            "source": r.source,
+            "conclusion": r.conclusion,
+            "passed": r.passed,
+            "url": r.url,
+            "completed_at": r.completed_at,
+        }
+        for r in results
+    ]
+    insert = insert_for(session)(table).on_conflict_do_nothing(index_elements=["key"])
+    stored = session.execute(
+        insert.returning(table.c.repo, table.c.branch, table.c.check), rows
+    ).all()
+    return {(repo, branch, check) for repo, branch, check in stored}
+
+
+def checks_of_commits(session: Session, commits: Iterable[tuple[str, str]]) -> set[Key]:
+    """The checks with results on these (repository, sha) commits: a commit stored after its
+    results places them."""
+    found: set[Key] = set()
+    by_repo: dict[str, set[str]] = {}
+    for repo, sha in commits:
+        by_repo.setdefault(repo, set()).add(sha)
+    for repo, shas in by_repo.items():
+        rows = session.execute(
+            select(BuildResult.repo, BuildResult.branch, BuildResult.check)
+            .where(BuildResult.repo == repo, BuildResult.sha.in_(sorted(shas)))
+            .distinct()
+        )
+        found.update((r, b, c) for r, b, c in rows)
+    return found
+
+
+def health(session: Session, key: Key) -> Health:
+    """The check's results on the branch, placed on its commits in timeline order."""
+    repo, branch, check = key
+    results = session.scalars(
+        select(BuildResult).where(
+            BuildResult.repo == repo, BuildResult.branch == branch, BuildResult.check == check
+        )
+    ).all()
+    shas = sorted({result.sha for result in results})
+    commits = {
+        sha: Placed(sha, position, actor)
+        for sha, position, actor in session.execute(
+            select(Event.sha, Event.id, Event.actor).where(
+                Event.repo == repo, Event.kind.in_(COMMIT_KINDS), Event.sha.in_(shas)
+            )
+        )
+    }
+    unplaced = 0
+    for result in results:
+        if result.sha in commits:
+            commits[result.sha].results.append(result)
+        else:
+            unplaced += 1
+    placed = tuple(sorted(commits.values(), key=lambda commit: commit.position))
+    state = "unknown"
+    for commit in placed:
+        if commit.verdict != "flaky":
+            state = commit.verdict
+    return Health(repo, branch, check, state, placed, unplaced)
+
+
+def transitions(health: Health) -> list[EventRecord]:
+    """The breaks and fixes of the check on the branch, as timeline events."""
+    records: list[EventRecord] = []
+    state, good, bad = "unknown", None, None
+    for commit in health.commits:
+        verdict = commit.verdict
+        if verdict == "flaky":
+            continue
+        if verdict == "failing" and state == "passing":
+            bad = commit
+            records.append(_broken(health, good, commit))
+        elif verdict == "passing" and state == "failing" and good is not None and bad:
+            records.append(_fixed(health, good, bad, commit))
+        if verdict == "passing":
+            good = commit
+        state = verdict
+    return records
+
+
+def refresh(
+    session: Session, keys: Collection[Key], counted: Sequence[str], now: datetime
+) -> tuple[list[EventRecord], list[str]]:
+    """The build events of each check on a counted branch that its results now add or
+    change (stamped `now`, so they replace what is stored), and the uids of stored ones
+    they no longer hold (a late result moved or undid a break)."""
+    records: list[EventRecord] = []
+    stale: list[str] = []
+    defaults: dict[str, str | None] = {}
+    for key in sorted(keys):
+        repo, branch, _ = key
+        if repo not in defaults:
+            defaults[repo] = session.scalar(
+                select(Repo.default_branch).where(Repo.full_name == repo)
+            )
+        if not is_counted(branch, defaults[repo], counted):
+            continue
+        stored = _stored(session, key)
+        wanted = transitions(health(session, key))
+        for record in wanted:
+            known = stored.get(record.uid)
+            if known is None or (known.sha, known.data) != (record.sha, record.data):
+                records.append(replace(record, updated_at=now))
+        uids = {record.uid for record in wanted}
+        stale += [uid for uid in stored if uid not in uids]
+    return records, stale
+
+
+def is_counted(branch: str, default_branch: str | None, counted: Sequence[str]) -> bool:
+    """Whether a break on `branch` is news: it matches one of the counted branch globs, or
+    `:default` names it as the repository's default branch."""
+    globs = [glob for glob in counted if glob != DEFAULT_BRANCH]
+    return matches_any(globs, branch) or (DEFAULT_BRANCH in counted and branch == default_branch)
+
+
+def _stored(session: Session, key: Key) -> dict[str, Event]:
+    repo, branch, _ = key
+    check_id = _check_id(key)
+    events = session.scalars(
+        select(Event).where(Event.kind.in_(BUILD_KINDS), Event.repo == repo, Event.branch == branch)
+    )
+    return {event.uid: event for event in events if event.uid.split(":")[-2] == check_id}
+
+
+def _broken(health: Health, good: Placed | None, bad: Placed) -> EventRecord:
+    failure = bad.first(passed=False)
+    key = (health.repo, health.branch, health.check)
+    return EventRecord(
+        uid=_uid("build_broken", key, good.sha if good else "start"),
+        kind="build_broken",
+        repo=health.repo,
+        branch=health.branch,
+        sha=bad.sha,
+        actor=bad.actor,
+        title=f"{health.check} broke on {health.branch}"[:TITLE_LIMIT],
+        url=failure.url,
+        occurred_at=failure.completed_at,
+        updated_at=failure.completed_at,
+        data={
+            "check": health.check,
+            "source": failure.source,
+            "conclusion": failure.conclusion,
+            "good": good.sha if good else None,
+            "bad": bad.sha,
+        },
+    )
+
+
+def _fixed(health: Health, good: Placed, bad: Placed, fix: Placed) -> EventRecord:
+    success = fix.first(passed=True)
+    broken_at = bad.first(passed=False).completed_at
+    key = (health.repo, health.branch, health.check)
+    return EventRecord(
+        uid=_uid("build_fixed", key, good.sha),
+        kind="build_fixed",
+        repo=health.repo,
+        branch=health.branch,
+        sha=fix.sha,
+        actor=fix.actor,
+        title=f"{health.check} fixed on {health.branch}"[:TITLE_LIMIT],
+        url=success.url,
+        occurred_at=success.completed_at,
+        updated_at=success.completed_at,
+        data={
+            "check": health.check,
+            "source": success.source,
+            "good": good.sha,
+            "bad": bad.sha,
+            "fix": fix.sha,
+            "broken_at": broken_at.isoformat(),
+            "red_seconds": max(0, int((success.completed_at - broken_at).total_seconds())),
+        },
+    )
+
+
+def _uid(kind: str, key: Key, good: str) -> str:
+    """One break (or its fix) of a check on a branch, named by the last passing commit before
+    it: a late result that moves the first failing commit keeps the same event."""
+    return f"{kind}:{key[0]}:{_check_id(key)}:{good}"
+
+
+def _check_id(key: Key) -> str:
+    """A short fixed name for (branch, check), which may hold any character (`:` too)."""
+    _, branch, check = key
+    return hashlib.sha256(f"{branch}\x00{check}".encode()).hexdigest()[:20]
+
+
+def _arrival(result: BuildResult) -> tuple[datetime, int]:
+    return (result.completed_at, result.id or 0)
