@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import alerts, chat, fanout, load, queries, scale, sync, web
+from bench import alerts, chat, fanout, importgit, load, queries, scale, sync, web
 from bench.databases import postgres_schema, postgres_url
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -183,6 +183,10 @@ def alerts_section() -> list[str]:
     return alerts_lines(crises) + fanout_lines(fanouts)
 
 
+def import_git_section() -> list[str]:
+    return importgit.lines(importgit.run())
+
+
 # In the order they run and appear in RESULTS.md.
 SECTIONS: dict[str, Callable[[], list[str]]] = {
     "sync": sync_section,
@@ -191,6 +195,7 @@ SECTIONS: dict[str, Callable[[], list[str]]] = {
     "web": web_section,
     "load": load_section,
     "alerts": alerts_section,
+    "import-git": import_git_section,
 }
 
 

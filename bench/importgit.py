@@ -1,0 +1,127 @@
+"""`python -m bench import-git`: import-git into SQLite against `git log -p` alone.
+
+Both read the same flask-shaped repository (`bench/gitrepo.py`) in the same run.
+"""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.gitrepo import build
+from feed.db import Database
+from feed.ingest import Intake
+from feed.migrate import upgrade
+from integrations.github.gitlocal import import_history
+
+PATCH_CAP = 512 * 1024  # the default of SHIPLOG_SYNC_PATCH_CAP
+
+
+def run(rounds: int = 3) -> dict[str, Any]:
+    """Build the repository, then for each of `rounds`: `git log -p` alone, and import-git
+    into a new SQLite database. The best round of each counts."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "repo"
+        print("bench: building a flask-shaped repository ...", file=sys.stderr)
+        commits = build(path)
+        stats = shape(path)
+        gits, imports = [], []
+        for n in range(rounds):
+            print(f"bench: git log -p and import-git, round {n + 1} ...", file=sys.stderr)
+            gits.append(git_log_p(path))
+            imports.append(import_git(path, Path(tmp) / f"import-{n}.db", commits))
+    (git_seconds, git_cpu), (import_seconds, import_cpu) = min(gits), min(imports)
+    return {
+        **stats,
+        "commits": commits,
+        "git_seconds": git_seconds,
+        "git_cpu": git_cpu,
+        "import_seconds": import_seconds,
+        "import_cpu": import_cpu,
+        "git_per_second": commits / git_seconds,
+        "import_per_second": commits / import_seconds,
+        "ratio": import_seconds / git_seconds,
+        "rounds": rounds,
+    }
+
+
+def _cpu() -> float:
+    """CPU seconds used so far by this process and its waited-for children (git)."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def git_log_p(path: Path) -> tuple[float, float]:
+    """Seconds and CPU seconds for `git log -p` of the whole history, read through a pipe
+    and dropped."""
+    command = ["git", "-C", str(path), "log", "-p", "--reverse", "--find-renames", "main"]
+    began, cpu = time.perf_counter(), _cpu()
+    with subprocess.Popen(command, stdout=subprocess.PIPE) as process:
+        assert process.stdout is not None
+        while process.stdout.read(1 << 20):
+            pass
+    return time.perf_counter() - began, _cpu() - cpu
+
+
+def import_git(path: Path, database: Path, commits: int) -> tuple[float, float]:
+    """Seconds and CPU seconds (git's included) for import-git of the whole history into a
+    new, migrated SQLite database."""
+    db = Database(f"sqlite:///{database}")
+    upgrade(db.engine)
+    began, cpu = time.perf_counter(), _cpu()
+    report = import_history(db, path, "pallets/flask", patch_cap=PATCH_CAP, intake=Intake())
+    seconds, cpu = time.perf_counter() - began, _cpu() - cpu
+    db.dispose()
+    if report.created != commits:
+        raise SystemExit(f"bench: import-git stored {report.created} of {commits} commits")
+    return seconds, cpu
+
+
+def shape(path: Path) -> dict[str, Any]:
+    """What the repository holds: merges, files touched and `git log -p`'s size."""
+    git = ["git", "-C", str(path)]
+    merges = subprocess.run([*git, "rev-list", "--merges", "--count", "main"], capture_output=True)
+    numstat = subprocess.run(
+        [*git, "log", "--no-merges", "--find-renames", "--format=tformat:@", "--numstat", "main"],
+        capture_output=True,
+    ).stdout.splitlines()
+    patch = subprocess.run([*git, "log", "-p", "--find-renames", "main"], capture_output=True)
+    changed = [line for line in numstat if line and line != b"@"]
+    return {
+        "merges": int(merges.stdout),
+        "files_touched": len(changed),
+        "patch_megabytes": len(patch.stdout) / 1e6,
+    }
+
+
+def lines(r: dict[str, Any], before: str = "") -> list[str]:
+    """RESULTS.md's section for the run `r`."""
+    per_commit = r["files_touched"] / (r["commits"] - r["merges"])
+    return [
+        "## import-git on a flask-shaped history",
+        "",
+        f"`bench/gitrepo.py` builds {r['commits']:,} commits ({r['merges']:,} merges, "
+        f"{per_commit:.1f} files touched per other commit, {r['patch_megabytes']:.0f} MB of "
+        "`git log -p`), shaped like pallets/flask's history (which could not be cloned: no "
+        f"network). Best of {r['rounds']} rounds of each, interleaved; import-git is "
+        "`import_history` into a new SQLite database (migrated beforehand), patches capped at "
+        "512 KiB a commit. Target: at least 1,000 commits/s.",
+        "",
+        "| measure | time | commits/s | CPU seconds (git's included) |",
+        "|---|---|---|---|",
+        f"| `git log -p` alone (read through a pipe) | {r['git_seconds']:.2f} s | "
+        f"{r['git_per_second']:,.0f} | {r['git_cpu']:.2f} |",
+        f"| `shiplog import-git` into SQLite | {r['import_seconds']:.2f} s | "
+        f"{r['import_per_second']:,.0f} | {r['import_cpu']:.2f} |",
+        f"| import-git / git log -p | {r['ratio']:.1f} times as long | | |",
+        "",
+        *([before, ""] if before else []),
+    ]
