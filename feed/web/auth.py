@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -49,6 +50,10 @@ FEED_ENDPOINTS = frozenset({"feeds.atom", "feeds.rss", "feeds.json_feed", "incid
 SESSION_ENDPOINTS = frozenset({"auth.signin", "auth.signout"})  # no forged sign-in either
 MACHINE_PREFIXES = ("/api/", "/feed.", "/status.atom", "/metrics")
 REALM = {"realm": "shiplog"}
+# `Bearer`, one space, one token of visible ASCII (RFC 6750 section 2.1, widened to every admin
+# token a config may hold); the scheme is case-insensitive (RFC 9110 section 11.1). Nothing else:
+# no second space, no tab, nothing after the token.
+BEARER = re.compile(r"bearer ([\x21-\x7e]+)", re.IGNORECASE | re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -238,10 +243,10 @@ def _feed_reader() -> bool:
 
 
 def _by_header() -> Identity | None:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return None
-    return _check_token(token.strip())
+    """The bearer token's identity; a malformed header (or two of them) is nobody."""
+    values = request.headers.getlist("Authorization")
+    match = BEARER.fullmatch(values[0]) if len(values) == 1 else None
+    return None if match is None else _check_token(match.group(1))
 
 
 def _check_token(token: str) -> Identity | None:

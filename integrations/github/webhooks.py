@@ -69,11 +69,12 @@ class Outcome:
 
 
 def signature_matches(secret: str, body: bytes, header: str | None) -> bool:
-    """True if `header` is `sha256=<hex HMAC-SHA256 of body under secret>`."""
-    if not header or not header.startswith("sha256="):
+    """True if `header` is exactly `sha256=<hex HMAC-SHA256 of body under secret>`, as GitHub
+    sends it (compared as bytes: any header text, however odd, is an answer, never an error)."""
+    if not header:
         return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256=").strip().lower())
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), header.encode("utf-8", "surrogateescape"))
 
 
 def parse_body(mimetype: str, body: bytes) -> dict[str, Any]:

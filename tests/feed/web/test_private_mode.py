@@ -172,6 +172,29 @@ def test_no_private_answer_may_be_kept_by_a_shared_cache(private, path) -> None:
     assert "Authorization" not in client.get("/healthz").headers.get("Vary", "")
 
 
+MALFORMED_BEARERS = ["Bearer  {}", "Bearer\t{}", "Bearer {} ", "Bearer {} x", "Bearer {}\t"]
+MALFORMED_BEARERS += ["Bearer {},{}", "Bearer: {}", " Bearer {}", "{}", "Token {}"]
+
+
+@pytest.mark.parametrize("shape", MALFORMED_BEARERS)
+def test_a_malformed_bearer_header_is_nobody_whatever_its_token(private, shape) -> None:
+    person = add_person(private)
+    client = private.test_client()
+    for path in ["/api/events", "/api/status", "/metrics", "/api/channels"]:
+        token = ADMIN_TOKEN if path == "/api/channels" else person
+        answer = client.get(path, headers={"Authorization": shape.format(token, token)})
+        assert answer.status_code == 401, (shape, path)
+        assert SECRET_TITLE not in answer.get_data(as_text=True)
+        for scheme in ("Bearer", "bearer", "BEARER"):  # case-insensitive (RFC 9110 11.1)
+            answer = client.get(path, headers={"Authorization": f"{scheme} {token}"})
+            assert answer.status_code == 200, (scheme, path)
+
+
+def test_two_authorization_headers_are_nobody(private) -> None:
+    headers = [("Authorization", f"Bearer {ADMIN_TOKEN}")] * 2
+    assert private.test_client().get("/api/channels", headers=headers).status_code == 401
+
+
 def test_an_answer_to_a_bearer_token_varies_by_it_in_public_mode_too(app_config, isolated_env):
     app = create_app({**app_config, "ADMIN_TOKEN": ADMIN_TOKEN})
     client = app.test_client()

@@ -108,7 +108,10 @@ def rows(db: Database, model: type) -> int:
 
 @pytest.mark.parametrize(
     "signature",
-    [None, "", "sha256=", "sha1=" + "0" * 40, "sha256=" + "0" * 64, sign(b"other body")],
+    [
+        *[None, "", "sha256=", "sha1=" + "0" * 40, "sha256=" + "0" * 64, sign(b"other body")],
+        *["sha256=\u00e9", "sha256=" + "0" * 63 + "\u00e9"],  # not ASCII: once a 500
+    ],
 )
 def test_a_missing_or_wrong_signature_is_401_and_writes_nothing(
     client: FlaskClient, db: Database, signature: str | None
