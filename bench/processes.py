@@ -46,7 +46,8 @@ def load_config(url: str, config: Path) -> None:
     """Migrate the database at `url` and write the config file's channels and subscriptions
     to it, as `shiplog run` and `shiplog worker` do when they start; so that processes
     started together do not race to create them."""
-    from app import create_app, load_chat_config
+    from app import create_app
+    from feed.commands import load_chat_config
     from feed.config import read_toml
     from feed.migrate import upgrade
 

@@ -219,6 +219,18 @@ def close_window(session: Session, subscription_id: int, now: datetime) -> datet
     return next_run(subscription, until)
 
 
+def preview_window(
+    subscription: Subscription,
+    now: datetime,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> tuple[datetime, datetime]:
+    """The window a preview or a manual send covers: from `since` (default: where the last
+    digest stopped, or a day back) to `until` (default: `now`, to the second)."""
+    end = until or now.replace(microsecond=0)
+    return since or subscription.window_end or end - timedelta(days=1), end
+
+
 def enqueue_digest(session: Session, subscription: Subscription, window: dict[str, str]) -> str:
     """Make the digest of `window` (since, until) due for `subscription`, once; its key."""
     key = digest_key(subscription.id, window["since"], window["until"])

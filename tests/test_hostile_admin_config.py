@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from app import create_app, load_chat_config
+from app import create_app
+from feed.commands import load_chat_config
 from feed.config import TOML_KEYS, ConfigError
 from feed.filters import KIND_CHOICES
 from feed.models import Channel, Job, Subscription

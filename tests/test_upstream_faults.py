@@ -27,12 +27,12 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-import app as shiplog_app
 from feed import notify
 from feed.config import Settings
 from feed.models import INCIDENT_KINDS, Event, Job, Repo, Subscription
 from feed.state import shiplog_state
 from integrations.chat import http as chat_http
+from integrations.github import options as github_options
 from integrations.github.client import GitHubClient, RateBudget
 from tests.conftest import deliver
 from tests.fake_chat import Answer, FakeChat
@@ -96,7 +96,7 @@ def moment() -> datetime:
 def impatient_client(settings: Settings, budget: RateBudget | None = None) -> GitHubClient:
     """The app's GitHub client, waiting GITHUB_TIMEOUT seconds for an answer instead of 15."""
     return GitHubClient(
-        replace(shiplog_app.client_settings(settings), timeout=GITHUB_TIMEOUT), budget
+        replace(github_options.client_settings(settings), timeout=GITHUB_TIMEOUT), budget
     )
 
 
@@ -172,7 +172,7 @@ class Run:
 def test_the_backlog_drains_after_upstream_faults_with_nothing_lost(
     app_config: dict[str, Any], isolated_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(shiplog_app, "github_client", impatient_client)
+    monkeypatch.setattr(github_options, "github_client", impatient_client)
     monkeypatch.setattr(chat_http, "TIMEOUT", CHAT_TIMEOUT)
     old = make_commits(40, start=moment() - timedelta(days=3), prefix="api")
     old_web = make_commits(20, start=moment() - timedelta(days=3), prefix="web")

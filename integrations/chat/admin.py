@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -163,8 +163,12 @@ def preview(name: str) -> str:
         if subscription is None:
             abort(404, description=f"no subscription {name!r}")
         channel = session.get(Channel, subscription.channel_id)
-        since = subscription.window_end or now - timedelta(days=1)
-        payload = {"subscription": subscription.id, "since": iso_utc(since), "until": iso_utc(now)}
+        since, until = notify.preview_window(subscription, now)
+        payload = {
+            "subscription": subscription.id,
+            "since": iso_utc(since),
+            "until": iso_utc(until),
+        }
         message = notify.build_message(
             session,
             subscription,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from app import make_worker
+from app.worker import make_worker
 from feed.models import Channel
 from feed.state import shiplog_state
 from integrations.chat import delivery

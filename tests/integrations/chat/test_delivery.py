@@ -12,8 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import delete, select, update
 
-from app import create_app, load_chat_config, worker_parts
+from app import create_app
+from app.worker import worker_parts
 from feed import notify
+from feed.commands import load_chat_config
 from feed.models import Channel, Job, Subscription
 from feed.state import shiplog_state
 from feed.worker import run_due

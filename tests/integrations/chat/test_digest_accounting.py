@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
-from app import chat_links
 from feed import notify
 from feed.digest import DigestOptions, Message, digest_message
 from feed.filters import Filter
@@ -27,6 +26,7 @@ from feed.models import KINDS, Event, EventFile, Subscription
 from feed.state import shiplog_state
 from feed.store import decode_cursor
 from integrations.chat import PLATFORMS, discord, googlechat, mattermost, slack, teams, webhook
+from integrations.chat.options import chat_links
 from integrations.chat.text import payload_size
 from tests.conftest import make_event
 from tests.hostile import HOSTILE, strings

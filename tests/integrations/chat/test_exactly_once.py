@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from app import create_app, load_chat_config
+from app import create_app
 from feed import notify
+from feed.commands import load_chat_config
 from feed.models import Job
 from feed.state import Shiplog, shiplog_state
 from feed.store import upsert_events

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from app import chat_links, local_url
+from app.commands import local_url
 from feed.config import Settings
+from integrations.chat.options import chat_links
 from tests.conftest import SECRET, assert_no_secrets, sign
 from tests.fake_chat import FakeChat
 from tests.integrations.chat.test_delivery import revert_push

@@ -14,8 +14,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from app import create_app, load_chat_config
+from app import create_app
 from feed import notify
+from feed.commands import load_chat_config
 from feed.models import Channel, Job, Subscription
 from feed.state import shiplog_state
 from tests.conftest import database_rows, deliver

@@ -9,7 +9,9 @@ import click
 import pytest
 from sqlalchemy import select
 
-from app import create_app, load_chat_config, worker_parts
+from app import create_app
+from app.worker import worker_parts
+from feed.commands import load_chat_config
 from feed.config import ConfigError
 from feed.models import Channel, Subscription
 from feed.state import shiplog_state

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from app import create_app, github_client
+from app import create_app
 from feed.state import shiplog_state
 from integrations.github.client import GitHubClient
+from integrations.github.options import github_client
 from tests.github_emulator import Emulator
 
 TOKEN = "test-token"

@@ -102,7 +102,7 @@ def test_import_git_takes_the_login_from_a_noreply_address_and_keeps_no_address(
 def test_author_finds_a_person_by_login_or_name_from_every_source(
     gh_app, emulator, client_for, clone: Path
 ) -> None:
-    from app import sync_options
+    from integrations.github.options import sync_options
     from integrations.github.sync import sync_repo
 
     repo = emulator.repo("acme/api")

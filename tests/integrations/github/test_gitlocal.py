@@ -102,7 +102,7 @@ def test_an_api_sync_after_an_import_fetches_no_commit(gh_app, emulator, clone: 
     for line in log:
         sha, subject, date = line.split("\x1f")
         repo.push("main", FakeCommit(sha, subject, datetime.fromisoformat(date)))
-    from app import github_client, sync_options
+    from integrations.github.options import github_client, sync_options
     from integrations.github.sync import SyncOptions, sync_repo
 
     settings = shiplog_state(gh_app).settings

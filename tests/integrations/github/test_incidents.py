@@ -144,7 +144,8 @@ def test_only_a_label_added_after_a_command_wins_over_it(client, app) -> None:
 def test_the_api_sync_folds_to_the_same_incident(
     gh_app, emulator, client_for, app_config, isolated_env
 ) -> None:
-    from app import create_app, sync_options
+    from app import create_app
+    from integrations.github.options import sync_options
     from integrations.github.sync import sync_repo
 
     now = datetime.now(UTC).replace(microsecond=0)
@@ -186,7 +187,7 @@ def test_the_api_sync_folds_to_the_same_incident(
 
 
 def test_a_late_label_opens_then_and_earlier_comments_become_updates(gh_app, emulator) -> None:
-    from app import worker_parts
+    from app.worker import worker_parts
     from feed.worker import run_due
 
     plain = issue(labels=("bug",), minutes=0, comments=2)

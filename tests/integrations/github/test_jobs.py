@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from app import worker_parts
+from app.worker import worker_parts
 from feed.db import Database
 from feed.models import Event, EventFile, Job, Repo
 from feed.state import shiplog_state
@@ -71,7 +71,7 @@ def test_pushed_commits_get_their_patches_from_one_request_each(gh_app, emulator
 
     # A later sync of the same repository fetches none of them again.
     before = emulator.counted
-    from app import github_client, sync_options
+    from integrations.github.options import github_client, sync_options
     from integrations.github.sync import sync_repo
 
     client = github_client(shiplog_state(gh_app).settings)

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app import client_settings, sync_options
 from feed.db import Database
 from feed.models import Event, EventFile, Repo
 from feed.state import shiplog_state
 from integrations.github.client import RateLimited, Unavailable
+from integrations.github.options import client_settings, sync_options
 from integrations.github.sync import sync_repo
 from tests.feed.web.test_metrics import samples
 from tests.github_emulator import (
@@ -204,8 +204,8 @@ def test_5xx_and_timeouts_are_retried_inside_one_sync(gh_app, emulator, client_f
     ]
     from dataclasses import replace
 
-    from app import github_client
     from integrations.github.client import ClientSettings, GitHubClient
+    from integrations.github.options import github_client
 
     settings = shiplog_state(gh_app).settings
     client = GitHubClient(
@@ -387,7 +387,8 @@ def test_an_edited_comment_updates_its_event_on_the_next_poll(gh_app, emulator, 
 
 
 def test_github_enterprise_urls_work(app_config, emulator, isolated_env) -> None:
-    from app import create_app, github_client
+    from app import create_app
+    from integrations.github.options import github_client
 
     app = create_app(
         {**app_config, "GITHUB_API_URL": f"{emulator.url}/api/v3", "GITHUB_TOKEN": "test-token"}
@@ -408,7 +409,8 @@ def test_a_github_app_installation_authenticates(app_config, isolated_env, tmp_p
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from app import create_app, github_client
+    from app import create_app
+    from integrations.github.options import github_client
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
