@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from app import create_app
 from feed.db import Database
 from feed.models import BuildResult, Event
+from feed.state import shiplog_state
 from tests.conftest import deliver
 from tests.integrations.github.test_webhooks import commit, push, repository
 
@@ -146,7 +147,7 @@ def test_counted_branches_are_a_setting(app_config: dict[str, Any], isolated_env
     app = create_app({**app_config, "BUILD_BRANCHES": "staging, hotfix/*"})
     try:
         client = app.test_client()
-        db = app.extensions["shiplog"].db
+        db = shiplog_state(app).db
         pushed(client, A, B)
         pushed(client, C, D, branch="staging")
         for sha, conclusion, branch in [
@@ -160,7 +161,7 @@ def test_counted_branches_are_a_setting(app_config: dict[str, Any], isolated_env
             branches = session.scalars(select(Event.branch).where(Event.kind == "build_broken"))
             assert list(branches) == ["staging"]
     finally:
-        app.extensions["shiplog"].db.dispose()
+        shiplog_state(app).db.dispose()
 
 
 def test_statuses_check_suites_and_check_runs_are_checks_of_their_own(
