@@ -14,7 +14,8 @@
     });
   }
 
-  // Keyboard: j and k move between entries, Enter opens one, / goes to the filter.
+  // Keyboard: j and k move between entries from where the focus is, Enter opens the entry
+  // j or k chose (Enter on any other control does what that control does), / goes to the filter.
   function entries() {
     return Array.prototype.slice.call(document.querySelectorAll("li.entry"));
   }
@@ -29,15 +30,34 @@
     chosen.focus({ preventScroll: true });
     chosen.scrollIntoView({ block: "nearest" });
   }
+  // Where j (step 1) or k (step -1) goes: next to the entry that holds the focus; else the
+  // first entry after (or last before) the focused control; else next to the chosen entry.
+  function destination(all, step) {
+    var focused = document.activeElement;
+    var holder = all.findIndex(function (entry) { return entry.contains(focused); });
+    if (holder >= 0) return holder + step;
+    if (focused && focused !== document.body) {
+      var after = all.findIndex(function (entry) {
+        return focused.compareDocumentPosition(entry) & Node.DOCUMENT_POSITION_FOLLOWING;
+      });
+      if (after < 0) after = all.length;
+      return step > 0 ? after : after - 1;
+    }
+    var chosen = all.findIndex(function (entry) { return entry.classList.contains("selected"); });
+    return chosen < 0 ? 0 : chosen + step;
+  }
   document.addEventListener("keydown", function (event) {
-    var typing = /^(INPUT|SELECT|TEXTAREA)$/.test(event.target.tagName);
+    var target = event.target;
+    var typing = /^(INPUT|SELECT|TEXTAREA)$/.test(target.tagName) || target.isContentEditable;
     if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
     var all = entries();
-    var current = all.findIndex(function (entry) { return entry.classList.contains("selected"); });
-    if (event.key === "j") { select(current + 1); event.preventDefault(); }
-    else if (event.key === "k") { select(current < 0 ? 0 : current - 1); event.preventDefault(); }
-    else if (event.key === "Enter" && current >= 0) {
-      var link = all[current].querySelector("a.title");
+    if (event.key === "j" || event.key === "k") {
+      select(destination(all, event.key === "j" ? 1 : -1));
+      event.preventDefault();
+    } else if (event.key === "Enter") {
+      var chosen = document.querySelector("li.entry.selected");
+      var onEntry = chosen && (target === chosen || target === document.body);
+      var link = onEntry && chosen.querySelector("a.title");
       if (link) { window.location.href = link.href; event.preventDefault(); }
     } else if (event.key === "/") {
       var filter = document.querySelector("form.filters input[name=q]");

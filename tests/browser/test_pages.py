@@ -1,126 +1,23 @@
 """The pages in a real browser: Playwright driving Debian's Chromium against `shiplog run`.
 
-Skips cleanly where Chromium or Playwright is absent; `.ci/run` installs Chromium.
+The server and browser are shared (tests/browser/conftest.py); skips cleanly where Chromium
+or Playwright is absent; `.ci/run` installs Chromium.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import SECRET, assert_no_secrets, sign, subprocess_secrets_env
+from tests.browser.conftest import CHROMIUM, deliver
+from tests.conftest import sign
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-playwright_api = pytest.importorskip("playwright.sync_api")
+pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed")
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`shiplog run` on a free port, with the demo timeline and a webhook secret."""
-    yield from serve(tmp_path_factory.mktemp("browser"), {})
-
-
-@pytest.fixture(scope="module")
-def private_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """The same, private, with one person; (its URL, their access token)."""
-    folder = tmp_path_factory.mktemp("private")
-    added = subprocess.run(
-        [SHIPLOG, "people", "add", "mara"],
-        env=environment(folder, {}),
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    token = added.stdout.split("access token ")[1].strip()
-    for url in serve(folder, {"SHIPLOG_PRIVATE": "true", "SHIPLOG_SECRET_KEY": "k" * 32}):
-        yield url, token
-
-
-SHIPLOG = str(Path(sys.executable).with_name("shiplog"))
-
-
-def environment(folder: Path, extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPLOG_")}
-    env.update(
-        SHIPLOG_DATABASE_URL=f"sqlite:///{folder / 'shiplog.db'}", SHIPLOG_LIVE_POLL_MS="300"
-    )
-    return env | extra
-
-
-def serve(folder: Path, extra: dict[str, str]) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = environment(folder, extra | subprocess_secrets_env(folder, github=False))
-    subprocess.run([SHIPLOG, "demo"], env=env, check=True, capture_output=True)
-    env["SHIPLOG_GITHUB_WEBHOOK_SECRET"] = SECRET
-    log = folder / "shiplog-run.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [SHIPLOG, "run", "--port", str(port)],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/healthz", timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
-    assert_no_secrets("shiplog run (browser tests)", log.read_bytes())
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser, server):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    opened.on("pageerror", lambda e: errors.append(str(e)))
-    yield opened
-    context.close()
-    assert errors == [], errors
 
 
 def test_the_demo_timeline_renders_with_local_times(page, server) -> None:
@@ -159,6 +56,62 @@ def test_keyboard_navigation(page, server) -> None:
     page.goto(server)
     page.keyboard.press("/")
     assert page.evaluate("document.activeElement.name") == "q"
+
+
+def test_enter_acts_on_the_focused_control_and_j_starts_from_the_focus(page, server) -> None:
+    """After j chose an entry, Enter on a repo link or the Filter button does what that
+    control does; j and k go on from where Tab focus is."""
+    page.goto(server)
+    page.keyboard.press("j")
+    chosen = page.locator("li.entry.selected a.title").get_attribute("href")
+    page.keyboard.press("Tab")  # the chosen entry's title link, then its repo link
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "repo"
+    repo = page.evaluate("document.activeElement.textContent")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"\?repo="))
+    assert set(page.locator("li.entry a.repo").all_inner_texts()) == {repo}
+    assert chosen not in page.url
+
+    page.goto(server)
+    page.keyboard.press("j")
+    page.focus("form.filters button[type=submit]")
+    page.keyboard.press("Enter")  # submits the filter form: the page reloads, on /?...
+    page.wait_for_url(re.compile(r"/\?repo=&kind=&branch="))
+
+    entries = page.locator("li.entry")
+    entries.nth(3).locator("a.title").focus()
+    page.keyboard.press("j")
+    assert page.locator("li.entry.selected").get_attribute("data-id") == entries.nth(
+        4
+    ).get_attribute("data-id")
+    page.focus("form.filters button[type=submit]")  # above every entry
+    page.keyboard.press("j")
+    assert page.locator("li.entry.selected").get_attribute(
+        "data-id"
+    ) == entries.first.get_attribute("data-id")
+
+
+def test_a_skip_link_leads_past_the_header_and_filters_to_the_timeline(page, server) -> None:
+    page.goto(server)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to timeline"
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    first = page.locator("li.entry a.title").first
+    assert page.evaluate("document.activeElement.href") == first.evaluate("a => a.href")
+    page.goto(f"{server}/status")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+
+
+def test_the_filter_bar_has_a_path_field(page, server) -> None:
+    page.goto(server)
+    page.fill("form.filters input[name=path]", "*.css")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url(re.compile(r"path=(\*|%2A)\.css"))
+    assert 0 < page.locator("li.entry").count() < 20  # the demo's commits to CSS files
+    assert page.locator("form.filters input[name=path]").input_value() == "*.css"
 
 
 def test_diff_sections_fold_and_unfold(page, server) -> None:
@@ -217,23 +170,6 @@ def test_the_other_pages_render(page, server, path) -> None:
     assert response.status == 200
 
 
-@pytest.mark.parametrize(
-    ("width", "scheme"), [(1280, "light"), (1280, "dark"), (375, "light"), (375, "dark")]
-)
-def test_screenshots(browser, server, tmp_path, width, scheme) -> None:
-    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
-    shot = context.new_page()
-    shot.goto(server)
-    folder = Path(os.environ.get("SHIPLOG_SCREENSHOTS", tmp_path))
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"activity-{width}-{scheme}.png"
-    shot.screenshot(path=str(target), full_page=False)
-    assert target.stat().st_size > 10_000
-    scroll_width = shot.evaluate("document.documentElement.scrollWidth")
-    assert scroll_width <= width  # nothing sticks out sideways at 375 px
-    context.close()
-
-
 def test_older_pages_with_the_cursor(page, server) -> None:
     """60 commits in a repository of their own (so the other tests' pages stay as they are):
     the first page shows 50, "Older" the rest. Runs last in this module."""
@@ -277,21 +213,6 @@ def test_older_pages_with_the_cursor(page, server) -> None:
     assert page.locator("nav.pager a[rel=next]").count() == 0
 
 
-def _deliver(server: str, event: str, payload: dict, delivery: str) -> None:
-    body = json.dumps(payload).encode()
-    request = urllib.request.Request(
-        f"{server}/webhooks/github",
-        data=body,
-        headers={
-            "Content-Type": "application/json",
-            "X-GitHub-Event": event,
-            "X-GitHub-Delivery": delivery,
-            "X-Hub-Signature-256": sign(body),
-        },
-    )
-    urllib.request.urlopen(request).close()
-
-
 def test_the_incident_and_status_pages_notice_changes(page, server) -> None:
     issue = {
         "number": 77,
@@ -305,7 +226,7 @@ def test_the_incident_and_status_pages_notice_changes(page, server) -> None:
     }
     page.goto(f"{server}/status")
     page.wait_for_timeout(400)  # the page has read the status once
-    _deliver(
+    deliver(
         server,
         "issues",
         {"action": "opened", "issue": issue, "repository": {"full_name": "acme/api"}},
@@ -317,7 +238,7 @@ def test_the_incident_and_status_pages_notice_changes(page, server) -> None:
     page.wait_for_url(re.compile(r"/incidents/\d+$"))
     page.wait_for_timeout(400)
     assert page.locator("#news").is_hidden()
-    _deliver(
+    deliver(
         server,
         "issue_comment",
         {

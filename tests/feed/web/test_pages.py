@@ -300,3 +300,34 @@ def test_diffs_are_highlighted_folded_and_marked(client, db) -> None:
     assert "#diff-" + hashlib.sha256(b"logo.png").hexdigest() in html
     listing = client.get("/").get_data(as_text=True)
     assert '+503</span> <span class="minus">\u22121</span> in 4 files' in listing
+    # Each diff scrolls in a box of its own that the keyboard reaches and that says what it is.
+    boxes = [d for d in tags(html, "div") if d.get("class") == "diff-scroll"]
+    assert [(b["tabindex"], b["role"], b["aria-label"]) for b in boxes] == [
+        ("0", "region", f"Diff of {name}") for name in ("app.py", "data.sql", "cut.txt")
+    ]
+
+
+def test_the_filter_bar_has_a_field_per_path_glob(client, db) -> None:
+    with db.write() as session:
+        make_event(session, title="css change", files=[FileRecord("web/a.css", "modified")])
+        make_event(session, title="py change", files=[FileRecord("api/a.py", "modified")])
+    html = client.get("/").get_data(as_text=True)
+    assert [i.get("value") for i in tags(html, "input") if i.get("name") == "path"] == [""]
+    html = client.get("/?path=web/*").get_data(as_text=True)
+    assert "css change" in html and "py change" not in html
+    assert [i["value"] for i in tags(html, "input") if i.get("name") == "path"] == ["web/*"]
+    # A glob may hold a comma, so each is a field of its own and comes back as it went.
+    html = client.get("/?path=web/*&path=a,b/*.py").get_data(as_text=True)
+    assert [i["value"] for i in tags(html, "input") if i.get("name") == "path"] == [
+        "web/*",
+        "a,b/*.py",
+    ]
+
+
+def test_every_page_starts_with_a_skip_link(client, db) -> None:
+    seed(db, 1)
+    [first, *_] = tags(client.get("/").get_data(as_text=True), "a")
+    assert first == {"class": "skip-link", "href": "#timeline"}
+    html = client.get("/status").get_data(as_text=True)
+    assert tags(html, "a")[0] == {"class": "skip-link", "href": "#main"}
+    assert '<main id="main" tabindex="-1">' in html
