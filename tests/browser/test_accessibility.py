@@ -1,0 +1,140 @@
+"""Every page through axe-core (WCAG 2.1 AA) in light and dark, at 1280 and 375 px.
+
+One page load per page: the width and the colour scheme change in place, and axe runs in
+each of the four combinations. At 375 px nothing may stick out sideways. With
+SHIPLOG_SCREENSHOTS set to a folder, each combination is also saved there as a PNG (the
+README's screenshots come from it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.browser.conftest import CHROMIUM, sign_in, watch_errors
+from tests.conftest import ADMIN_TOKEN
+
+pytest.importorskip("playwright.sync_api")
+AXE_SCRIPT = pytest.importorskip("axe_playwright_python.base").AXE_SCRIPT  # axe-core
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed")
+
+WCAG_21_AA = {
+    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+    "resultTypes": ["violations"],
+}
+COMBINATIONS = [(1280, "light"), (375, "light"), (375, "dark"), (1280, "dark")]
+PHONE = 375
+
+
+def check(page, name: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """axe finds nothing, and a phone needs no sideways scroll, in every combination."""
+    page.evaluate(AXE_SCRIPT)
+    folder = os.environ.get("SHIPLOG_SCREENSHOTS")
+    found: dict[str, list[str]] = {}
+    for width, scheme in COMBINATIONS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.emulate_media(color_scheme=scheme)
+        where = f"{name} at {width} px, {scheme}"
+        if width == PHONE:
+            assert page.evaluate("document.scrollingElement.scrollWidth") <= PHONE, where
+        violations = page.evaluate("options => axe.run(document, options)", WCAG_21_AA)[
+            "violations"
+        ]
+        if violations:
+            found[where] = [
+                f"{v['id']}: {node['target']} {node['failureSummary']}"
+                for v in violations
+                for node in v["nodes"]
+            ]
+        if folder:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(Path(folder) / f"{name}-{width}-{scheme}.png"))
+    assert found == {}, json.dumps(found, indent=1)
+
+
+def event_ids(server: str) -> dict[str, int]:
+    """The newest demo event of each kind, by kind."""
+    with urllib.request.urlopen(f"{server}/api/events?limit=200") as answer:
+        events = json.load(answer)["events"]
+    newest: dict[str, int] = {}
+    for event in events:
+        newest.setdefault(event["kind"], event["id"])
+    return newest
+
+
+PUBLIC_PAGES = {
+    "activity": "/",
+    "status": "/status",
+    "incident": "/incidents/1",
+    "signin": "/signin",
+    "not-found": "/events/999999",
+}
+
+
+@pytest.mark.parametrize("name", PUBLIC_PAGES)
+def test_a_public_page(browser, server, tmp_path, name: str) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    errors = watch_errors(page)
+    page.goto(f"{server}{PUBLIC_PAGES[name]}")
+    check(page, name, tmp_path)
+    context.close()
+    assert [e for e in errors if "404" not in e] == []
+
+
+@pytest.mark.parametrize("kind", ["commit", "revert", "deployment"])
+def test_an_event_page(browser, server, tmp_path, kind: str) -> None:
+    """A commit's diffs, a revert's links both ways, a deployment's state: the event page's
+    parts (the other kinds show a subset; every demo event's width is checked below)."""
+    context = browser.new_context()
+    page = context.new_page()
+    errors = watch_errors(page)
+    page.goto(f"{server}/events/{event_ids(server)[kind]}")
+    check(page, f"event-{kind}", tmp_path)
+    context.close()
+    assert errors == []
+
+
+def test_every_demo_event_fits_a_phone(browser, server) -> None:
+    context = browser.new_context(viewport={"width": PHONE, "height": 900})
+    page = context.new_page()
+    wide = {}
+    for event_id in sorted(set(event_ids(server).values()) | set(range(1, 21))):
+        page.goto(f"{server}/events/{event_id}")
+        width = page.evaluate("document.scrollingElement.scrollWidth")
+        if width > PHONE:
+            wide[event_id] = width
+    context.close()
+    assert wide == {}
+
+
+@pytest.mark.parametrize("path", ["/admin/sync", "/admin/deliveries"])
+def test_an_admin_page(browser, server, tmp_path, path: str) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    errors = watch_errors(page)
+    sign_in(page, server, ADMIN_TOKEN)
+    page.goto(f"{server}{path}")
+    check(page, path.strip("/").replace("/", "-"), tmp_path)
+    context.close()
+    assert errors == []
+
+
+def test_private_sign_in_and_a_persons_account(browser, private_server, tmp_path) -> None:
+    url, token = private_server
+    context = browser.new_context()
+    page = context.new_page()
+    errors = watch_errors(page)
+    page.goto(url)
+    check(page, "private-signin", tmp_path)
+    sign_in(page, url, token)
+    page.goto(f"{url}/account")
+    page.fill("input[name=label]", "phone")
+    page.click("text=Make a feed token")  # the page then shows the new token and the list
+    check(page, "account", tmp_path)
+    context.close()
+    assert errors == []
