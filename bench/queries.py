@@ -1,7 +1,11 @@
-"""The activity page at scale: every filter, a combination, free text and deep pages.
+"""The activity page at scale: every filter alone, and every pair and triple of filters.
 
 Each case is a real request to the app in this process (`app.test_client()`), so the time
-includes the queries and the rendering of 50 entries, as a reader waits for them.
+includes the queries and the rendering of 50 entries, as a reader waits for them. The
+named cases are timed `RUNS` times each; the generated shapes (`shapes()`: every pair and
+triple of filters, each with values that match many, few and none, on the first page and on
+a deep page by cursor) `SHAPE_RUNS` times each, and summed up by their worst case (with the
+plan of its slowest statement) and the 99th percentile over all of them.
 
     .venv/bin/python -m bench.queries sqlite:///bench/timeline.db
 """
@@ -11,12 +15,20 @@ from __future__ import annotations
 import statistics
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from itertools import combinations
 from typing import Any
 
+from sqlalchemy import event, select, text
+
 from app import create_app
+from feed.models import Event
 from feed.state import shiplog_state
+from feed.store import encode_cursor
 
 RUNS = 50
+SHAPE_RUNS = 5  # each generated shape: the slowest of these, after one warm-up
 CASES: dict[str, str] = {
     "first page": "",
     "repo (busy)": "repo=acme/api",
@@ -34,9 +46,59 @@ CASES: dict[str, str] = {
     "around incidents": "around=incidents",
     "free text (common)": "q=timeout",
     "free text (rare)": "q=deadlock",
+    "free text (none)": "q=no such text",
+    "two-word free text": "q=session timeout",
     "three filters": "repo=acme/*&kind=commit&branch=main",
-    "three filters with text (a stress case, not a target)": "repo=globex/*&author=dev1*&q=cache",
+    "kind and branch with nothing in common": "kind=force_push&branch=feature/*",
+    "kind, repo glob and path glob": "kind=deployment&repo=acme/*&path=src/*",
+    "repo glob and free text": "repo=globex/*&q=cache",
+    "three filters with text": "repo=globex/*&author=dev1*&q=cache",
 }
+
+# Each filter's values that match many events, few, and none in `bench.dataset`'s timeline.
+# `q` (one word) and `text` (two words) are the same filter: never combined.
+VALUES: dict[str, dict[str, str]] = {
+    "repo": {"many": "repo=acme/*", "few": "repo=aperture/edge", "none": "repo=nobody/*"},
+    "kind": {"many": "kind=deployment", "few": "kind=force_push", "none": "kind=build"},
+    "branch": {"many": "branch=feature/*", "few": "branch=release/3.x", "none": "branch=hotfix/*"},
+    "author": {"many": "author=*[bot]", "few": "author=dev042", "none": "author=nobody"},
+    "path": {
+        "many": "path=src/*",
+        "few": "path=db/migrations/race_condition_*",
+        "none": "path=vendor/*",
+    },
+    "q": {"many": "q=timeout", "few": "q=deadlock", "none": "q=zeppelin"},
+    "text": {"many": "q=session timeout", "few": "q=memory leak", "none": "q=no such text"},
+    "time": {
+        "many": "since=2025-11-01",
+        "few": "since=2026-03-01&until=2026-03-02",
+        "none": "until=2023-01-01",
+    },
+    "bots": {"many": "bots=exclude"},
+    "around": {"many": "around=incidents"},
+}
+EXCLUSIVE = {frozenset({"q", "text"})}
+
+
+def shapes() -> dict[str, str]:
+    """Every pair and triple of filters: all with values that match many, then each filter in
+    turn with values that match few, then none (the others many). Name -> query string."""
+    found: dict[str, str] = {}
+    for size in (2, 3):
+        for names in combinations(VALUES, size):
+            if any(pair <= set(names) for pair in EXCLUSIVE):
+                continue
+            variants = [dict.fromkeys(names, "many")]
+            for name in names:
+                variants += [
+                    {**dict.fromkeys(names, "many"), name: amount}
+                    for amount in ("few", "none")
+                    if amount in VALUES[name]
+                ]
+            for variant in variants:
+                label = " & ".join(f"{name} {amount}" for name, amount in variant.items())
+                found[label] = "&".join(VALUES[name][amount] for name, amount in variant.items())
+    return found
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -66,20 +128,123 @@ def deep_cursor(client: Any, pages: int) -> str:
     return cursor
 
 
-def run(url: str) -> dict[str, dict[str, float]]:
-    """Every case against the database at `url`, plus the 1,000th page."""
+def middle_cursor(app: Any) -> str:
+    """A cursor halfway back in time: every filter's page after it is a deep page."""
+    db = shiplog_state(app).db
+    with db.read() as session:
+        newest = session.scalar(select(Event.id).order_by(Event.id.desc()).limit(1)) or 2
+        return encode_cursor(session.get(Event, newest // 2))
+
+
+def run(url: str) -> dict[str, Any]:
+    """Every named case against the database at `url`, plus the 1,000th page; then every
+    generated shape on the first page and after a cursor halfway back; the index sizes."""
     app = create_app({"DATABASE_URL": url, "TESTING": False})
     client = app.test_client()
-    results = {name: timed(client, f"/?{query}") for name, query in CASES.items()}
+    results: dict[str, Any] = {name: timed(client, f"/?{query}") for name, query in CASES.items()}
     cursor = deep_cursor(client, 1000)
     results["1,000th page by cursor"] = timed(client, f"/?cursor={cursor}")
+    generated = generated_shapes(app, client)
     shiplog_state(app).db.dispose()
-    return results
+    return {"cases": results, "shapes": generated, "indexes": index_sizes(url)}
+
+
+def generated_shapes(app: Any, client: Any, runs: int = SHAPE_RUNS) -> dict[str, Any]:
+    """Each generated shape's slowest of `runs` (ms), on the first page and a deep one; the
+    worst with the plan of its slowest statement; the p99 over all shapes."""
+    deep = middle_cursor(app)
+    times: dict[str, float] = {}
+    for name, query in shapes().items():
+        for page, suffix in (("first page", ""), ("deep page", f"&cursor={deep}")):
+            times[f"{name} ({page})"] = max(timed(client, f"/?{query}{suffix}", runs).values())
+    worst = max(times, key=times.__getitem__)
+    query = shapes()[worst.rsplit(" (", 1)[0]]
+    url = f"/?{query}&cursor={deep}" if worst.endswith("(deep page)") else f"/?{query}"
+    return {
+        "count": len(times),
+        "p50": statistics.median(times.values()),
+        "p99": percentile(list(times.values()), 0.99),
+        "worst": worst,
+        "worst_ms": times[worst],
+        "worst_query": url,
+        "worst_plan": slowest_plan(app, client, url),
+        "over_50": sorted((ms, name) for name, ms in times.items() if ms >= 50)[::-1],
+    }
+
+
+def slowest_plan(app: Any, client: Any, url: str) -> str:
+    """The plan of the slowest statement one request for `url` runs."""
+    engine = shiplog_state(app).db.engine
+    with _statements(engine) as seen:
+        client.get(url)
+    statement, parameters, _ = max(seen, key=lambda item: item[2])
+    explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(explain + statement, parameters).all()
+    if engine.dialect.name == "sqlite":
+        return "; ".join(row[-1] for row in rows)
+    return "; ".join(" ".join(row[0].split()) for row in rows)
+
+
+@contextmanager
+def _statements(engine: Any) -> Iterator[list[tuple[str, Any, float]]]:
+    """(statement, parameters, seconds) of each statement run on `engine` meanwhile."""
+    seen: list[tuple[str, Any, float]] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        conn.info["bench_started"] = time.perf_counter()
+
+    def after(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        seen.append((statement, parameters, time.perf_counter() - conn.info["bench_started"]))
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+
+
+def index_sizes(url: str) -> dict[str, int]:
+    """Bytes of each index on the timeline's tables (and SQLite's search index)."""
+    app = create_app({"DATABASE_URL": url, "TESTING": False})
+    engine = shiplog_state(app).db.engine
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            rows = connection.execute(
+                text(
+                    "SELECT s.name, sum(s.pgsize) FROM dbstat s "
+                    "LEFT JOIN sqlite_schema m ON m.name = s.name "
+                    "WHERE m.type = 'index' AND m.tbl_name IN ('events', 'event_files') "
+                    "OR s.name LIKE 'events_search%' GROUP BY s.name"
+                )
+            ).all()
+        else:
+            rows = connection.execute(
+                text(
+                    "SELECT indexrelname, pg_relation_size(indexrelid) FROM pg_stat_user_indexes "
+                    "WHERE relname IN ('events', 'event_files')"
+                )
+            ).all()
+    shiplog_state(app).db.dispose()
+    return {name: int(size) for name, size in sorted(rows, key=lambda row: -row[1])}
 
 
 def main() -> None:
-    for name, numbers in run(sys.argv[1]).items():
-        print(f"{name:28} p50 {numbers['p50']:7.1f} ms   p95 {numbers['p95']:7.1f} ms")
+    results = run(sys.argv[1])
+    for name, numbers in results["cases"].items():
+        print(f"{name:40} p50 {numbers['p50']:7.1f} ms   p95 {numbers['p95']:7.1f} ms")
+    generated = results["shapes"]
+    print(
+        f"{generated['count']} generated shapes: p50 {generated['p50']:.1f} ms, "
+        f"p99 {generated['p99']:.1f} ms, worst {generated['worst_ms']:.1f} ms: "
+        f"{generated['worst']}\n  {generated['worst_query']}\n  {generated['worst_plan']}"
+    )
+    for ms, name in generated["over_50"]:
+        print(f"  over 50 ms: {ms:7.1f} {name}")
+    total = sum(results["indexes"].values())
+    print(f"indexes: {total / 2**20:.0f} MiB: {results['indexes']}")
 
 
 if __name__ == "__main__":

@@ -212,8 +212,7 @@ class Filter:
             by_alias = actor.in_(other_names(self.authors))
             conditions.append(or_(_any_glob(actor, self.authors), by_alias))
         if self.paths and drive == "paths":
-            touched = select(EventFile.event_id).where(_any_glob(EventFile.path, self.paths))
-            conditions.append(Event.id.in_(touched))
+            conditions.append(Event.id.in_(touching(self.paths)))
         elif self.paths:
             conditions.append(
                 exists(
@@ -287,6 +286,12 @@ def other_names(authors: Sequence[str]) -> CompoundSelect:
         select(AuthorAlias.login).where(_any_glob(AuthorAlias.name, tuple(authors))),
         select(AuthorAlias.name).where(_any_glob(AuthorAlias.login, tuple(authors))),
     )
+
+
+def touching(paths: Sequence[str]) -> Select[tuple[int]]:
+    """The ids of the events that touched a file matching one of the `paths` globs (an
+    event once for each such file)."""
+    return select(EventFile.event_id).where(_any_glob(EventFile.path, tuple(paths)))
 
 
 def unindexed(column: Any) -> Any:

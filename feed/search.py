@@ -3,7 +3,8 @@
 On SQLite an FTS5 table with the trigram tokenizer indexes every event's title and body, so
 `q` keeps the meaning it has everywhere else (a case-insensitive substring) while an index
 finds the rows. Triggers keep it in step with `events`. Queries shorter than three characters,
-which trigrams cannot index, and other databases use LIKE.
+which trigrams cannot index, use LIKE. On PostgreSQL, `q` is LIKE on `lower(title)` and
+`lower(body)`, each with a `pg_trgm` GIN index (`POSTGRES_INDEXES`).
 """
 
 from __future__ import annotations
@@ -30,12 +31,29 @@ SQLITE_CREATE = (
     END""",
     f"INSERT INTO {SEARCH_TABLE}({SEARCH_TABLE}) VALUES ('rebuild')",
 )
+# PostgreSQL's indexes for `q`, path globs (which may start with `*`) and repository, branch
+# and author globs (prefixes, which a btree serves under a collation other than C only with
+# the pattern operator class); migration 0012 makes them, naming pg_trgm's schema as {ops}.
+# The models leave them out: they exist on PostgreSQL alone.
+POSTGRES_INDEXES = {
+    "ix_events_title_trgm": ("events", "USING gin (lower(title) {ops}.gin_trgm_ops)"),
+    "ix_events_body_trgm": ("events", "USING gin (lower(body) {ops}.gin_trgm_ops)"),
+    "ix_event_files_path_trgm": ("event_files", "USING gin (path {ops}.gin_trgm_ops)"),
+    "ix_events_repo_pattern": ("events", "(repo varchar_pattern_ops)"),
+    "ix_events_branch_pattern": ("events", "(branch varchar_pattern_ops)"),
+    "ix_events_actor_pattern": ("events", "(actor varchar_pattern_ops)"),
+}
 SQLITE_DROP = (
     f"DROP TRIGGER IF EXISTS {SEARCH_TABLE}_insert",
     f"DROP TRIGGER IF EXISTS {SEARCH_TABLE}_delete",
     f"DROP TRIGGER IF EXISTS {SEARCH_TABLE}_update",
     f"DROP TABLE IF EXISTS {SEARCH_TABLE}",
 )
+
+
+def is_postgres_index(name: str | None) -> bool:
+    """Whether `name` is one of the indexes only PostgreSQL has (not in the models)."""
+    return name in POSTGRES_INDEXES
 
 
 def is_search_table(name: str | None) -> bool:

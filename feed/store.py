@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from feed import reverts, search
-from feed.filters import DRIVERS, Drive, Filter, other_names, unindexed
+from feed.filters import DRIVERS, Drive, Filter, other_names, touching, unindexed
 from feed.models import KINDS, AuthorAlias, Delivery, Event, EventFile, Incident, Repo
 
 MAX_ID = 2**63 - 1
@@ -22,7 +22,8 @@ MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 # How many of the newest events a SQLite listing tests its filter on, before the indexes.
 SCAN_DEPTHS = (5_000, 100_000)
-FEW = 2_000  # events one index may find for a lookup to beat a deeper scan
+# Events one index may find for a walk through it, checking the rest, to beat a deeper scan.
+LOTS = 50_000
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Columns with a bounded length: a record that does not fit is refused, never cut.
@@ -278,8 +279,10 @@ def list_events(
 
     On SQLite the filter is first tested on the newest events, walking the timeline index
     and stopping when the page is full: quick for a filter that matches many. Only if the
-    newest few thousand do not fill the page is the filter looked up through the index of
-    its most selective part, if one finds few events, or tested on ever more events.
+    newest few thousand do not fill the page is the index of its most selective part walked
+    (each part's count stops at the smallest so far: a part that matches nothing answers at
+    once), checking the rest, if that part finds fewer than `LOTS`; else the filter is
+    tested on ever more events.
     (PostgreSQL's planner weighs these plans itself.) Every way selects the same events.
     """
     limit = max(1, min(limit, MAX_LIMIT))
@@ -348,7 +351,7 @@ def _scan_then_look_up(
     events = scan(bound)
     if len(events) > limit or bound is None:
         return events
-    driver = _most_selective(session, filter)
+    driver = _most_selective(session, filter, bound=min(LOTS, max(depths[1:], default=LOTS)))
     if driver:
         stmt = filter.apply(select(Event), windows=windows, drive=driver)
         return _page(session, stmt, position, limit, by_timeline=False)
@@ -371,19 +374,29 @@ def _overlapping(
     ]
 
 
-def _most_selective(session: Session, filter: Filter) -> Drive | None:
-    """The part of `filter` whose own index finds fewest events, if it finds few."""
+def _most_selective(session: Session, filter: Filter, bound: int = LOTS) -> Drive | None:
+    """The part of `filter` whose own index finds fewest events, if fewer than `bound`.
+
+    Each count stops at the fewest found so far, so a part that matches nothing answers at
+    once and the others cost no more than the smallest; none counts past `bound`.
+    """
     parts = [part for part in DRIVERS if part != "q" and getattr(filter, part)]
     if filter.q and len(filter.q) >= search.MIN_INDEXED:
         parts.append("q")  # last: the costliest to count
     best: tuple[int, Drive] | None = None
     for part in parts:
-        alone = Filter(**{part: getattr(filter, part)}).apply(select(Event.id), drive=part)
+        limit = bound if best is None else best[0]
         if part == "q":  # the index alone: it finds a few more than LIKE keeps, never fewer
             alone = search.matching_ids(filter.q)
-        found = session.scalar(select(func.count()).select_from(alone.limit(FEW).subquery()))
-        if found < FEW and (best is None or found < best[0]):
+        elif part == "paths":  # files, not events: at least as many, and no list to build
+            alone = touching(filter.paths)
+        else:
+            alone = Filter(**{part: getattr(filter, part)}).apply(select(Event.id), drive=part)
+        found = session.scalar(select(func.count()).select_from(alone.limit(limit).subquery()))
+        if found < limit:
             best = (found, part)
+            if found == 0:
+                break
     return best[1] if best else None
 
 
