@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from feed.filters import matches_any
@@ -281,3 +281,79 @@ def _check_id(key: Key) -> str:
 
 def _arrival(result: BuildResult) -> tuple[datetime, int]:
     return (result.completed_at, result.id or 0)
+
+
+MAX_SUSPECTS = 100
+
+
+@dataclass(frozen=True)
+class Suspect:
+    """A commit in a break's range, with the check's verdict on it (None: no result)."""
+
+    event: Event
+    verdict: str | None
+
+
+@dataclass(frozen=True)
+class Story:
+    """What a build event's page tells: the check, the range from the last passing commit to
+    the first failing one, its commits (the suspects), and how to bisect or revert it."""
+
+    check: str
+    good: str
+    bad: str
+    suspects: tuple[Suspect, ...]
+    more: int  # suspects past MAX_SUSPECTS, not listed
+    compare_url: str | None
+
+    @property
+    def bisect(self) -> str:
+        return f"git bisect start {self.bad} {self.good}"
+
+    @property
+    def revert(self) -> str:
+        return f"git revert --no-edit {self.good}..{self.bad}"
+
+
+def story(session: Session, event: Event) -> Story | None:
+    """The range behind a build event, from the timeline: the commits of its branch after
+    the last passing commit up to the first failing one, oldest first."""
+    data = event.data or {}
+    good, bad, check = data.get("good"), data.get("bad"), data.get("check")
+    if event.kind not in BUILD_KINDS or not (good and bad and check and event.branch):
+        return None
+    ends = dict(
+        session.execute(
+            select(Event.sha, Event.id).where(
+                Event.repo == event.repo, Event.kind.in_(COMMIT_KINDS), Event.sha.in_([good, bad])
+            )
+        ).all()
+    )
+    suspects: list[Event] = []
+    more = 0
+    if good in ends and bad in ends:
+        in_range = (
+            Event.repo == event.repo,
+            Event.kind.in_(COMMIT_KINDS),
+            Event.id > ends[good],
+            Event.id <= ends[bad],
+            (Event.branch == event.branch) | (Event.id == ends[bad]),
+        )
+        suspects = list(
+            session.scalars(select(Event).where(*in_range).order_by(Event.id).limit(MAX_SUSPECTS))
+        )
+        total = session.scalar(select(func.count()).select_from(Event).where(*in_range)) or 0
+        more = max(0, total - len(suspects))
+    verdicts = {
+        commit.sha: commit.verdict
+        for commit in health(session, (event.repo, event.branch, check)).commits
+    }
+    repo_url = session.scalar(select(Repo.html_url).where(Repo.full_name == event.repo))
+    return Story(
+        check=check,
+        good=good,
+        bad=bad,
+        suspects=tuple(Suspect(e, verdicts.get(e.sha or "")) for e in suspects),
+        more=more,
+        compare_url=f"{repo_url}/compare/{good}...{bad}" if repo_url else None,
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask, abort, request
@@ -19,6 +19,7 @@ def register_template_helpers(app: Flask) -> None:
         ago=lambda moment: ago(moment, datetime.now(UTC)),
         exact_utc=exact_utc,
         span=span,
+        seconds_span=lambda seconds: span(timedelta(seconds=seconds)),
         iso_utc=iso_utc,
         kind_label=lambda kind: KIND_LABELS.get(kind, kind),
         markdown=render_markdown,

@@ -9,7 +9,7 @@ from flask import Blueprint, abort, render_template
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feed import reverts
+from feed import builds, reverts
 from feed.filters import KIND_CHOICES
 from feed.incidents import incident_uid
 from feed.models import INCIDENT_KINDS, Event, Incident
@@ -58,12 +58,14 @@ def event(event_id: int) -> str:
         target = session.get(Event, found.reverts_id) if found.reverts_id else None
         reverted = reverts.reverted_by(session, [found.id]).get(found.id)
         incident = _incidents_of(session, [found]).get(found.id)
+        build = builds.story(session, found)
     return render_template(
         "event.html",
         event=found,
         reverts_event=target,
         reverted_by=reverted,
         incident=incident,
+        build=build,
         large_patch_lines=LARGE_PATCH_LINES,
     )
 

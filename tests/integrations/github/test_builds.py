@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +15,11 @@ from app import create_app
 from feed.db import Database
 from feed.models import BuildResult, Event
 from feed.state import shiplog_state
+from tests.chat_validators import slack_problems
 from tests.conftest import deliver
+from tests.fake_chat import FakeChat
+from tests.github_emulator import Emulator
+from tests.integrations.github.conftest import TOKEN
 from tests.integrations.github.test_webhooks import commit, push, repository
 
 A, B, C, D, E = (ch * 40 for ch in "abcde")
@@ -240,3 +246,75 @@ def test_hostile_check_names_are_inert_on_the_page_and_feeds(client: FlaskClient
     event_id = client.get("/api/events?kind=build").json["events"][0]["id"]
     page = client.get(f"/events/{event_id}").get_data(as_text=True)
     assert "&lt;img src=x" in page and "<img src=x" not in page
+
+
+def test_a_break_s_page_names_its_suspects_and_how_to_bisect_or_revert(
+    client: FlaskClient, db: Database
+) -> None:
+    pushed(client, A)
+    pushed(client, F, branch="feature/y")  # another branch's commit, stored in between
+    pushed(client, B, C, D)
+    deliver(client, "workflow_run", run(A, "success"))
+    deliver(client, "workflow_run", run(C, "failure"))
+    deliver(client, "workflow_run", run(C, "success", attempt=2))  # C is flaky
+    deliver(client, "workflow_run", run(D, "failure"))
+    [broken] = client.get("/api/events?kind=build_broken").json["events"]
+    page = client.get(f"/events/{broken['id']}").get_data(as_text=True)
+    suspects = page.split('class="suspects"')[1].split("</ol>")[0]
+    assert [sha[:7] for sha in (B, C, D)] == [
+        line.split("<code>")[1][:7] for line in suspects.split("<li>")[1:]
+    ]
+    assert "flaky: failed, then passed on a re-run" in suspects and F[:7] not in suspects
+    assert f"git bisect start {D} {A}" in page
+    assert f"git revert --no-edit {A}..{D}" in page
+    assert f'href="https://github.com/acme/api/compare/{A}...{D}"' in page
+
+
+def test_a_fix_s_page_says_how_long_the_branch_was_red(client: FlaskClient) -> None:
+    pushed(client, A, B, C)
+    deliver(client, "workflow_run", run(A, "success", at="2026-11-20T10:00:00Z"))
+    deliver(client, "workflow_run", run(B, "failure", at="2026-11-20T10:10:00Z"))
+    deliver(client, "workflow_run", run(C, "success", at="2026-11-20T12:20:00Z"))
+    [fixed] = client.get("/api/events?kind=build_fixed").json["events"]
+    page = client.get(f"/events/{fixed['id']}").get_data(as_text=True)
+    assert "Red for</dt><dd>2 h 10 min" in page and f"<code>{C}</code>" in page
+
+
+def test_a_break_alerts_chat_with_the_check_s_name_inert(
+    app_config: dict[str, Any], isolated_env: None, emulator: Emulator
+) -> None:
+    name = "<!channel> @everyone <@U123> <https://evil.example|click> *ci*"
+    now = datetime.now(UTC).replace(microsecond=0)
+    with FakeChat().running() as chat:
+        channels = [
+            {"name": platform, "platform": platform, "url": chat.url(f"/{platform}")}
+            for platform in ("slack", "discord", "mattermost")
+        ]
+        subscriptions = [
+            {"name": f"{c['name']}-builds", "channel": c["name"], "mode": "realtime"}
+            | {"filter": {"kind": ["build"]}}
+            for c in channels
+        ]
+        github = {"GITHUB_API_URL": emulator.url, "GITHUB_TOKEN": TOKEN}  # patch fetches
+        app = create_app(
+            {**app_config, **github, "CHANNELS": channels, "SUBSCRIPTIONS": subscriptions}
+        )
+        try:
+            client = app.test_client()
+            pushed(client, A, B)
+            for sha, conclusion, minutes in ((A, "success", 20), (B, "failure", 10)):
+                at = (now - timedelta(minutes=minutes)).isoformat()
+                deliver(client, "workflow_run", run(sha, conclusion, name=name, at=at))
+            result = app.test_cli_runner().invoke(args=["worker", "--once"])
+            assert result.exit_code == 0, result.output
+        finally:
+            shiplog_state(app).db.dispose()
+        [slack] = [r.json for r in chat.to("/slack")]
+        [discord] = [r.json for r in chat.to("/discord")]
+        [mattermost] = [r.json for r in chat.to("/mattermost")]
+    assert slack_problems(slack) == []  # and every mrkdwn text is verbatim
+    mrkdwn = json.dumps([slack["text"], *(block["text"]["text"] for block in slack["blocks"][1:])])
+    assert "<!channel>" not in mrkdwn and "<@U123>" not in mrkdwn
+    assert "<https://evil.example|" not in mrkdwn and "broke on main" in mrkdwn
+    assert discord["allowed_mentions"] == {"parse": []}
+    assert "@everyone" not in json.dumps(mattermost).replace("@\u200beveryone", "")
