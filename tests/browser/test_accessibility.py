@@ -2,8 +2,10 @@
 
 One page load per page: the width and the colour scheme change in place, and axe runs in
 each of the four combinations. At 375 px nothing may stick out sideways. With
-SHIPLOG_SCREENSHOTS set to a folder, each combination is also saved there as a PNG (the
-README's screenshots come from it).
+SHIPLOG_SCREENSHOTS set to a folder, each combination is also saved there as a PNG; the
+README's are activity-1280-light.png (docs/activity.png) and activity-375-dark.png
+(docs/activity-phone-dark.png), from `SHIPLOG_SCREENSHOTS=DIR pytest
+"tests/browser/test_accessibility.py::test_a_public_page[activity]"`.
 """
 
 from __future__ import annotations
