@@ -1,11 +1,13 @@
 """Backfill from a local clone with the git CLI: the same events, uids and patches as the API.
 
-One `git log --patch` process streams the whole history, oldest first, at zero API cost.
+One `git log -z --raw --patch` process streams the whole history, oldest first, at zero API
+cost. Names, statuses and renames come from git's NUL-separated raw list, so no header of the
+patch is parsed; the patch is only cut at its `diff --git` lines, one part per file.
 """
 
 from __future__ import annotations
 
-import re
+import secrets
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -20,9 +22,7 @@ from feed.store import EventRecord, upsert_repo
 from integrations.github.commits import capped_files, commit_record, login_from_email
 
 BATCH = 500
-START, FIELD = "\x1e", "\x1f"
-LOG_FORMAT = f"{START}%H{FIELD}%an{FIELD}%ae{FIELD}%cI{FIELD}%B{FIELD}"
-QUOTED = re.compile(r'^"(.*)"$')
+STATUSES = {"A": "added", "D": "removed", "R": "renamed"}  # git's raw letters; M and T too
 
 
 class GitError(RuntimeError):
@@ -53,14 +53,22 @@ def import_history(
         upsert_repo(session, repo, html_url=f"{web_url}/{repo}")
     commits = created = 0
     records: list[EventRecord] = []
-    for raw in _log(path, branch):
-        records.append(_record(raw, repo, branch, web_url, patch_cap))
+    for record in read_history(path, repo, branch, web_url=web_url, patch_cap=patch_cap):
+        records.append(record)
         if len(records) >= BATCH:
             created += _store(db, intake, records)
             commits += len(records)
             records = []
     created += _store(db, intake, records)
     return ImportReport(commits + len(records), created)
+
+
+def read_history(
+    path: Path, repo: str, branch: str, *, web_url: str, patch_cap: int
+) -> Iterator[EventRecord]:
+    """The record of every commit of `branch` in the clone at `path`, oldest first."""
+    for text in _log(path, branch):
+        yield _record(text, repo, branch, web_url, patch_cap)
 
 
 def _store(db: Database, intake: Intake, records: list[EventRecord]) -> int:
@@ -70,46 +78,41 @@ def _store(db: Database, intake: Intake, records: list[EventRecord]) -> int:
         return intake.ingest(session, Batch(records=records)).created
 
 
-@dataclass
-class _RawCommit:
-    sha: str
-    author: str
-    login: str | None  # from a GitHub noreply address; the address itself is not kept
-    date: str
-    message: str
-    files: list[dict[str, Any]]
-
-
-def _record(raw: _RawCommit, repo: str, branch: str, web_url: str, cap: int) -> EventRecord:
-    files = capped_files(raw.files, cap)
+def _record(text: str, repo: str, branch: str, web_url: str, cap: int) -> EventRecord:
+    sha, author, email, date, message, changes = text.split("\0", 5)
     return commit_record(
         repo=repo,
         branch=branch,
-        sha=raw.sha,
-        message=raw.message,
-        actor=raw.login or raw.author[:200] or None,
-        when=datetime.fromisoformat(raw.date).astimezone(UTC),
-        url=f"{web_url}/{repo}/commit/{raw.sha}",
-        files=files,
-        data={"author_name": raw.author},
+        sha=sha,
+        message=message,
+        actor=login_from_email(email) or author[:200] or None,
+        when=datetime.fromisoformat(date).astimezone(UTC),
+        url=f"{web_url}/{repo}/commit/{sha}",
+        files=capped_files(_files(sha, changes), cap),
+        data={"author_name": author},
         fetched=True,
     )
 
 
-def _log(path: Path, branch: str) -> Iterator[_RawCommit]:
+def _log(path: Path, branch: str) -> Iterator[str]:
+    """Each commit's text, `%H NUL %an NUL %ae NUL %cI NUL %B NUL` then its `--raw -z` list of
+    files and its patch, from one git process."""
+    marker = f"\1shiplog-{secrets.token_hex(16)}\1".encode()
     command = [
         "git",
         "-C",
         str(path),
         "-c",
-        "core.quotepath=false",
+        "log.showSignature=false",
         "log",
         "--reverse",
+        "-z",
+        "--raw",
         "--patch",
         "--no-color",
         "--no-ext-diff",
         "--find-renames",
-        f"--format={LOG_FORMAT}",
+        f"--format=tformat:{marker.decode()}%H%x00%an%x00%ae%x00%cI%x00%B%x00",
         branch,
         "--",
     ]
@@ -118,93 +121,70 @@ def _log(path: Path, branch: str) -> Iterator[_RawCommit]:
         subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors) as process,
     ):
         assert process.stdout is not None
-        chunk = b""
+        rest = b""
         for block in iter(lambda: process.stdout.read(1 << 20), b""):
-            chunk += block
-            parts = chunk.split(START.encode())
-            chunk = parts.pop()
+            parts = (rest + block).split(marker)
+            rest = parts.pop()
             for part in parts:
                 if part:
-                    yield _parse(part.decode("utf-8", errors="replace"))
-        if chunk:
-            yield _parse(chunk.decode("utf-8", errors="replace"))
+                    yield part.decode("utf-8", errors="replace")
+        if rest:
+            yield rest.decode("utf-8", errors="replace")
         if process.wait() != 0:
             errors.seek(0)
             message = errors.read().decode(errors="replace").strip()
             raise GitError(f"import-git: git log failed: {message}")
 
 
-def _parse(text: str) -> _RawCommit:
-    sha, author, email, date, message, diff = text.split(FIELD, 5)
-    return _RawCommit(sha, author, login_from_email(email), date, message, list(_files(diff)))
+def _files(sha: str, changes: str) -> list[dict[str, Any]]:
+    """A commit's files: names and statuses from git's raw list, each with its part of the
+    patch (the patch has one `diff --git` part per file, two for a change of type)."""
+    listed: list[tuple[str, str, str | None]] = []  # (status letter, path, previous path)
+    changes = changes.lstrip("\0\n")
+    at = 0
+    while changes.startswith(":", at):
+        meta_end = changes.index("\0", at)
+        letter = changes[at:meta_end].rsplit(" ", 1)[1][0]
+        first_end = changes.index("\0", meta_end + 1)
+        first = changes[meta_end + 1 : first_end]
+        at = first_end + 1
+        if letter in "RC":
+            second_end = changes.index("\0", at)
+            listed.append((letter, changes[at:second_end], first))
+            at = second_end + 1
+        else:
+            listed.append((letter, first, None))
+    patch = changes[at:].lstrip("\0").rstrip("\0").rstrip("\n")
+    parts = patch.split("\ndiff --git ") if patch else []
+    files: list[dict[str, Any]] = []
+    for letter, name, previous in listed:
+        if letter == "T":  # git shows a change of type as a deletion and an addition
+            files.append(_file(name, "removed", None, parts, len(files)))
+            files.append(_file(name, "added", None, parts, len(files)))
+        else:
+            files.append(_file(name, STATUSES.get(letter, "modified"), previous, parts, len(files)))
+    if len(files) != len(parts):
+        raise GitError(
+            f"import-git: commit {sha} lists {len(files)} files but its patch has "
+            f"{len(parts)} parts"
+        )
+    return files
 
 
-def _files(diff: str) -> Iterator[dict[str, Any]]:
-    section: list[str] = []
-    for line in diff.split("\n"):
-        if line.startswith("diff --git ") and section:
-            yield _file(section)
-            section = []
-        if line.startswith("diff --git ") or section:
-            section.append(line)
-    if section:
-        yield _file(section)
-
-
-def _file(lines: list[str]) -> dict[str, Any]:
-    status, old, new, previous = "modified", None, None, None
-    hunk_start = None
-    for index, line in enumerate(lines):
-        if line.startswith("@@"):
-            hunk_start = index
-            break
-        if line.startswith("new file mode"):
-            status = "added"
-        elif line.startswith("deleted file mode"):
-            status = "removed"
-        elif line.startswith("rename from "):
-            status, previous = "renamed", _unquote(line[len("rename from ") :])
-        elif line.startswith("rename to "):
-            new = _unquote(line[len("rename to ") :])
-        elif line.startswith("--- ") and line != "--- /dev/null":
-            old = _unquote(line[4:]).removeprefix("a/")
-        elif line.startswith("+++ ") and line != "+++ /dev/null":
-            new = _unquote(line[4:]).removeprefix("b/")
-        elif line.startswith("Binary files "):
-            old = old or _binary_path(line)
-    if new is None and old is None:
-        old = _header_path(lines[0])
-    hunks = lines[hunk_start:] if hunk_start is not None else []
-    while hunks and hunks[-1] == "":
-        hunks.pop()
+def _file(
+    name: str, status: str, previous: str | None, parts: list[str], index: int
+) -> dict[str, Any]:
+    part = parts[index] if index < len(parts) else ""
+    hunks = part.find("\n@@")
+    patch = part[hunks + 1 :] if hunks >= 0 else None
     return {
-        "filename": new or old,
+        "filename": name,
         "status": status,
         "previous_filename": previous,
-        "additions": sum(1 for h in hunks if h.startswith("+")),
-        "deletions": sum(1 for h in hunks if h.startswith("-")),
-        "patch": "\n".join(hunks) if hunks else None,
+        "additions": patch.count("\n+") if patch else 0,
+        "deletions": patch.count("\n-") if patch else 0,
+        "patch": patch,
     }
-
-
-def _header_path(header: str) -> str:
-    # "diff --git a/x b/x": with the same path twice, the second half is the path.
-    rest = header.removeprefix("diff --git ")
-    half = (len(rest) - 1) // 2
-    return _unquote(rest[half + 1 :]).removeprefix("b/")
-
-
-def _binary_path(line: str) -> str | None:
-    match = re.match(r"Binary files (?:a/(.+?)|/dev/null) and (?:b/(.+?)|/dev/null) differ", line)
-    return (match.group(2) or match.group(1)) if match else None
-
-
-def _unquote(path: str) -> str:
-    quoted = QUOTED.match(path)
-    if not quoted:
-        return path
-    raw = quoted.group(1).encode("latin-1", errors="backslashreplace")
-    return raw.decode("unicode_escape").encode("latin-1").decode("utf-8", errors="replace")
 
 
 def _git(path: Path, *args: str) -> str:
