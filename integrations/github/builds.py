@@ -13,15 +13,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from feed.builds import ResultRecord
-from integrations.github.events import (
+from integrations.github.payload import (
     MAX_BRANCH,
     SHA,
-    Context,
-    Routed,
-    _repo_name,
-    handles,
+    PayloadError,
+    optional,
+    repo_name,
+    required,
+    timestamp,
 )
-from integrations.github.payload import PayloadError, optional, required, timestamp
+from integrations.github.routing import Context, Routed, Router
 
 MAX_CHECK = 255
 MAX_STATUS_BRANCHES = 10  # GitHub lists at most this many branches holding a status's commit
@@ -30,10 +31,12 @@ FAILED = {"failure", "timed_out", "startup_failure", "error"}
 # GitHub's own app reports each workflow as a check suite too; its workflow_run says more.
 ACTIONS_APP = "github-actions"
 
+router = Router()
 
-@handles("workflow_run", "completed")
+
+@router.register("workflow_run", "completed")
 def workflow_run(payload: dict[str, Any], context: Context) -> Routed:
-    repo = _repo_name(payload)
+    repo = repo_name(payload)
     run = required(payload, "workflow_run", dict)
     if _from_fork(repo, optional(run, "head_repository.full_name", str)):
         return Routed(ignored="workflow runs of a fork's branch are not recorded")
@@ -60,9 +63,9 @@ def workflow_run(payload: dict[str, Any], context: Context) -> Routed:
     )
 
 
-@handles("check_suite", "completed")
+@router.register("check_suite", "completed")
 def check_suite(payload: dict[str, Any], context: Context) -> Routed:
-    repo = _repo_name(payload)
+    repo = repo_name(payload)
     suite = required(payload, "check_suite", dict)
     if optional(suite, "app.slug", str) == ACTIONS_APP:
         return Routed(ignored="GitHub Actions results are recorded from workflow_run")
@@ -83,9 +86,9 @@ def check_suite(payload: dict[str, Any], context: Context) -> Routed:
     )
 
 
-@handles("check_run", "completed")
+@router.register("check_run", "completed")
 def check_run(payload: dict[str, Any], context: Context) -> Routed:
-    repo = _repo_name(payload)
+    repo = repo_name(payload)
     run = required(payload, "check_run", dict)
     if optional(run, "app.slug", str) == ACTIONS_APP:
         return Routed(ignored="GitHub Actions results are recorded from workflow_run")
@@ -109,9 +112,9 @@ def check_run(payload: dict[str, Any], context: Context) -> Routed:
     )
 
 
-@handles("status")
+@router.register("status")
 def status(payload: dict[str, Any], context: Context) -> Routed:
-    repo = _repo_name(payload)
+    repo = repo_name(payload)
     state = required(payload, "state", str)
     sha = _sha(required(payload, "sha", str), "sha")
     check = _check(required(payload, "context", str), "context")

@@ -12,7 +12,7 @@ from feed.db import Database
 from feed.ingest import Intake
 from feed.store import FileRecord, attach_files
 from integrations.github.commits import diff_stats
-from integrations.github.events import Context
+from integrations.github.routing import Context
 from integrations.github.webhooks import take_delivery
 
 DEMO_NAMESPACE = uuid.UUID("5b1d7c52-4f0e-4a55-9a49-2f6d8f1f7a10")

@@ -7,7 +7,7 @@ worker's handlers for them are in `jobs.py`.
 from __future__ import annotations
 
 from feed.ingest import Batch, FollowUp
-from integrations.github.events import Routed
+from integrations.github.routing import Routed
 
 PATCHES = "patches"
 RECONCILE = "reconcile"

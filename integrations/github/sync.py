@@ -30,8 +30,9 @@ from integrations.github.commits import (
     diff_stats,
     login_from_email,
 )
-from integrations.github.events import Context, Routed, route
+from integrations.github.events import route
 from integrations.github.followups import batch
+from integrations.github.routing import Context, Routed
 
 log = logging.getLogger(__name__)
 WINDOW_OVERLAP = timedelta(days=1)

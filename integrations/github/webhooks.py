@@ -20,9 +20,9 @@ from feed.db import Database
 from feed.ingest import Intake
 from feed.state import shiplog_state
 from feed.store import claim_delivery, scrub, upsert_repo
-from integrations.github import builds  # noqa: F401  (registers its handlers with the router)
-from integrations.github.events import Context, route
+from integrations.github.events import route
 from integrations.github.followups import batch
+from integrations.github.routing import Context
 
 MAX_BODY_BYTES = 25 * 1024 * 1024
 # GitHub's event names: lower-case words joined by `_`, some with digits (`projects_v2_item`).

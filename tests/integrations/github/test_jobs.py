@@ -156,7 +156,9 @@ def test_worker_once_drains_what_is_due(gh_app, emulator) -> None:
 
 
 def test_which_pushes_ask_for_a_reconcile() -> None:
-    from integrations.github.events import PUSH_COMMIT_CAP, Context, route
+    from integrations.github.change_events import PUSH_COMMIT_CAP
+    from integrations.github.events import route
+    from integrations.github.routing import Context
 
     commits = make_commits(2, start=NOW)
     context = Context(incident_label="incident")

@@ -1,0 +1,285 @@
+"""Incidents from GitHub deliveries: issues with the incident label and their comments.
+
+One handler per (event, action). Each names what the issue is as the delivery shows it
+(an IssueSnapshot), so the intake can tell when an issue stops being an incident.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from feed.incidents import IncidentRules, parse_note
+from feed.store import EventRecord
+from integrations.github.commits import TITLE_LIMIT
+from integrations.github.payload import optional, person, repo_name, required, stamp, timestamp
+from integrations.github.routing import Context, IssueSnapshot, Routed, Router
+
+router = Router()
+
+PULL_REQUEST = "pull requests are not incidents"
+NOT_AN_INCIDENT = "issue without the incident label"
+
+
+@router.register("issues", "opened")
+def issue_opened(payload: dict[str, Any], context: Context) -> Routed:
+    seen = _seen(payload)
+    if seen is None:
+        return Routed(ignored=PULL_REQUEST)
+    issue, repo, snapshot = seen
+    if not _is_incident(issue, context):
+        return Routed(ignored=NOT_AN_INCIDENT)
+    return Routed(records=[_opened(payload, issue, repo, "created_at")], snapshot=snapshot)
+
+
+@router.register("issues", "labeled")
+def issue_labeled(payload: dict[str, Any], context: Context) -> Routed:
+    seen = _seen(payload)
+    if seen is None:
+        return Routed(ignored=PULL_REQUEST)
+    issue, repo, snapshot = seen
+    if not _is_incident(issue, context):
+        return Routed(ignored=NOT_AN_INCIDENT)
+    if not _names_incident_label(payload, context):
+        return Routed(snapshot=snapshot)  # another label: the incident's state changes
+    return Routed(records=[_opened(payload, issue, repo, "updated_at")], snapshot=snapshot)
+
+
+@router.register("issues", "unlabeled")
+def issue_unlabeled(payload: dict[str, Any], context: Context) -> Routed:
+    seen = _seen(payload)
+    if seen is None:
+        return Routed(ignored=PULL_REQUEST)
+    issue, _, snapshot = seen
+    if _names_incident_label(payload, context):
+        return Routed(snapshot=snapshot.but(active=False, reason="the incident label was removed"))
+    if not _is_incident(issue, context):
+        return Routed(ignored=NOT_AN_INCIDENT)
+    return Routed(snapshot=snapshot)  # another label: the incident's state changes
+
+
+@router.register("issues", "edited")
+def issue_edited(payload: dict[str, Any], context: Context) -> Routed:
+    seen = _seen(payload)
+    if seen is None:
+        return Routed(ignored=PULL_REQUEST)
+    issue, _, snapshot = seen
+    if not _is_incident(issue, context):
+        return Routed(ignored=NOT_AN_INCIDENT)
+    return Routed(snapshot=snapshot)  # a new title: the incident's state changes
+
+
+@router.register("issues", "transferred")
+def issue_transferred(payload: dict[str, Any], context: Context) -> Routed:
+    return _ended(payload, "the issue was moved to another repository")
+
+
+@router.register("issues", "deleted")
+def issue_deleted(payload: dict[str, Any], context: Context) -> Routed:
+    return _ended(payload, "the issue was deleted on GitHub")
+
+
+@router.register("issues", "closed")
+def issue_closed(payload: dict[str, Any], context: Context) -> Routed:
+    seen = _seen(payload)
+    if seen is None:
+        return Routed(ignored=PULL_REQUEST)
+    issue, repo, snapshot = seen
+    if not _is_incident(issue, context):
+        return Routed(ignored=NOT_AN_INCIDENT)
+    when = timestamp(issue, "closed_at") or timestamp(issue, "updated_at")
+    title = required(issue, "title", str)
+    record = _incident_record(
+        issue,
+        repo,
+        uid=f"{_incident_uid(repo, issue)}/resolved/{stamp(when)}",
+        kind="incident_resolved",
+        title=f"Resolved: {title}",
+        body="",
+        actor=_actor(payload, issue),
+        when=when,
+    )
+    return Routed(records=[record], snapshot=snapshot)
+
+
+@router.register("issues", "reopened")
+def issue_reopened(payload: dict[str, Any], context: Context) -> Routed:
+    seen = _seen(payload)
+    if seen is None:
+        return Routed(ignored=PULL_REQUEST)
+    issue, repo, snapshot = seen
+    if not _is_incident(issue, context):
+        return Routed(ignored=NOT_AN_INCIDENT)
+    when = timestamp(issue, "updated_at")
+    title = required(issue, "title", str)
+    record = _incident_record(
+        issue,
+        repo,
+        uid=f"{_incident_uid(repo, issue)}/reopened/{stamp(when)}",
+        kind="incident_update",
+        title=f"Reopened: {title}",
+        body="",
+        actor=_actor(payload, issue),
+        when=when,
+        extra={"reopened": True},
+    )
+    return Routed(records=[record], snapshot=snapshot)
+
+
+@router.register("issue_comment", "created")
+@router.register("issue_comment", "edited")
+def comment_written(payload: dict[str, Any], context: Context) -> Routed:
+    found = _commented(payload, context)
+    if isinstance(found, Routed):
+        return found
+    issue, repo, snapshot, uid = found
+    note = optional(payload, "comment.body", str) or ""
+    title = required(issue, "title", str)
+    headline = _headline(note)
+    record = _incident_record(
+        issue,
+        repo,
+        uid=uid,
+        kind="incident_update",
+        title=f"{title} — {headline}" if headline else title,
+        body=note,
+        actor=person(optional(payload, "comment.user.login", str)),
+        when=timestamp(payload, "comment.created_at"),
+        updated=timestamp(payload, "comment.updated_at"),
+        url=optional(payload, "comment.html_url", str),
+        extra={"comment_id": required(payload, "comment.id", int)},
+    )
+    return Routed(records=[record], replace=True, snapshot=snapshot)
+
+
+@router.register("issue_comment", "deleted")
+def comment_deleted(payload: dict[str, Any], context: Context) -> Routed:
+    found = _commented(payload, context)
+    if isinstance(found, Routed):
+        return found
+    _, _, snapshot, uid = found
+    return Routed(deletions=[uid], snapshot=snapshot)
+
+
+def _seen(payload: dict[str, Any]) -> tuple[dict[str, Any], str, IssueSnapshot] | None:
+    """The issue, its repository and its snapshot; None for a pull request."""
+    issue = required(payload, "issue", dict)
+    if "pull_request" in issue:
+        return None
+    repo = repo_name(payload)
+    return issue, repo, _snapshot(repo, issue)
+
+
+def _ended(payload: dict[str, Any], reason: str) -> Routed:
+    seen = _seen(payload)
+    if seen is None:
+        return Routed(ignored=PULL_REQUEST)
+    return Routed(snapshot=seen[2].but(active=False, reason=reason))
+
+
+def _commented(
+    payload: dict[str, Any], context: Context
+) -> tuple[dict[str, Any], str, IssueSnapshot, str] | Routed:
+    """The incident a comment belongs to, with the comment's uid, or why it is ignored."""
+    issue = required(payload, "issue", dict)
+    if "pull_request" in issue:
+        return Routed(ignored="pull request comments are not incident updates")
+    if not _is_incident(issue, context):
+        return Routed(ignored="comment on an issue without the incident label")
+    repo = repo_name(payload)
+    comment_id = required(payload, "comment.id", int)
+    uid = f"{_incident_uid(repo, issue)}/comment/{comment_id}"
+    return issue, repo, _snapshot(repo, issue), uid
+
+
+def _opened(payload: dict[str, Any], issue: dict[str, Any], repo: str, when: str) -> EventRecord:
+    return _incident_record(
+        issue,
+        repo,
+        uid=_incident_uid(repo, issue),
+        kind="incident_opened",
+        title=required(issue, "title", str),
+        body=optional(issue, "body", str) or "",
+        actor=_actor(payload, issue),
+        when=timestamp(issue, when),
+    )
+
+
+def _actor(payload: dict[str, Any], issue: dict[str, Any]) -> str | None:
+    return person(optional(payload, "sender.login", str) or optional(issue, "user.login", str))
+
+
+def _incident_record(
+    issue: dict[str, Any],
+    repo: str,
+    *,
+    uid: str,
+    kind: str,
+    title: str,
+    body: str,
+    actor: str | None,
+    when: datetime | None,
+    updated: datetime | None = None,
+    url: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> EventRecord:
+    return EventRecord(
+        uid=uid,
+        kind=kind,
+        repo=repo,
+        actor=actor,
+        title=title[:TITLE_LIMIT],
+        body=body,
+        url=url or optional(issue, "html_url", str),
+        occurred_at=when or datetime.now(UTC),
+        updated_at=updated,
+        data={
+            "number": required(issue, "number", int),
+            "issue_title": required(issue, "title", str),
+            "state": optional(issue, "state", str),
+            "labels": list(_labels(issue)),
+            **(extra or {}),
+        },
+    )
+
+
+def _snapshot(repo: str, issue: dict[str, Any]) -> IssueSnapshot:
+    return IssueSnapshot(
+        uid=_incident_uid(repo, issue),
+        title=required(issue, "title", str)[:TITLE_LIMIT],
+        url=optional(issue, "html_url", str),
+        labels=tuple(_labels(issue)),
+        seen_at=timestamp(issue, "updated_at") or datetime.now(UTC),
+        comments=optional(issue, "comments", int) or 0,
+    )
+
+
+def _labels(issue: dict[str, Any]) -> list[str]:
+    labels = [label.get("name") for label in issue.get("labels") or [] if isinstance(label, dict)]
+    return [name for name in labels if isinstance(name, str)]
+
+
+def _headline(note: str) -> str:
+    """The first line of an update's note; its commands when it is nothing else."""
+    parsed = parse_note(note, IncidentRules())
+    first = next((line.strip() for line in parsed.text.splitlines() if line.strip()), "")
+    if first:
+        return first[:200]
+    return ", ".join(f"{c.name} {c.value}" for c in parsed.commands)[:200]
+
+
+def _names_incident_label(payload: dict[str, Any], context: Context) -> bool:
+    label = (optional(payload, "label.name", str) or "").casefold()
+    return label == context.incident_label.casefold()
+
+
+def _is_incident(issue: dict[str, Any], context: Context) -> bool:
+    wanted = context.incident_label.casefold()
+    return any(
+        isinstance(label, dict) and str(label.get("name", "")).casefold() == wanted
+        for label in issue.get("labels") or []
+    )
+
+
+def _incident_uid(repo: str, issue: dict[str, Any]) -> str:
+    return f"incident:{repo}#{required(issue, 'number', int)}"
