@@ -44,7 +44,6 @@ def activity() -> str:
         demo_repos=demo,
         reverted=reverted,
         incident_of=incident_of,
-        settings=shiplog.settings,
     )
 
 
