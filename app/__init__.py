@@ -13,14 +13,15 @@ from typing import Any
 import click
 from flask import Flask
 from flask.cli import FlaskGroup
+from sqlalchemy.exc import OperationalError
 
 from app import commands
 from feed import web
 from feed.config import ConfigError, Settings, read_toml
-from feed.db import Database
+from feed.db import Database, unreachable
 from feed.ingest import Intake
 from feed.metrics import Metrics
-from feed.state import Shiplog, install
+from feed.state import Shiplog, install, shiplog_state
 from feed.web.feedcache import FeedCache
 from integrations.chat import admin as chat_admin
 from integrations.chat import commands as chat_commands
@@ -104,10 +105,27 @@ def _load_app() -> Flask:
         raise click.ClickException(str(exc)) from None
 
 
-cli = FlaskGroup(
-    name="shiplog",
-    help="shiplog: one team timeline from GitHub.",
-    create_app=_load_app,
-    add_default_commands=False,
-    set_debug_flag=False,
-)
+class ShiplogGroup(FlaskGroup):
+    """Flask's command group without Flask's options (--app, --env-file, --debug), where a
+    database that cannot be opened stops the command with one line."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            name="shiplog",
+            help="shiplog: one team timeline from GitHub.",
+            create_app=_load_app,
+            add_default_commands=False,
+            add_version_option=False,
+            set_debug_flag=False,
+        )
+        self.params = [param for param in self.params if param.name not in FLASK_OPTIONS]
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OperationalError as exc:
+            raise click.ClickException(unreachable(shiplog_state().db.url, exc)) from None
+
+
+FLASK_OPTIONS = {"env_file", "app", "debug"}
+cli = click.version_option(package_name="shiplog", prog_name="shiplog")(ShiplogGroup())

@@ -3,8 +3,10 @@ commands live beside their integrations)."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
+import socket
 import threading
 
 import click
@@ -23,7 +25,7 @@ from feed.worker import run_due
 from integrations.github import demo as github_demo
 
 
-@click.command("run")
+@click.command("run", short_help="Migrate, then serve the web and the worker.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, help="Port to listen on.")
 @click.option("--threads", default=8, show_default=True, help="Request threads.")
@@ -34,6 +36,7 @@ def run_command(host: str, port: int, threads: int) -> None:
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     shiplog = shiplog_state(app)
+    listener = listen(host, port)
     logs.configure(logging.INFO, shiplog.settings.log_format)
     prepare(shiplog, analyze=True)
     with shiplog.db.read() as session:
@@ -59,9 +62,34 @@ def run_command(host: str, port: int, threads: int) -> None:
     worker.start()
     click.echo(f"shiplog: serving on http://{host}:{port}/  (Ctrl-C stops)")
     try:
-        serve(app, host=host, port=port, threads=threads, ident="shiplog")
+        serve(app, sockets=[listener], threads=threads, ident="shiplog")
     finally:
         stop.set()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to `host`:`port` (waitress listens on it), or one line saying why not."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        listener = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise click.ClickException(f"run: cannot listen on {host}:{port}: {exc}") from None
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+    except OSError as exc:
+        listener.close()
+        todo = (
+            "pass another --port or stop what uses it"
+            if exc.errno == errno.EADDRINUSE
+            else ("pass another --host or --port")
+        )
+        raise click.ClickException(
+            f"run: cannot listen on {host}:{port} ({exc.strerror}); {todo}"
+        ) from None
+    return listener
 
 
 def local_url(host: str, port: int) -> str:
@@ -81,7 +109,7 @@ def _lanes(_ctx: click.Context, _param: click.Parameter, value: str | None) -> t
     return lanes
 
 
-@click.command("worker")
+@click.command("worker", short_help="Run background jobs (alerts, digests, GitHub).")
 @click.option("--once", is_flag=True, help="Run what is due now, then exit.")
 @click.option(
     "--lanes",
@@ -130,7 +158,7 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"shiplog: database at {revision}")
 
 
-@click.command("demo")
+@click.command("demo", short_help="Load the demo timeline (or --clear it).")
 @click.option("--clear", is_flag=True, help="Remove the demo repositories and their events.")
 @migrated()
 def demo_command(shiplog: Shiplog, clear: bool) -> None:
@@ -144,7 +172,7 @@ def demo_command(shiplog: Shiplog, clear: bool) -> None:
     click.echo(f"shiplog: loaded {created} demo events")
 
 
-@click.group("people")
+@click.group("people", short_help="Who may sign in when shiplog is private.")
 def people_group() -> None:
     """Who may sign in when shiplog is private (SHIPLOG_PRIVATE=true)."""
 
@@ -173,7 +201,7 @@ def people_list() -> None:
             click.echo(f"{person.name}\tlast seen {seen}\t{count} feed token(s)")
 
 
-@people_group.command("remove")
+@people_group.command("remove", short_help="Remove NAME and sign them out.")
 @click.argument("name")
 @with_appcontext
 def people_remove(name: str) -> None:

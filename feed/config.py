@@ -19,6 +19,7 @@ from feed.incidents import DEFAULT_COMPONENT_PREFIX, DEFAULT_SEVERITIES, Inciden
 from feed.jobs import DEFAULT_THREADS, LANES
 
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
+DATABASES = ("sqlite", "postgresql")  # the backends shiplog migrates and tests
 DEFAULT_INCIDENT_LABEL = "incident"
 LOG_FORMATS = ("text", "json")
 REPO_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
@@ -282,7 +283,7 @@ def _database_url(url: str | None) -> str:
     if not url:
         raise ConfigError("config: DATABASE_URL is empty")
     try:
-        make_url(url).get_dialect()
+        dialect = make_url(url).get_dialect()
     except ArgumentError:
         raise ConfigError(
             "config: DATABASE_URL is not a database URL "
@@ -290,6 +291,18 @@ def _database_url(url: str | None) -> str:
         ) from None
     except NoSuchModuleError as exc:
         raise ConfigError(f"config: DATABASE_URL names an unknown database driver: {exc}") from None
+    if dialect.name not in DATABASES:
+        raise ConfigError(
+            f"config: DATABASE_URL: shiplog runs on SQLite or PostgreSQL, not {dialect.name} "
+            "(use sqlite:///path or postgresql+psycopg://user@host/db)"
+        )
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        raise ConfigError(
+            f"config: DATABASE_URL needs the driver {exc.name}, which is not installed; use "
+            "postgresql+psycopg://user@host/db (pip install 'shiplog[postgres]') or sqlite:///path"
+        ) from None
     return url
 
 

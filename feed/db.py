@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -113,7 +114,16 @@ def make_engine(url: str, **options: object) -> Engine:
         return create_engine(url, **options)
 
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(parsed.database).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            from feed.config import ConfigError  # feed.config imports this module
+
+            raise ConfigError(
+                f"config: DATABASE_URL: cannot make the folder {str(folder)!r} for the SQLite "
+                f"file ({exc.strerror}); name a folder shiplog may write to"
+            ) from None
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **options)
 
     @event.listens_for(engine, "connect")
@@ -134,3 +144,19 @@ def make_engine(url: str, **options: object) -> Engine:
         connection.exec_driver_sql(connection.get_execution_options().get("sqlite_begin", "BEGIN"))
 
     return engine
+
+
+def unreachable(url: str, error: OperationalError) -> str:
+    """One line for a database that refused or failed to open: the setting, where it points
+    (never its password), the driver's first line and what to do."""
+    parsed = make_url(url)
+    reason = (str(error.orig).strip().splitlines() or ["no reason given"])[0]
+    if parsed.get_backend_name() == "sqlite":
+        where = f"the SQLite file {parsed.database!r}"
+        todo = "check that its folder exists and shiplog may write there"
+    else:
+        where = f"{parsed.get_backend_name()} database {parsed.database!r} on {parsed.host}"
+        where += f":{parsed.port}" if parsed.port else ""
+        todo = "check that the server is running and the database exists "
+        todo += f"(createdb {parsed.database})"
+    return f"database: cannot open SHIPLOG_DATABASE_URL ({where}): {reason}; {todo}"

@@ -51,7 +51,7 @@ def digest_preview(name: str, since: str | None, until: str | None) -> None:
     click.echo(json.dumps(rendered, indent=2, ensure_ascii=False))
 
 
-@digest_group.command("send")
+@digest_group.command("send", short_help="Send the subscription's digest now, once.")
 @_NAME
 @_SINCE
 @_UNTIL

@@ -64,7 +64,7 @@ def sync_command(shiplog: Shiplog, repos: tuple[str, ...], since: datetime | Non
         raise SystemExit(1)
 
 
-@click.command("import-git")
+@click.command("import-git", short_help="Backfill history from a local clone.")
 @click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
     "--repo", required=True, callback=_repo, help="owner/name on GitHub, for uids and links."
