@@ -30,6 +30,7 @@ from feed.digest import (
     digest_message,
 )
 from feed.filters import Filter
+from feed.incidents import incident_uid
 from feed.jobs import enqueue, enqueue_many
 from feed.models import INCIDENT_KINDS, Event, Incident, Job, Subscription
 from feed.store import author_aliases, encode_cursor
@@ -269,7 +270,11 @@ def build_message(
         ).one_or_none()
         if event is None:
             return None
-        return alert_message(event, options=options, event_url=event_url(event))
+        severity = None
+        if event.kind in INCIDENT_KINDS:  # the incident's severity now, as reminders say it
+            uid = incident_uid(event.uid)
+            severity = session.scalar(select(Incident.severity).where(Incident.uid == uid))
+        return alert_message(event, options=options, event_url=event_url(event), severity=severity)
     since = datetime.fromisoformat(payload["since"])
     until = datetime.fromisoformat(payload["until"])
     newest_first = (Event.occurred_at.desc(), Event.id.desc())

@@ -113,7 +113,6 @@ def incident_detail_json(incident_id: int) -> Response:
         document = incident_json(found, now)
     document["events"] = events
     document.pop("duration_seconds")  # it moves with the clock, not with the incident
-    document.pop("overdue")
     return _conditional_json(jsonify(document))
 
 
@@ -166,7 +165,8 @@ def incident_json(incident: Incident, now: datetime) -> dict[str, Any]:
         "next_update_at": iso_utc(incident.next_update_at) if incident.next_update_at else None,
         "overdue": is_overdue(incident, now),
         "postmortem_url": incident.postmortem_url,
-        "active": incident.active,
+        "active": incident.active and incident.status != "resolved",
+        "withdrawn": not incident.active,
         "url": incident.url,
         "html_url": absolute(url_for("incidents.incident", incident_id=incident.id)),
     }

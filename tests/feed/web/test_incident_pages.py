@@ -156,6 +156,29 @@ def test_an_overdue_update_shows_on_both_pages(client, db) -> None:
     assert "update overdue" in client.get(f"/incidents/{incident_id(db)}").get_data(as_text=True)
     assert "update overdue" in client.get("/status").get_data(as_text=True)
     assert client.get("/api/status").json["open"][0]["overdue"] is True
+    assert client.get("/api/incidents").json["incidents"][0]["overdue"] is True
+    assert client.get(f"/api/incidents/{incident_id(db)}").json["overdue"] is True
+
+
+def test_active_means_ongoing_in_every_json_answer(client, db) -> None:
+    open_incident(client, number=1, opened=NOW - timedelta(hours=3))
+    resolved = open_incident(client, number=2, opened=NOW - timedelta(hours=3))
+    withdrawn = open_incident(client, number=3, opened=NOW - timedelta(hours=3))
+    later = stamp(NOW - timedelta(hours=1))
+    closed = {**resolved, "state": "closed", "closed_at": later, "updated_at": later}
+    unlabelled = {**withdrawn, "labels": [], "updated_at": later}
+    for action, issue in (("closed", closed), ("unlabeled", unlabelled)):
+        payload = {"action": action, "issue": issue, "repository": {"full_name": "acme/api"}}
+        deliver(client, "issues", {**payload, "label": {"name": "incident"}})
+    expected = {1: (True, False), 2: (False, False), 3: (False, True)}  # (active, withdrawn)
+    listed = client.get("/api/incidents").json["incidents"]
+    assert {i["number"]: (i["active"], i["withdrawn"]) for i in listed} == expected
+    for item in listed:
+        one = client.get(f"/api/incidents/{item['id']}").json
+        assert (one["active"], one["withdrawn"]) == expected[item["number"]]
+    status = client.get("/api/status").json
+    assert [(i["number"], i["active"]) for i in status["open"]] == [(1, True)]
+    assert {i["number"]: i["active"] for i in status["recent"]} == {1: True, 2: False}
 
 
 def test_the_status_page_and_json(client, db) -> None:

@@ -459,6 +459,48 @@ def test_an_overdue_update_reminds_realtime_subscribers_once(slack_app, chat) ->
     assert "https://shiplog.example/incidents/1" in texts[-1]
 
 
+def test_every_incident_alert_carries_the_incidents_severity(app_config, chat, isolated_env):
+    app = make_app(
+        app_config,
+        chat,
+        [{"name": "hook", "platform": "webhook", "url": chat.url("/generic")}],
+        [{"name": "alerts", "channel": "hook", "mode": "realtime"}],
+    )
+    past = NOW - timedelta(hours=2)
+    issue = {
+        "number": 4,
+        "title": "Checkout errors",
+        "state": "open",
+        "labels": [{"name": "incident"}, {"name": "sev2"}],
+        "created_at": past.isoformat(),
+        "updated_at": past.isoformat(),
+        "user": {"login": "s"},
+    }
+    repository = {"full_name": "acme/api"}
+    client = app.test_client()
+    deliver(client, "issues", {"action": "opened", "issue": issue, "repository": repository})
+    note = {"id": 5, "body": "/next-update 30m\nRolling back", "user": {"login": "s"}}
+    note |= {"created_at": past.isoformat(), "updated_at": past.isoformat()}
+    payload = {"action": "created", "issue": issue, "repository": repository, "comment": note}
+    deliver(client, "issue_comment", payload)
+    work(app)
+    make_due(app)
+    work(app)
+    _, schedule = worker_parts(shiplog_state(app))
+    with shiplog_state(app).db.write() as session:
+        schedule(session)  # the update is overdue: a reminder
+    make_due(app)
+    work(app)
+    sent = [r.json for r in chat.to("/generic")]
+    assert [m["title"].split(":")[0] for m in sent] == [
+        "Incident opened",
+        "Incident update",
+        "Update overdue",
+    ]
+    assert [m["severity"] for m in sent] == ["sev2"] * 3
+    shiplog_state(app).db.dispose()
+
+
 def test_discords_retry_after_in_the_body_is_honoured(app_config, chat, isolated_env) -> None:
     app = make_app(
         app_config,
