@@ -15,7 +15,17 @@ from sqlalchemy.orm import Session, selectinload
 
 from feed import reverts, search
 from feed.filters import DRIVERS, Drive, Filter, other_names, touching, unindexed
-from feed.models import KINDS, AuthorAlias, Delivery, Event, EventFile, Incident, Repo
+from feed.models import (
+    KINDS,
+    AuthorAlias,
+    BuildResult,
+    Delivery,
+    Event,
+    EventFile,
+    Incident,
+    Repo,
+    SyncState,
+)
 
 MAX_ID = 2**63 - 1
 MAX_LIMIT = 200
@@ -438,19 +448,33 @@ def count_events(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Event)) or 0
 
 
+# What else a demo repository has, by the column that names it.
+DEMO_ROWS = (
+    (Incident, Incident.repo),
+    (BuildResult, BuildResult.repo),
+    (SyncState, SyncState.repo),
+    (Delivery, Delivery.repo),
+    (Repo, Repo.full_name),
+)
+
+
 def demo_repos(session: Session) -> list[str]:
     """Names of the repositories that hold demo data."""
     return list(session.scalars(select(Repo.full_name).where(Repo.is_demo).order_by(Repo.id)))
 
 
 def remove_demo(session: Session) -> int:
-    """Delete the demo repositories and their events; the number of events removed."""
+    """Delete everything of the demo repositories: events (their files go with them),
+    incidents, build results, sync state, the deliveries that brought them (so loading the
+    demo again delivers it all again), the repositories, and the names only their events
+    gave. The number of events removed. The demo queues no jobs: none to remove."""
     names = demo_repos(session)
     if not names:
         return 0
     demo_aliases = _aliases_of(session, Event.repo.in_(names))
     removed = session.execute(delete(Event).where(Event.repo.in_(names))).rowcount
-    session.execute(delete(Repo).where(Repo.full_name.in_(names)))
+    for model, column in DEMO_ROWS:
+        session.execute(delete(model).where(column.in_(names)))
     for login, name in demo_aliases - _aliases_of(session, Event.actor.in_(_logins(demo_aliases))):
         session.execute(
             delete(AuthorAlias).where(AuthorAlias.login == login, AuthorAlias.name == name)
