@@ -92,12 +92,12 @@ def digest(events: list[Event], options: DigestOptions) -> Message:
 def delivery_throughput(messages: int = 500) -> dict[str, float]:
     """Messages per second one worker delivers to the fake chat server (webhook platform)."""
     from app import create_app
-    from app.worker import worker_parts
     from feed import notify
     from feed.commands import load_chat_config
     from feed.store import EventRecord, upsert_event
     from feed.worker import run_due
     from tests.fake_chat import FakeChat
+    from worker_setup import worker_parts
 
     with FakeChat().running() as chat, tempfile.TemporaryDirectory() as tmp:
         app = create_app(

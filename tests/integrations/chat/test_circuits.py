@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from app.worker import make_worker
 from feed.models import Channel
 from feed.state import shiplog_state
 from integrations.chat import delivery
@@ -18,6 +17,7 @@ from tests.fake_chat import Answer
 from tests.feed.test_worker import WAIT, running
 from tests.feed.web.test_metrics import samples
 from tests.integrations.chat.test_delivery import chat, jobs, make_app, make_due, revert_push, work
+from worker_setup import make_worker
 
 __all__ = ["chat"]  # the fixture, used by name
 

@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from app import create_app
-from app.worker import worker_parts
 from feed import notify
 from feed.commands import load_chat_config
 from feed.models import Channel, Job, Subscription
@@ -23,6 +22,7 @@ from tests.chat_validators import google_chat_problems, google_chat_query_proble
 from tests.conftest import deliver
 from tests.fake_chat import Answer, FakeChat
 from tests.feed.web.test_metrics import samples
+from worker_setup import worker_parts
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 SHA = "ab" * 20

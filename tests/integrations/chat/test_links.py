@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.commands import local_url
+from cli import local_url
 from feed.config import Settings
 from integrations.chat.options import chat_links
 from tests.conftest import SECRET, assert_no_secrets, sign

@@ -10,7 +10,6 @@ import pytest
 from sqlalchemy import select
 
 from app import create_app
-from app.worker import worker_parts
 from feed.commands import load_chat_config
 from feed.config import ConfigError
 from feed.models import Channel, Subscription
@@ -20,6 +19,7 @@ from integrations.chat.hosts import HostRefused, WebhookHosts
 from tests.conftest import deliver
 from tests.fake_chat import Answer, FakeChat
 from tests.integrations.chat.test_delivery import jobs, revert_push
+from worker_setup import worker_parts
 
 ADMIN = {"Authorization": "Bearer admin-token-123"}
 

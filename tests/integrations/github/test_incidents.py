@@ -187,8 +187,8 @@ def test_the_api_sync_folds_to_the_same_incident(
 
 
 def test_a_late_label_opens_then_and_earlier_comments_become_updates(gh_app, emulator) -> None:
-    from app.worker import worker_parts
     from feed.worker import run_due
+    from worker_setup import worker_parts
 
     plain = issue(labels=("bug",), minutes=0, comments=2)
     repo = emulator.repo("acme/api")

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from app.worker import worker_parts
 from feed.db import Database
 from feed.models import Event, EventFile, Job, Repo
 from feed.state import shiplog_state
@@ -15,6 +14,7 @@ from integrations.github.jobs import schedule_syncs
 from tests.conftest import deliver
 from tests.feed.web.test_metrics import samples
 from tests.github_emulator import make_commits
+from worker_setup import worker_parts
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

@@ -15,7 +15,7 @@ from flask import Flask
 from flask.cli import FlaskGroup
 from sqlalchemy.exc import OperationalError
 
-from app import commands
+import cli as commands
 from feed import web
 from feed.config import ConfigError, Settings, read_toml
 from feed.db import Database, unreachable
@@ -29,7 +29,7 @@ from integrations.chat.options import apply_chat_config, chat_config
 from integrations.github import commands as github_commands
 from integrations.github import webhooks
 
-ROOT = Path(__file__).resolve().parent.parent  # templates/, static/ and instance/ live here
+ROOT = Path(__file__).resolve().parent  # templates/, static/ and instance/ live here
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
 
 

@@ -13,7 +13,6 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from app.worker import job_limits, make_worker, worker_parts
 from feed import logs, people
 from feed.commands import load_chat_config, migrated, prepare
 from feed.jobs import LANES
@@ -23,6 +22,7 @@ from feed.store import count_events, remove_demo
 from feed.timefmt import iso_utc
 from feed.worker import run_due
 from integrations.github import demo as github_demo
+from worker_setup import job_limits, make_worker, worker_parts
 
 
 @click.command("run", short_help="Migrate, then serve the web and the worker.")
