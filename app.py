@@ -22,7 +22,7 @@ from feed.db import Database, unreachable
 from feed.ingest import Intake
 from feed.metrics import Metrics
 from feed.state import Shiplog, install, shiplog_state
-from feed.web.feedcache import FeedCache
+from feed.web.syndication_cache import FeedCache
 from integrations.chat import admin as chat_admin
 from integrations.chat import commands as chat_commands
 from integrations.chat.options import apply_chat_config, chat_config

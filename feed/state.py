@@ -15,7 +15,7 @@ from feed.metrics import Metrics
 from feed.models import Channel, Subscription
 
 if TYPE_CHECKING:  # feed.web imports this module
-    from feed.web.feedcache import FeedCache
+    from feed.web.syndication_cache import FeedCache
 
 EXTENSION = "shiplog"  # the key in `app.extensions`; read it through `shiplog_state` only
 

@@ -50,7 +50,7 @@ COLUMN_LIMITS = {
 # the record keeps as its actor: the two are remembered as one author's (AuthorAlias).
 AUTHOR_NAME = "author_name"
 
-Outcome = Literal["created", "updated", "unchanged"]
+UpsertResult = Literal["created", "updated", "unchanged"]
 
 
 class InvalidCursor(ValueError):
@@ -109,7 +109,7 @@ class Page:
     next_cursor: str | None
 
 
-def upsert_event(session: Session, record: EventRecord, *, replace: bool = False) -> Outcome:
+def upsert_event(session: Session, record: EventRecord, *, replace: bool = False) -> UpsertResult:
     """Store `record` once by its uid.
 
     A uid seen before changes nothing, unless `replace` is set and the record is newer
@@ -121,7 +121,7 @@ def upsert_event(session: Session, record: EventRecord, *, replace: bool = False
 
 def upsert_events(
     session: Session, records: Sequence[EventRecord], *, replace: bool = False
-) -> list[Outcome]:
+) -> list[UpsertResult]:
     """`upsert_event` for each record, in order, with one INSERT for all of them."""
     if not records:
         return []
@@ -142,7 +142,7 @@ def upsert_events(
         uid: event_id
         for uid, event_id in session.execute(insert.returning(events.c.uid, events.c.id), rows)
     }
-    outcomes: list[Outcome] = []
+    outcomes: list[UpsertResult] = []
     created: list[tuple[int, EventRecord]] = []
     for record in records:
         event_id = new.pop(record.uid, None)  # a uid twice in one batch is created once
@@ -184,7 +184,7 @@ def _values(record: EventRecord) -> dict[str, Any]:
     }
 
 
-def _replace(session: Session, record: EventRecord) -> Outcome:
+def _replace(session: Session, record: EventRecord) -> UpsertResult:
     values = _values(record)
     existing = session.scalars(select(Event).where(Event.uid == record.uid).with_for_update()).one()
     if values["updated_at"] <= existing.updated_at:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from feed.web import admin, api, feeds, incidents, ops, pages, people
+from feed.web import admin, api, incidents, ops, pages, people, syndication_views
 from feed.web.access import register_access_log
 from feed.web.auth import register_auth
 from feed.web.errors import register_error_handlers
@@ -18,7 +18,7 @@ def register(app: Flask, *, signed_endpoints: frozenset[str] = frozenset()) -> N
     register_access_log(app)
     register_security_headers(app)
     register_auth(app, signed_endpoints)
-    for module in (pages, feeds, api, incidents, ops, people, admin):
+    for module in (pages, syndication_views, api, incidents, ops, people, admin):
         app.register_blueprint(module.blueprint)
     register_template_helpers(app)
     register_error_handlers(app)

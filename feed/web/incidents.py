@@ -22,8 +22,8 @@ from feed.incidents import is_overdue, of_incident, parse_note
 from feed.models import Event, Incident
 from feed.state import shiplog_state
 from feed.timefmt import iso_utc
-from feed.web.feeds import conditional, tag_authority
 from feed.web.listing import absolute
+from feed.web.syndication_views import conditional, tag_authority
 
 blueprint = Blueprint("incidents", __name__)
 

@@ -51,7 +51,7 @@ class Transient(GitHubError):
 
 
 @dataclass(frozen=True)
-class Page:
+class ListingPage:
     """A response, or word that it has not changed since `etag`; `next_url` for listings."""
 
     modified: bool
@@ -125,19 +125,19 @@ class GitHubClient:
         """Requests that counted against the rate limit (a 304 does not)."""
         return self.requests - self.not_modified
 
-    def fetch(self, path: str, params: dict[str, Any] | None, etag: str | None) -> Page:
+    def fetch(self, path: str, params: dict[str, Any] | None, etag: str | None) -> ListingPage:
         """GET `path`; with `etag`, an unchanged answer is a 304 that costs nothing."""
         headers = {"If-None-Match": etag} if etag else None
         status, response_headers, body = self._request(
             path, params, headers, conditional=bool(etag)
         )
         if status == 304:
-            return Page(False, None, etag, None)
-        return Page(
+            return ListingPage(False, None, etag, None)
+        return ListingPage(
             True, _json_or_none(body), response_headers.get("etag"), _next(response_headers)
         )
 
-    def pages(self, first: Page) -> Iterator[list[dict[str, Any]]]:
+    def pages(self, first: ListingPage) -> Iterator[list[dict[str, Any]]]:
         """The items of a listing's first page, then of each following page."""
         yield _items(first.data)
         url = first.next_url

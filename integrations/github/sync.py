@@ -22,7 +22,13 @@ from feed.ingest import Batch, Intake
 from feed.models import Event
 from feed.store import EventRecord, attach_files, diff_states, upsert_repo
 from feed.timefmt import iso_utc
-from integrations.github.client import GitHubClient, GitHubError, Page, RateLimited, Unavailable
+from integrations.github.client import (
+    GitHubClient,
+    GitHubError,
+    ListingPage,
+    RateLimited,
+    Unavailable,
+)
 from integrations.github.commits import (
     DEFAULT_PATCH_CAP,
     capped_files,
@@ -391,7 +397,7 @@ def _incident_issues(db: Database, repo: str, label: str) -> dict[int, dict[str,
     }
 
 
-def _next_since(first: Page, since: str | None, newest: str | None) -> dict[str, Any]:
+def _next_since(first: ListingPage, since: str | None, newest: str | None) -> dict[str, Any]:
     """Keep asking the same URL (so its ETag can answer 304) until it spans pages."""
     return {"since": newest if first.next_url else since}
 
