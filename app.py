@@ -22,11 +22,12 @@ from feed.db import Database, unreachable
 from feed.ingest import Intake
 from feed.metrics import Metrics
 from feed.state import Shiplog, install, shiplog_state
-from feed.web.syndication_cache import FeedCache
+from feed.syndication_cache import FeedCache
 from integrations.chat import admin as chat_admin
 from integrations.chat import commands as chat_commands
 from integrations.chat.options import apply_chat_config, chat_config
 from integrations.github import commands as github_commands
+from integrations.github import jobs as github_jobs
 from integrations.github import webhooks
 
 ROOT = Path(__file__).resolve().parent  # templates/, static/ and instance/ live here
@@ -60,7 +61,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         prepare=partial(apply_chat_config, chat),
     )
     install(app, Shiplog(settings, db, Metrics(db), chat, intake, FeedCache()))
-    web.register(app, signed_endpoints=frozenset({webhooks.ENDPOINT}))
+    web.register(
+        app,
+        signed_endpoints=frozenset({webhooks.ENDPOINT}),
+        sync_jobs=web.SyncJobs(github_jobs.KINDS, periodic=github_jobs.SYNC),
+    )
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(chat_admin.blueprint)
     register_commands(app)

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from sqlalchemy import String, Update, and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from feed.models import Event
-
-if TYPE_CHECKING:
-    from feed.store import EventRecord
+from feed.records import EventRecord
 
 COMMIT_KINDS = ("commit", "revert")
 MIN_PREFIX = 7  # the shortest abbreviation git writes

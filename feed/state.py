@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
@@ -13,9 +13,7 @@ from feed.db import Database
 from feed.ingest import Intake
 from feed.metrics import Metrics
 from feed.models import Channel, Subscription
-
-if TYPE_CHECKING:  # feed.web imports this module
-    from feed.web.syndication_cache import FeedCache
+from feed.syndication_cache import FeedCache
 
 EXTENSION = "shiplog"  # the key in `app.extensions`; read it through `shiplog_state` only
 

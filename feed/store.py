@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session, selectinload
 from feed import reverts, search
 from feed.filters import DRIVERS, Drive, Filter, other_names, touching, unindexed
 from feed.models import (
-    KINDS,
     AuthorAlias,
     BuildResult,
     Delivery,
@@ -26,6 +25,7 @@ from feed.models import (
     Repo,
     SyncState,
 )
+from feed.records import COLUMN_LIMITS, EventRecord, FileRecord
 
 MAX_ID = 2**63 - 1
 MAX_LIMIT = 200
@@ -36,16 +36,6 @@ SCAN_DEPTHS = (5_000, 100_000)
 LOTS = 50_000
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Columns with a bounded length: a record that does not fit is refused, never cut.
-COLUMN_LIMITS = {
-    "uid": 1024,
-    "repo": 200,
-    "branch": 255,
-    "actor": 200,
-    "sha": 64,
-    "reverts_ref": 64,
-}
-
 # The key of a record's `data` that names its author as git knows them, beside the login
 # the record keeps as its actor: the two are remembered as one author's (AuthorAlias).
 AUTHOR_NAME = "author_name"
@@ -55,50 +45,6 @@ UpsertResult = Literal["created", "updated", "unchanged"]
 
 class InvalidCursor(ValueError):
     """A cursor that this store did not make."""
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    """A file touched by an event, as a source reports it."""
-
-    path: str
-    status: str
-    previous_path: str | None = None
-    additions: int | None = None
-    deletions: int | None = None
-    patch: str | None = None
-    patch_status: str = "pending"
-
-
-@dataclass(frozen=True)
-class EventRecord:
-    """An event as a source reports it, before it is stored."""
-
-    uid: str
-    kind: str
-    repo: str
-    title: str
-    occurred_at: datetime
-    updated_at: datetime | None = None
-    branch: str | None = None
-    actor: str | None = None
-    sha: str | None = None
-    body: str = ""
-    url: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-    files: Sequence[FileRecord] = ()
-    diff_state: str | None = None
-    reverts_ref: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ValueError(f"store: unknown event kind {self.kind!r}")
-        if self.occurred_at.tzinfo is None:
-            raise ValueError("store: occurred_at must carry a time zone")
-        for name, limit in COLUMN_LIMITS.items():
-            value = getattr(self, name)
-            if value is not None and (len(value) > limit or "\x00" in value):
-                raise ValueError(f"store: {name} is longer than {limit} or holds NUL")
 
 
 @dataclass(frozen=True)

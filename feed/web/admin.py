@@ -1,8 +1,13 @@
-"""The admin view of the GitHub sync: each repository's state, API budget and pending work."""
+"""The admin view of the repository sync: each repository's state, API budget and pending work.
+
+The sync's job kinds come from the integration that queues them, at registration.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template
@@ -13,33 +18,44 @@ from feed.state import shiplog_state
 from feed.timefmt import iso_utc
 from feed.web.auth import admin_only
 
-blueprint = Blueprint("admin", __name__)
-GITHUB_JOBS = ("sync", "patches", "reconcile", "incident_comments")
+
+@dataclass(frozen=True)
+class SyncJobs:
+    """The job kinds a repository sync queues (as the integration names them), and which
+    of them is its periodic sync."""
+
+    kinds: Collection[str] = ()
+    periodic: str | None = None
 
 
-@blueprint.get("/api/sync")
-@admin_only
-def sync_json() -> Response:
-    return jsonify(repos=[_shown(row) for row in sync_rows()])
+def make_blueprint(jobs: SyncJobs) -> Blueprint:
+    """The admin's sync views, counting `jobs` as each repository's pending work."""
+    blueprint = Blueprint("admin", __name__)
+
+    @blueprint.get("/api/sync")
+    @admin_only
+    def sync_json() -> Response:
+        return jsonify(repos=[_shown(row) for row in sync_rows(jobs)])
+
+    @blueprint.get("/admin/sync")
+    @admin_only
+    def sync_page() -> str:
+        return render_template("admin_sync.html", repos=sync_rows(jobs))
+
+    return blueprint
 
 
-@blueprint.get("/admin/sync")
-@admin_only
-def sync_page() -> str:
-    return render_template("admin_sync.html", repos=sync_rows())
-
-
-def sync_rows() -> list[dict[str, Any]]:
+def sync_rows(jobs: SyncJobs) -> list[dict[str, Any]]:
     """Every tracked repository (the demo's aside) with its sync state and its jobs."""
     with shiplog_state().db.read() as session:
         repos = session.scalars(
             select(Repo).where(Repo.is_demo.is_(False)).order_by(Repo.full_name)
         ).all()
         pending = session.scalars(
-            select(Job).where(Job.kind.in_(GITHUB_JOBS), Job.state.in_(("due", "dead")))
+            select(Job).where(Job.kind.in_(tuple(jobs.kinds)), Job.state.in_(("due", "dead")))
         ).all()
     counts = Counter((job.payload.get("repo"), job.state) for job in pending)
-    syncs = {job.payload.get("repo"): job for job in pending if job.kind == "sync"}
+    syncs = {job.payload.get("repo"): job for job in pending if job.kind == jobs.periodic}
     return [
         {
             "repo": repo,

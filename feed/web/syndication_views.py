@@ -1,5 +1,5 @@
 """Atom, RSS and JSON feeds of any filter, with ETag and Last-Modified, rendered again only
-when their events change (see `feed.web.syndication_cache`)."""
+when their events change (see `feed.syndication_cache`)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from feed import syndication
 from feed.models import Event
 from feed.state import shiplog_state
 from feed.store import list_events
+from feed.syndication_cache import Entry, fingerprint
 from feed.web.listing import Listing, absolute, parse_listing
-from feed.web.syndication_cache import Entry, fingerprint
 
 blueprint = Blueprint("feeds", __name__)
 

@@ -21,9 +21,7 @@ from feed import metrics, notify
 from feed.models import Channel, Job, Subscription
 from feed.state import shiplog_state
 from feed.timefmt import iso_utc
-from feed.web.auth import admin_only
-from feed.web.helpers import json_object
-from feed.web.listing import absolute, listing_url
+from feed.web import absolute, admin_only, json_object, listing_url
 from integrations.chat import platform
 from integrations.chat.hosts import WebhookHosts
 from integrations.chat.setup import ChatConfigError, save_channel, save_subscription

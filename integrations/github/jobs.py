@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from feed import syncstate
 from feed.db import Database
 from feed.jobs import enqueue
 from feed.models import Job
 from feed.worker import Handler, RetryAt
+from integrations.github import syncstate
 from integrations.github.client import GitHubClient, RateLimited, Unavailable
 from integrations.github.followups import INCIDENT_COMMENTS, PATCHES, RECONCILE
 from integrations.github.sync import (
@@ -30,6 +30,8 @@ from integrations.github.sync import (
 log = logging.getLogger(__name__)
 UNAVAILABLE_RECHECK = timedelta(hours=1)
 SYNC = "sync"
+# Every job kind this integration queues and handles, for the admin view of its work.
+KINDS = (SYNC, PATCHES, RECONCILE, INCIDENT_COMMENTS)
 
 
 def handlers(
@@ -87,12 +89,7 @@ def handlers(
                 log.warning("github sync: comments of %s#%s skipped: %s", repo, number, exc)
         return None
 
-    return {
-        SYNC: sync,
-        PATCHES: patches,
-        RECONCILE: reconcile,
-        INCIDENT_COMMENTS: incident_comments,
-    }
+    return dict(zip(KINDS, (sync, patches, reconcile, incident_comments), strict=True))
 
 
 def schedule_syncs(session: Session, repos: Iterable[str]) -> None:

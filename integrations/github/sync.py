@@ -16,12 +16,12 @@ from typing import Any
 from github.Commit import Commit
 from sqlalchemy import select
 
-from feed import syncstate
 from feed.db import Database
 from feed.ingest import Batch, Intake
 from feed.models import Event
 from feed.store import EventRecord, attach_files, diff_states, upsert_repo
 from feed.timefmt import iso_utc
+from integrations.github import syncstate
 from integrations.github.client import (
     GitHubClient,
     GitHubError,

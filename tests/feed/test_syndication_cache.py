@@ -13,7 +13,7 @@ from feed.db import Database
 from feed.models import Event
 from feed.state import shiplog_state
 from feed.store import upsert_event
-from feed.web.syndication_cache import Entry, FeedCache
+from feed.syndication_cache import Entry, FeedCache
 from tests.conftest import make_event, make_record
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
