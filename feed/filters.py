@@ -187,6 +187,7 @@ class Filter:
         *,
         windows: Sequence[tuple[datetime, datetime | None]] | None = None,
         drive: Drive | None = None,
+        aliases: Collection[str] | None = None,
     ) -> Select[Any]:
         """Narrow a select over Event to the events this filter matches.
 
@@ -194,7 +195,8 @@ class Filter:
         steers SQLite, whose planner cannot tell how many rows a glob or an OR selects: only
         that part's index may find the rows ("time": the timeline index; "paths" and "q"
         look events up through the files' and the search index). Any way selects the same
-        events.
+        events. `aliases`, the other names of the filter's authors read beforehand
+        (`feed.store.author_aliases`), replace a subquery the index of actors cannot serve.
         """
 
         def column(part: Drive, column: Any) -> Any:
@@ -209,7 +211,7 @@ class Filter:
             conditions.append(_any_glob(column("branches", Event.branch), self.branches))
         if self.authors:
             actor = column("authors", Event.actor)
-            by_alias = actor.in_(other_names(self.authors))
+            by_alias = actor.in_(other_names(self.authors) if aliases is None else sorted(aliases))
             conditions.append(or_(_any_glob(actor, self.authors), by_alias))
         if self.paths and drive == "paths":
             conditions.append(Event.id.in_(touching(self.paths)))

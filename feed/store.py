@@ -33,6 +33,7 @@ DEFAULT_LIMIT = 50
 # How many of the newest events a SQLite listing tests its filter on, before the indexes.
 SCAN_DEPTHS = (5_000, 100_000)
 # Events one index may find for a walk through it, checking the rest, to beat a deeper scan.
+FEW = 2_000  # a part this small is walked without counting the others further
 LOTS = 50_000
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -244,11 +245,12 @@ def list_events(
     limit = max(1, min(limit, MAX_LIMIT))
     position = decode_cursor(cursor) if cursor else None
     windows = incident_windows(session) if filter.around else None
+    aliases = author_aliases(session, filter.authors)
     if session.get_bind().dialect.name != "sqlite" or not _narrows_more_than_time(filter):
-        stmt = filter.apply(select(Event), windows=windows)
+        stmt = filter.apply(select(Event), windows=windows, aliases=aliases)
         events = _page(session, stmt, position, limit)
     else:
-        events = _scan_then_look_up(session, filter, windows, position, limit, scan_depths)
+        events = _scan_then_look_up(session, filter, windows, aliases, position, limit, scan_depths)
     next_cursor = encode_cursor(events[limit - 1]) if len(events) > limit else None
     return Page(events[:limit], next_cursor)
 
@@ -285,6 +287,7 @@ def _scan_then_look_up(
     session: Session,
     filter: Filter,
     windows: list[Window] | None,
+    aliases: frozenset[str],
     position: Position | None,
     limit: int,
     depths: Sequence[int],
@@ -297,7 +300,7 @@ def _scan_then_look_up(
     def scan(low: datetime | None) -> list[Event]:
         """The page among the events since `low` (all, if None), testing each in turn."""
         near = None if windows is None else _overlapping(windows, low, position)
-        stmt = filter.apply(select(Event), windows=near, drive="time")
+        stmt = filter.apply(select(Event), windows=near, drive="time", aliases=aliases)
         if low is not None:
             stmt = stmt.where(Event.occurred_at >= low)
         return _page(session, stmt, position, limit)
@@ -307,9 +310,10 @@ def _scan_then_look_up(
     events = scan(bound)
     if len(events) > limit or bound is None:
         return events
-    driver = _most_selective(session, filter, bound=min(LOTS, max(depths[1:], default=LOTS)))
+    walk_at_most = min(LOTS, max(depths[1:], default=LOTS))
+    driver = _most_selective(session, filter, aliases, walk_at_most)
     if driver:
-        stmt = filter.apply(select(Event), windows=windows, drive=driver)
+        stmt = filter.apply(select(Event), windows=windows, drive=driver, aliases=aliases)
         return _page(session, stmt, position, limit, by_timeline=False)
     for depth in depths[1:]:
         # Events arrive at a steady pace: the time the first depth spans, stretched.
@@ -330,30 +334,43 @@ def _overlapping(
     ]
 
 
-def _most_selective(session: Session, filter: Filter, bound: int = LOTS) -> Drive | None:
+def _most_selective(
+    session: Session, filter: Filter, aliases: frozenset[str], bound: int = LOTS
+) -> Drive | None:
     """The part of `filter` whose own index finds fewest events, if fewer than `bound`.
 
-    Each count stops at the fewest found so far, so a part that matches nothing answers at
-    once and the others cost no more than the smallest; none counts past `bound`.
+    Parts are counted up to `FEW` first, then (if none found fewer) up to `bound`; each
+    count stops at the fewest found so far, so a part that matches nothing answers at once.
+    A glob that starts with `*` is no part to count: no index finds it.
     """
-    parts = [part for part in DRIVERS if part != "q" and getattr(filter, part)]
+    parts = [
+        part
+        for part in DRIVERS
+        if part != "q"
+        and getattr(filter, part)
+        and not any(value.startswith("*") for value in getattr(filter, part))
+    ]
     if filter.q and len(filter.q) >= search.MIN_INDEXED:
         parts.append("q")  # last: the costliest to count
-    best: tuple[int, Drive] | None = None
-    for part in parts:
-        limit = bound if best is None else best[0]
-        if part == "q":  # the index alone: it finds a few more than LIKE keeps, never fewer
-            alone = search.matching_ids(filter.q)
-        elif part == "paths":  # files, not events: at least as many, and no list to build
-            alone = touching(filter.paths)
-        else:
-            alone = Filter(**{part: getattr(filter, part)}).apply(select(Event.id), drive=part)
-        found = session.scalar(select(func.count()).select_from(alone.limit(limit).subquery()))
-        if found < limit:
-            best = (found, part)
-            if found == 0:
-                break
-    return best[1] if best else None
+    for tier in (min(FEW, bound), bound):
+        best: tuple[int, Drive] | None = None
+        for part in parts:
+            limit = tier if best is None else best[0]
+            if part == "q":  # the index alone: a few more than LIKE keeps, never fewer
+                alone = search.matching_ids(filter.q)
+            elif part == "paths":  # files, not events: at least as many, and no list to build
+                alone = touching(filter.paths)
+            else:
+                only = Filter(**{part: getattr(filter, part)})
+                alone = only.apply(select(Event.id), drive=part, aliases=aliases)
+            found = session.scalar(select(func.count()).select_from(alone.limit(limit).subquery()))
+            if found < limit:
+                best = (found, part)
+                if found == 0:
+                    break
+        if best:
+            return best[1]
+    return None
 
 
 def _narrows_more_than_time(filter: Filter) -> bool:
