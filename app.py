@@ -60,7 +60,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         build_branches=settings.build_branches,
         prepare=partial(apply_chat_config, chat),
     )
-    install(app, Shiplog(settings, db, Metrics(db), chat, intake, FeedCache()))
+    install(app, Shiplog(settings, db, Metrics(db), chat, intake, FeedCache(), app.url_map))
     web.register(
         app,
         signed_endpoints=frozenset({webhooks.ENDPOINT}),

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from flask import Flask, current_app
 from sqlalchemy.orm import Session
+from werkzeug.routing import Map
 
 from feed.config import Settings
 from feed.db import Database
@@ -26,7 +27,8 @@ class Subscriptions(Protocol):
 
 @dataclass
 class Shiplog:
-    """The settings, database, metrics, chat config and intake of one app."""
+    """The settings, database, metrics, chat config and intake of one app, and its URL map
+    (links built outside a request, as in chat messages, come from the routes)."""
 
     settings: Settings
     db: Database
@@ -34,6 +36,7 @@ class Shiplog:
     chat: Subscriptions
     intake: Intake
     feed_cache: FeedCache
+    url_map: Map
 
 
 def install(app: Flask, state: Shiplog) -> None:

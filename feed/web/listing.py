@@ -42,9 +42,13 @@ def parse_listing(*, allow_limit: bool, allow_token: bool = False) -> Listing:
 def listing_url(endpoint: str, filter: Filter, *, external: bool = False, **extra: str) -> str:
     """The URL of `endpoint` showing exactly `filter` (plus `extra` arguments)."""
     path = url_for(endpoint)
+    return (absolute(path) if external else path) + listing_query(filter, **extra)
+
+
+def listing_query(filter: Filter, **extra: str) -> str:
+    """The query string ("?..." or nothing) that repeats `filter` (plus `extra` arguments)."""
     args = filter.to_args() + [(key, value) for key, value in extra.items() if value]
-    query = f"?{urlencode(args)}" if args else ""
-    return (absolute(path) if external else path) + query
+    return f"?{urlencode(args)}" if args else ""
 
 
 def absolute(path: str) -> str:

@@ -44,9 +44,7 @@ def digest_preview(name: str, since: str | None, until: str | None) -> None:
         raise click.ClickException("database: not migrated; run `shiplog db upgrade` first")
     subscription, channel, payload = _digest_window(shiplog, name, since, until)
     with shiplog.db.read() as session:
-        message = notify.build_message(
-            session, subscription, payload, **chat_links(shiplog.settings)
-        )
+        message = notify.build_message(session, subscription, payload, **chat_links(shiplog))
     rendered = platform(channel.platform).render(message)
     click.echo(json.dumps(rendered, indent=2, ensure_ascii=False))
 

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlencode
 
 import requests
 from sqlalchemy.orm import Session
 
 from feed.config import ConfigError, Settings
 from feed.state import Shiplog
+from feed.web.listing import listing_query
 from feed.worker import Handler
 from integrations.chat import delivery
 from integrations.chat.hosts import WebhookHosts
 from integrations.chat.setup import ChatConfig, ChatConfigError
+
+DEFAULT_SERVED_AT = "http://127.0.0.1:8000"  # where `shiplog run` serves by default
 
 
 def chat_config(config: Mapping[str, Any], settings: Settings) -> ChatConfig:
@@ -32,15 +34,21 @@ def apply_chat_config(chat: ChatConfig, session: Session) -> None:
         raise ConfigError(f"config: {exc}") from None
 
 
-def chat_links(settings: Settings, served_at: str | None = None) -> dict[str, Callable[[Any], str]]:
-    """How chat messages link back: to events, filtered listings and incidents, on
-    SHIPLOG_BASE_URL; without it, on the address this process serves (`served_at`, given
-    by `shiplog run`), or else the one `shiplog run` serves by default."""
-    base = settings.base_url or served_at or "http://127.0.0.1:8000"
+def chat_links(shiplog: Shiplog, served_at: str | None = None) -> dict[str, Callable[[Any], str]]:
+    """How chat messages link back: to events, filtered listings and incidents, built from
+    the app's routes as the pages build theirs, on SHIPLOG_BASE_URL; without it, on the
+    address this process serves (`served_at`, given by `shiplog run`), or else the one
+    `shiplog run` serves by default."""
+    base = shiplog.settings.base_url or served_at or DEFAULT_SERVED_AT
+    routes = shiplog.url_map.bind("shiplog")  # paths only: `base` says where they are
+
+    def link(endpoint: str, **values: Any) -> str:
+        return base + routes.build(endpoint, values)
+
     return {
-        "event_url": lambda event: f"{base}/events/{event.id}",
-        "listing_url": lambda rule: f"{base}/?{urlencode(rule.to_args())}",
-        "incident_url": lambda incident: f"{base}/incidents/{incident.id}",
+        "event_url": lambda event: link("pages.event", event_id=event.id),
+        "listing_url": lambda rule: link("pages.activity") + listing_query(rule),
+        "incident_url": lambda incident: link("incidents.incident", incident_id=incident.id),
     }
 
 
@@ -51,7 +59,7 @@ def delivery_handlers(
     settings = shiplog.settings
     return delivery.handlers(
         shiplog.db,
-        **chat_links(settings, served_at),
+        **chat_links(shiplog, served_at),
         http=http,
         hosts=WebhookHosts(settings.allow_webhook_hosts),
     )

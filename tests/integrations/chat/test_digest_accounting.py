@@ -316,7 +316,7 @@ def test_the_rest_of_a_section_and_of_the_window_are_listed_on_the_page(
                 occurred_at=now - timedelta(minutes=30, seconds=n // 3),
             )
         make_event(session, repo="other/repo", occurred_at=now - timedelta(minutes=5))
-    links = chat_links(shiplog.settings)
+    links = chat_links(shiplog)
     with shiplog.db.read() as session:
         subscription = session.scalars(select(Subscription)).one()
         window = {

@@ -10,14 +10,23 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from flask import Flask, url_for
+from sqlalchemy import select
 
+from app import create_app
 from cli import local_url
-from feed.config import Settings
+from feed.filters import Filter
+from feed.models import Event, Incident
+from feed.state import shiplog_state
+from feed.web.listing import listing_url
 from integrations.chat.options import chat_links
+from integrations.github import demo
 from tests.conftest import SECRET, assert_no_secrets, sign
 from tests.fake_chat import FakeChat
 from tests.integrations.chat.test_delivery import revert_push
 from tests.test_app import _free_port, _get, start_run
+
+BASE = "https://shiplog.example"
 
 
 @pytest.mark.parametrize(
@@ -34,18 +43,40 @@ def test_the_address_shiplog_run_serves(host: str, port: int, url: str) -> None:
     assert local_url(host, port) == url
 
 
-def test_the_base_url_wins_over_the_address_served() -> None:
+def test_the_base_url_wins_over_the_address_served(tmp_path: Path, isolated_env: None) -> None:
     class Event:
         id = 7
 
     served = "http://127.0.0.1:8123"
-    settings = Settings.from_mapping({"DATABASE_URL": "sqlite://"})
-    assert chat_links(settings, served)["event_url"](Event()) == f"{served}/events/7"
-    assert chat_links(settings)["event_url"](Event()) == "http://127.0.0.1:8000/events/7"
-    public = Settings.from_mapping(
-        {"DATABASE_URL": "sqlite://", "BASE_URL": "https://shiplog.example"}
+    local = shiplog_state(create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'local.db'}"}))
+    assert chat_links(local, served)["event_url"](Event()) == f"{served}/events/7"
+    assert chat_links(local)["event_url"](Event()) == "http://127.0.0.1:8000/events/7"
+    public = shiplog_state(
+        create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'public.db'}", "BASE_URL": BASE})
     )
-    assert chat_links(public, served)["event_url"](Event()) == "https://shiplog.example/events/7"
+    assert chat_links(public, served)["event_url"](Event()) == f"{BASE}/events/7"
+
+
+def test_chat_links_are_built_from_the_routes_the_pages_answer(app: Flask, client) -> None:
+    """A renamed endpoint fails here (the link cannot be built) and a moved route is followed:
+    each link is the page's own URL, and the page answers it."""
+    shiplog = shiplog_state(app)
+    demo.load(shiplog.db, shiplog.settings.incident_label)
+    with shiplog.db.read() as session:
+        event = session.scalars(select(Event).order_by(Event.id)).first()
+        incident = session.scalars(select(Incident)).first()
+    rule = Filter.from_dict({"repo": ["acme/*"], "kind": ["commit", "revert"]})
+    links = chat_links(shiplog, BASE)
+    with app.test_request_context():
+        expected = [
+            url_for("pages.event", event_id=event.id),
+            listing_url("pages.activity", rule),
+            url_for("incidents.incident", incident_id=incident.id),
+        ]
+    built = [links["event_url"](event), links["listing_url"](rule), links["incident_url"](incident)]
+    assert built == [BASE + path for path in expected]
+    for path in expected:
+        assert client.get(path).status_code == 200, path
 
 
 def test_shiplog_run_on_another_port_links_chat_messages_to_it(tmp_path: Path) -> None:
