@@ -10,7 +10,8 @@ from typing import Any
 
 from feed.db import Database
 from feed.ingest import Intake
-from feed.store import FileRecord, attach_files
+from feed.store import attach_files
+from integrations.github import demo_files
 from integrations.github.commits import diff_stats
 from integrations.github.routing import Context
 from integrations.github.webhooks import take_delivery
@@ -50,33 +51,8 @@ def _attach_demo_patches(db: Database, push: dict[str, Any]) -> None:
     repo = push["repository"]["full_name"]
     with db.write() as session:
         for commit in push["commits"]:
-            files = [
-                _demo_file(path, status, commit["message"])
-                for key, status in (("added", "added"), ("modified", "modified"))
-                for path in commit[key]
-            ]
+            files = demo_files.files_of(commit["message"].splitlines()[0])
             attach_files(session, f"commit:{repo}:{commit['id']}", files, stats=diff_stats(files))
-
-
-def _demo_file(path: str, status: str, message: str) -> FileRecord:
-    subject = message.splitlines()[0]
-    if status == "added":
-        lines = [f"+# {subject}", "+", "+def handle(request):", "+    return respond(request)"]
-        patch = f"@@ -0,0 +1,{len(lines)} @@\n" + "\n".join(lines)
-        return FileRecord(
-            path, status, additions=len(lines), deletions=0, patch=patch, patch_status="ok"
-        )
-    patch = "\n".join(
-        [
-            "@@ -12,7 +12,8 @@ def configure(app):",
-            "     settings = load_settings()",
-            "-    timeout = 30",
-            f"+    # {subject}",
-            "+    timeout = settings.get('timeout', 10)",
-            "     app.register(settings)",
-        ]
-    )
-    return FileRecord(path, status, additions=2, deletions=1, patch=patch, patch_status="ok")
 
 
 def deliveries(now: datetime, incident_label: str) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -91,7 +67,6 @@ def deliveries(now: datetime, incident_label: str) -> Iterator[tuple[str, dict[s
         "Cuts p95 of /login from 180 ms to 40 ms in staging.",
         "mara",
         at(26.2),
-        modified=["services/api/session.py", "libs/http/cache.py"],
     )
     yield (
         "push",
@@ -105,8 +80,6 @@ def deliveries(now: datetime, incident_label: str) -> Iterator[tuple[str, dict[s
                     "Five attempts a minute per address; see `docs/security.md`.",
                     "mara",
                     at(50),
-                    added=["services/api/ratelimit.py"],
-                    modified=["services/api/routes.py"],
                 ),
                 _commit(
                     "acme/api",
@@ -114,7 +87,6 @@ def deliveries(now: datetime, incident_label: str) -> Iterator[tuple[str, dict[s
                     "",
                     "renovate[bot]",
                     at(49.5),
-                    modified=["pyproject.toml", "requirements.lock"],
                 ),
                 _commit(
                     "acme/api",
@@ -122,7 +94,6 @@ def deliveries(now: datetime, incident_label: str) -> Iterator[tuple[str, dict[s
                     "",
                     "tomas",
                     at(49),
-                    modified=["docs/retries.md"],
                 ),
             ],
             pusher="mara",
@@ -140,8 +111,6 @@ def deliveries(now: datetime, incident_label: str) -> Iterator[tuple[str, dict[s
                     "Polls the CI API every 30 s; falls back to *unknown*.",
                     "li",
                     at(46),
-                    added=["src/components/BuildStatus.tsx"],
-                    modified=["src/pages/Dashboard.tsx"],
                 ),
                 _commit(
                     "acme/web",
@@ -149,7 +118,6 @@ def deliveries(now: datetime, incident_label: str) -> Iterator[tuple[str, dict[s
                     "",
                     "li",
                     at(45.5),
-                    modified=["src/styles/tables.css"],
                 ),
             ],
             pusher="li",
@@ -185,7 +153,6 @@ def deliveries(now: datetime, incident_label: str) -> Iterator[tuple[str, dict[s
                     "Pool of 20, overflow 10, matching the new database tier.",
                     "tomas",
                     at(26),
-                    modified=["services/api/db.py"],
                 ),
             ],
             pusher="tomas",
@@ -226,7 +193,6 @@ def deliveries(now: datetime, incident_label: str) -> Iterator[tuple[str, dict[s
         f"This reverts commit {cache['id']}.",
         "mara",
         at(5.5),
-        modified=["services/api/session.py", "libs/http/cache.py"],
     )
     yield "push", _push("acme/api", "main", [revert], pusher="mara")
     yield (
@@ -260,7 +226,6 @@ def deliveries(now: datetime, incident_label: str) -> Iterator[tuple[str, dict[s
                     "",
                     "li",
                     at(3),
-                    modified=["src/components/Nav.tsx", "src/styles/nav.css"],
                 ),
             ],
             pusher="li",
@@ -280,7 +245,6 @@ def deliveries(now: datetime, incident_label: str) -> Iterator[tuple[str, dict[s
                     "",
                     "sam",
                     at(2),
-                    added=["src/components/IncidentBanner.tsx"],
                 ),
             ],
             pusher="sam",
@@ -318,10 +282,6 @@ def _commit(
     body: str,
     author: str,
     when: datetime,
-    *,
-    added: list[str] | None = None,
-    removed: list[str] | None = None,
-    modified: list[str] | None = None,
 ) -> dict[str, Any]:
     sha = _sha(repo, title)
     message = f"{title}\n\n{body}" if body else title
@@ -332,9 +292,7 @@ def _commit(
         "timestamp": _iso(when),
         "url": f"https://github.com/{repo}/commit/{sha}",
         "author": {"name": author.title(), "username": author},
-        "added": added or [],
-        "removed": removed or [],
-        "modified": modified or [],
+        **demo_files.paths_of(title),
     }
 
 
