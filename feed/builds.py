@@ -11,11 +11,11 @@ folded again whenever a result or a commit arrives, so a late result moves them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from feed.filters import matches_any
@@ -26,6 +26,8 @@ DEFAULT_BRANCH = ":default"  # in the counted branches: each repository's defaul
 DEFAULT_COUNTED = (DEFAULT_BRANCH, "release/*")
 COMMIT_KINDS = ("commit", "revert")
 TITLE_LIMIT = 300
+MAX_SUSPECTS = 100  # listed on a break's page; the rest are counted
+PAGE = 200  # commits a search for the last passing one reads at a time
 
 Key = tuple[str, str, str]  # (repository, branch, check)
 
@@ -75,13 +77,17 @@ class Health:
     check: str
     state: str  # passing, failing or unknown
     commits: tuple[Placed, ...]
-    unplaced: int  # results on commits the timeline does not hold (yet)
 
 
-def store_results(session: Session, results: Sequence[ResultRecord]) -> set[Key]:
-    """Store each result once by its key; the checks that got a new result."""
+Touched = dict[Key, set[str]]  # the checks a batch changed, with the commits it changed
+
+
+def store_results(session: Session, results: Sequence[ResultRecord]) -> Touched:
+    """Store each result once by its key, placed on its commit when the timeline has it;
+    the checks and commits that got a new result."""
     if not results:
-        return set()
+        return {}
+    positions = _positions(session, {(r.repo, r.sha) for r in results})
     table = BuildResult.__table__
     rows = [
         {
@@ -95,62 +101,62 @@ def store_results(session: Session, results: Sequence[ResultRecord]) -> set[Key]
             "passed": r.passed,
             "url": r.url,
             "completed_at": r.completed_at,
+            "position": positions.get((r.repo, r.sha)),
         }
         for r in results
     ]
     insert = insert_for(session)(table).on_conflict_do_nothing(index_elements=["key"])
-    stored = session.execute(
-        insert.returning(table.c.repo, table.c.branch, table.c.check), rows
-    ).all()
-    return {(repo, branch, check) for repo, branch, check in stored}
+    columns = (table.c.repo, table.c.branch, table.c.check, table.c.sha)
+    touched: Touched = {}
+    for repo, branch, check, sha in session.execute(insert.returning(*columns), rows):
+        touched.setdefault((repo, branch, check), set()).add(sha)
+    return touched
 
 
-def checks_of_commits(session: Session, commits: Iterable[tuple[str, str]]) -> set[Key]:
-    """The checks with results on these (repository, sha) commits: a commit stored after its
-    results places them."""
-    found: set[Key] = set()
-    by_repo: dict[str, set[str]] = {}
-    for repo, sha in commits:
-        by_repo.setdefault(repo, set()).add(sha)
-    for repo, shas in by_repo.items():
-        rows = session.execute(
-            select(BuildResult.repo, BuildResult.branch, BuildResult.check)
-            .where(BuildResult.repo == repo, BuildResult.sha.in_(sorted(shas)))
-            .distinct()
+def place_commits(session: Session, commits: Iterable[tuple[str, str]]) -> Touched:
+    """Place the results that waited for these (repository, sha) commits, now stored; the
+    checks and commits they belong to."""
+    touched: Touched = {}
+    table = BuildResult.__table__
+    for (repo, sha), position in _positions(session, set(commits)).items():
+        placed = session.execute(
+            update(table)
+            .where(table.c.repo == repo, table.c.sha == sha, table.c.position.is_(None))
+            .values(position=position)
+            .returning(table.c.branch, table.c.check)
         )
-        found.update((r, b, c) for r, b, c in rows)
-    return found
+        for branch, check in placed:
+            touched.setdefault((repo, branch, check), set()).add(sha)
+    return touched
 
 
-def health(session: Session, key: Key) -> Health:
-    """The check's results on the branch, placed on its commits in timeline order."""
+def health(session: Session, key: Key, *, after: int | None = None) -> Health:
+    """The check's results on the branch, placed on its commits in timeline order (from the
+    commit at position `after` on, when given); results on commits the timeline does not
+    hold wait for them."""
     repo, branch, check = key
-    results = session.scalars(
-        select(BuildResult).where(
-            BuildResult.repo == repo, BuildResult.branch == branch, BuildResult.check == check
-        )
-    ).all()
-    shas = sorted({result.sha for result in results})
-    commits = {
-        sha: Placed(sha, position, actor)
-        for sha, position, actor in session.execute(
-            select(Event.sha, Event.id, Event.actor).where(
-                Event.repo == repo, Event.kind.in_(COMMIT_KINDS), Event.sha.in_(shas)
-            )
+    query = select(BuildResult).where(
+        BuildResult.repo == repo,
+        BuildResult.branch == branch,
+        BuildResult.check == check,
+        BuildResult.position >= (after if after is not None else 0),
+    )
+    commits: dict[int, Placed] = {}
+    for result in session.scalars(query.order_by(BuildResult.position)):
+        position = result.position or 0  # never None: the query asks for placed results
+        commits.setdefault(position, Placed(result.sha, position, None)).results.append(result)
+    actors = {
+        event_id: actor
+        for event_id, actor in session.execute(
+            select(Event.id, Event.actor).where(Event.id.in_(list(commits)))
         )
     }
-    unplaced = 0
-    for result in results:
-        if result.sha in commits:
-            commits[result.sha].results.append(result)
-        else:
-            unplaced += 1
-    placed = tuple(sorted(commits.values(), key=lambda commit: commit.position))
+    placed = tuple(replace(c, actor=actors.get(c.position)) for c in commits.values())
     state = "unknown"
     for commit in placed:
         if commit.verdict != "flaky":
             state = commit.verdict
-    return Health(repo, branch, check, state, placed, unplaced)
+    return Health(repo, branch, check, state, placed)
 
 
 def transitions(health: Health) -> list[EventRecord]:
@@ -173,15 +179,19 @@ def transitions(health: Health) -> list[EventRecord]:
 
 
 def refresh(
-    session: Session, keys: Collection[Key], counted: Sequence[str], now: datetime
+    session: Session, touched: Touched, counted: Sequence[str], now: datetime
 ) -> tuple[list[EventRecord], list[str]]:
     """The build events of each check on a counted branch that its results now add or
     change (stamped `now`, so they replace what is stored), and the uids of stored ones
-    they no longer hold (a late result moved or undid a break)."""
+    they no longer hold (a late result moved or undid a break).
+
+    Only what follows the last passing commit before the first changed one is folded again:
+    nothing before it can change.
+    """
     records: list[EventRecord] = []
     stale: list[str] = []
     defaults: dict[str, str | None] = {}
-    for key in sorted(keys):
+    for key in sorted(touched):
         repo, branch, _ = key
         if repo not in defaults:
             defaults[repo] = session.scalar(
@@ -189,8 +199,20 @@ def refresh(
             )
         if not is_counted(branch, defaults[repo], counted):
             continue
-        stored = _stored(session, key)
-        wanted = transitions(health(session, key))
+        first = session.scalar(
+            select(func.min(BuildResult.position)).where(
+                BuildResult.repo == repo,
+                BuildResult.branch == branch,
+                BuildResult.check == key[2],
+                BuildResult.sha.in_(sorted(touched[key])),
+            )
+        )
+        if first is None:
+            continue  # results on commits not in the timeline yet: nothing moves
+        anchor = _last_passing_before(session, key, first)
+        window = health(session, key, after=anchor)
+        stored = _stored(session, key, [c.sha for c in window.commits if c.position != anchor])
+        wanted = transitions(window)
         for record in wanted:
             known = stored.get(record.uid)
             if known is None or (known.sha, known.data) != (record.sha, record.data):
@@ -200,6 +222,30 @@ def refresh(
     return records, stale
 
 
+def _last_passing_before(session: Session, key: Key, position: int) -> int | None:
+    """The position of the newest commit before `position` whose results on the check all
+    passed (a flaky one is passed over), or None when there is none."""
+    repo, branch, check = key
+    failures = func.sum(case((BuildResult.passed, 0), else_=1))
+    while True:
+        page = session.execute(
+            select(BuildResult.position, failures)
+            .where(
+                BuildResult.repo == repo,
+                BuildResult.branch == branch,
+                BuildResult.check == check,
+                BuildResult.position < position,
+            )
+            .group_by(BuildResult.position)
+            .order_by(BuildResult.position.desc())
+            .limit(PAGE)
+        ).all()
+        passing = next((found for found, failed in page if not failed), None)
+        if passing is not None or len(page) < PAGE:
+            return passing
+        position = page[-1][0]
+
+
 def is_counted(branch: str, default_branch: str | None, counted: Sequence[str]) -> bool:
     """Whether a break on `branch` is news: it matches one of the counted branch globs, or
     `:default` names it as the repository's default branch."""
@@ -207,13 +253,37 @@ def is_counted(branch: str, default_branch: str | None, counted: Sequence[str]) 
     return matches_any(globs, branch) or (DEFAULT_BRANCH in counted and branch == default_branch)
 
 
-def _stored(session: Session, key: Key) -> dict[str, Event]:
+def _stored(session: Session, key: Key, shas: Sequence[str]) -> dict[str, Event]:
+    """The check's stored build events on the branch about these commits (a break names its
+    first failing commit, a fix its fixing one)."""
     repo, branch, _ = key
     check_id = _check_id(key)
-    events = session.scalars(
-        select(Event).where(Event.kind.in_(BUILD_KINDS), Event.repo == repo, Event.branch == branch)
-    )
-    return {event.uid: event for event in events if event.uid.split(":")[-2] == check_id}
+    # By SHA alone, which the index finds at once; the rest is sorted out here.
+    events = session.scalars(select(Event).where(Event.sha.in_(shas)))
+    return {
+        event.uid: event
+        for event in events
+        if event.kind in BUILD_KINDS
+        and (event.repo, event.branch) == (repo, branch)
+        and event.uid.split(":")[-2] == check_id
+    }
+
+
+def _positions(session: Session, commits: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Each (repository, sha) commit's position on the timeline: its event's id."""
+    by_repo: dict[str, set[str]] = {}
+    for repo, sha in commits:
+        by_repo.setdefault(repo, set()).add(sha)
+    found: dict[tuple[str, str], int] = {}
+    for repo, shas in by_repo.items():
+        rows = session.execute(
+            select(Event.sha, Event.id).where(
+                Event.repo == repo, Event.kind.in_(COMMIT_KINDS), Event.sha.in_(sorted(shas))
+            )
+        )
+        for sha, event_id in rows:
+            found[(repo, sha)] = min(event_id, found.get((repo, sha), event_id))
+    return found
 
 
 def _broken(health: Health, good: Placed | None, bad: Placed) -> EventRecord:
@@ -283,9 +353,6 @@ def _arrival(result: BuildResult) -> tuple[datetime, int]:
     return (result.completed_at, result.id or 0)
 
 
-MAX_SUSPECTS = 100
-
-
 @dataclass(frozen=True)
 class Suspect:
     """A commit in a break's range, with the check's verdict on it (None: no result)."""
@@ -344,10 +411,8 @@ def story(session: Session, event: Event) -> Story | None:
         )
         total = session.scalar(select(func.count()).select_from(Event).where(*in_range)) or 0
         more = max(0, total - len(suspects))
-    verdicts = {
-        commit.sha: commit.verdict
-        for commit in health(session, (event.repo, event.branch, check)).commits
-    }
+    placed = health(session, (event.repo, event.branch, check), after=ends.get(good))
+    verdicts = {commit.sha: commit.verdict for commit in placed.commits}
     repo_url = session.scalar(select(Repo.html_url).where(Repo.full_name == event.repo))
     return Story(
         check=check,

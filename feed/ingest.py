@@ -150,13 +150,14 @@ def _fold_builds(
 ) -> _Folded:
     """Store the batch's CI results, then fold again the build events of each check that got
     one, or whose results wait for a commit the batch brought."""
-    keys = builds.store_results(session, batch.results)
+    touched = builds.store_results(session, batch.results)
     commits = [(r.repo, r.sha) for r in created if r.kind in builds.COMMIT_KINDS and r.sha]
     if commits:
-        keys |= builds.checks_of_commits(session, commits)
-    if not keys:
+        for key, shas in builds.place_commits(session, commits).items():
+            touched.setdefault(key, set()).update(shas)
+    if not touched:
         return _Folded([], 0, 0)
-    records, stale = builds.refresh(session, keys, counted, now)
+    records, stale = builds.refresh(session, touched, counted, now)
     outcomes = upsert_events(session, records, replace=True)
     removed = sum(delete_event(session, uid) for uid in stale)
     new = [r for r, o in zip(records, outcomes, strict=True) if o == "created"]

@@ -340,10 +340,13 @@ class BuildResult(Base):
     url: Mapped[str | None] = mapped_column(Text)
     completed_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Its commit's position on the timeline (the commit event's id); None until it is there.
+    position: Mapped[int | None] = mapped_column(BigId)
 
     __table_args__ = (
         Index("ix_build_results_check", "repo", "branch", "check", "sha"),
         Index("ix_build_results_sha", "repo", "sha"),
+        Index("ix_build_results_placed", "repo", "branch", "check", "position"),
     )
 
 

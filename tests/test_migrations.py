@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from bench.databases import postgres_schema
 from feed.db import Database
 from feed.migrate import upgrade
-from feed.models import AuthorAlias
+from feed.models import AuthorAlias, BuildResult
 from tests.conftest import PG_SCHEMA, PG_URL
 
 
@@ -55,4 +55,38 @@ def test_author_aliases_are_learned_from_the_commits_stored_before(empty_url: st
         assert set(session.execute(select(AuthorAlias.login, AuthorAlias.name))) == {
             ("davidism", "David Lord")
         }
+    db.dispose()
+
+
+def test_build_results_stored_before_get_their_commit_s_position(empty_url: str) -> None:
+    db = Database(empty_url)
+    upgrade(db.engine, "0013")
+    with db.engine.begin() as connection:
+        for uid, kind, sha in [("d", "deployment", "a" * 40), ("c", "commit", "a" * 40)]:
+            connection.execute(
+                text(
+                    "INSERT INTO events (uid, kind, repo, title, body, occurred_at, updated_at, "
+                    "ingested_at, data) VALUES (:uid, :kind, 'acme/api', 't', '', "
+                    "'2026-11-20 10:00:00', '2026-11-20 10:00:00', '2026-11-20 10:00:00', '{}')"
+                ),
+                {"uid": uid, "kind": kind},
+            )
+            connection.execute(
+                text("UPDATE events SET sha = :sha WHERE uid = :uid"), {"sha": sha, "uid": uid}
+            )
+        for key, sha in [("on-a", "a" * 40), ("on-b", "b" * 40)]:
+            connection.execute(
+                text(
+                    'INSERT INTO build_results (key, repo, branch, "check", sha, source, '
+                    "conclusion, passed, completed_at, received_at) VALUES (:key, 'acme/api', "
+                    "'main', 'tests', :sha, 'status', 'success', :passed, "
+                    "'2026-11-20 10:00:00', '2026-11-20 10:00:00')"
+                ),
+                {"key": key, "sha": sha, "passed": True},
+            )
+        commit_id = connection.scalar(text("SELECT id FROM events WHERE uid = 'c'"))
+    upgrade(db.engine)
+    with db.read() as session:
+        positions = dict(session.execute(select(BuildResult.key, BuildResult.position)).all())
+    assert positions == {"on-a": commit_id, "on-b": None}  # a deployment is no position
     db.dispose()
