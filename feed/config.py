@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,7 +16,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from feed.builds import DEFAULT_COUNTED
 from feed.incidents import DEFAULT_COMPONENT_PREFIX, DEFAULT_SEVERITIES, IncidentRules
-from feed.jobs import DEFAULT_THREADS, LANES
+from feed.jobs import DEFAULT_THREADS, LANES, LEASE, MAX_ATTEMPTS
 
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
 DATABASES = ("sqlite", "postgresql")  # the backends shiplog migrates and tests
@@ -29,46 +29,6 @@ HOST_PATTERN = re.compile(r"(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[?[0-9a-fA-F
 FLAG_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False}
 FLAG_WORDS |= {"off": False, "0": False, "": False}
 
-# TOML section -> {key: Flask config key}; each secret may be given as `<key>_env` instead.
-TOML_KEYS: dict[str, dict[str, str]] = {
-    "server": {
-        "database_url": "DATABASE_URL",
-        "base_url": "BASE_URL",
-        "admin_token": "ADMIN_TOKEN",
-        "secret_key": "SECRET_KEY",
-        "log_format": "LOG_FORMAT",
-        "private": "PRIVATE",
-        "worker_threads": "WORKER_THREADS",
-    },
-    "github": {
-        "repos": "REPOS",
-        "incident_label": "INCIDENT_LABEL",
-        "severity_labels": "INCIDENT_SEVERITIES",
-        "component_label_prefix": "INCIDENT_COMPONENT_PREFIX",
-        "token": "GITHUB_TOKEN",
-        "webhook_secret": "GITHUB_WEBHOOK_SECRET",
-        "api_url": "GITHUB_API_URL",
-        "branches": "SYNC_BRANCHES",
-        "build_branches": "BUILD_BRANCHES",
-        "sync_interval": "SYNC_INTERVAL",
-        "backfill_days": "SYNC_BACKFILL_DAYS",
-        "patch_cap": "SYNC_PATCH_CAP",
-        "rate_limit_reserve": "SYNC_RATE_LIMIT_RESERVE",
-        "app_id": "GITHUB_APP_ID",
-        "app_private_key_file": "GITHUB_APP_PRIVATE_KEY_FILE",
-        "app_installation_id": "GITHUB_APP_INSTALLATION_ID",
-    },
-}
-# Sections that later parts of shiplog read; kept as they are.
-TOML_RAW_SECTIONS = {
-    "components": "COMPONENTS",
-    "channels": "CHANNELS",
-    "subscriptions": "SUBSCRIPTIONS",
-    "security": "SECURITY",
-}
-# Raw sections written as [[name]]: each entry is a table.
-TABLE_ARRAYS = {"channels", "subscriptions"}
-
 
 class ConfigError(ValueError):
     """A setting that cannot be used; the message names it."""
@@ -76,7 +36,8 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    """The settings the core and the integrations read, validated."""
+    """The settings the core and the integrations read, validated; each field is read as its
+    row in SETTINGS (at the end of this module) says, defaults included."""
 
     database_url: str
     github_webhook_secret: str | None
@@ -86,24 +47,24 @@ class Settings:
     incident_label: str
     admin_token: str | None
     base_url: str | None
-    sync_branches: tuple[str, ...] = ()
-    build_branches: tuple[str, ...] = DEFAULT_COUNTED
-    sync_interval: int = 300
-    sync_backfill_days: int = 90
-    sync_patch_cap: int = 512 * 1024
-    sync_rate_limit_reserve: int = 100
-    job_max_attempts: int = 8
-    job_lease_seconds: int = 600
-    github_app_id: str | None = None
-    github_app_private_key_file: str | None = None
-    github_app_installation_id: int | None = None
-    incident_severities: tuple[str, ...] = DEFAULT_SEVERITIES
-    incident_component_prefix: str = DEFAULT_COMPONENT_PREFIX
-    components: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    log_format: str = "text"
-    private: bool = False
-    allow_webhook_hosts: tuple[str, ...] = ()
-    worker_threads: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_THREADS))
+    sync_branches: tuple[str, ...]
+    build_branches: tuple[str, ...]
+    sync_interval: int
+    sync_backfill_days: int
+    sync_patch_cap: int
+    sync_rate_limit_reserve: int
+    job_max_attempts: int
+    job_lease_seconds: int
+    github_app_id: str | None
+    github_app_private_key_file: str | None
+    github_app_installation_id: int | None
+    incident_severities: tuple[str, ...]
+    incident_component_prefix: str
+    components: dict[str, tuple[str, ...]]
+    log_format: str
+    private: bool
+    allow_webhook_hosts: tuple[str, ...]
+    worker_threads: dict[str, int]
 
     @property
     def incident_rules(self) -> IncidentRules:
@@ -118,49 +79,24 @@ class Settings:
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> Settings:
-        """Validate the Flask config's SHIPLOG keys."""
-        base_url = _text(config, "BASE_URL")
-        if base_url is not None:
-            _check_http_url("BASE_URL", base_url)
-            base_url = base_url.rstrip("/")
-        api_url = _text(config, "GITHUB_API_URL") or DEFAULT_GITHUB_API_URL
-        _check_http_url("GITHUB_API_URL", api_url)
-        label = _text(config, "INCIDENT_LABEL") or DEFAULT_INCIDENT_LABEL
-        database_url = _database_url(_text(config, "DATABASE_URL"))
-        return cls(
-            database_url=database_url,
-            github_webhook_secret=_text(config, "GITHUB_WEBHOOK_SECRET"),
-            github_token=_text(config, "GITHUB_TOKEN"),
-            github_api_url=api_url.rstrip("/"),
-            repos=_repos(config.get("REPOS")),
-            incident_label=label,
-            admin_token=_text(config, "ADMIN_TOKEN"),
-            base_url=base_url,
-            sync_branches=_names(config.get("SYNC_BRANCHES"), "SYNC_BRANCHES"),
-            build_branches=_names(config.get("BUILD_BRANCHES"), "BUILD_BRANCHES")
-            or DEFAULT_COUNTED,
-            sync_interval=_number(config, "SYNC_INTERVAL", 300, minimum=10),
-            sync_backfill_days=_number(config, "SYNC_BACKFILL_DAYS", 90, minimum=1),
-            sync_patch_cap=_number(config, "SYNC_PATCH_CAP", 512 * 1024, minimum=0),
-            sync_rate_limit_reserve=_number(config, "SYNC_RATE_LIMIT_RESERVE", 100, minimum=0),
-            job_max_attempts=_number(config, "JOB_MAX_ATTEMPTS", 8, minimum=1),
-            job_lease_seconds=_number(config, "JOB_LEASE_SECONDS", 600, minimum=1),
-            github_app_id=_text(config, "GITHUB_APP_ID"),
-            github_app_private_key_file=_text(config, "GITHUB_APP_PRIVATE_KEY_FILE"),
-            github_app_installation_id=_number(config, "GITHUB_APP_INSTALLATION_ID", None, 1),
-            incident_severities=tuple(
-                name.lower()
-                for name in _names(config.get("INCIDENT_SEVERITIES"), "INCIDENT_SEVERITIES")
-            )
-            or DEFAULT_SEVERITIES,
-            incident_component_prefix=_text(config, "INCIDENT_COMPONENT_PREFIX")
-            or DEFAULT_COMPONENT_PREFIX,
-            components=_components(config.get("COMPONENTS")),
-            log_format=_choice(config, "LOG_FORMAT", LOG_FORMATS),
-            private=_flag(config, "PRIVATE"),
-            allow_webhook_hosts=_webhook_hosts(config.get("SECURITY")),
-            worker_threads=_threads(config.get("WORKER_THREADS")),
-        )
+        """Validate the Flask config's SHIPLOG keys, each as its row in SETTINGS says."""
+        return cls(**{name: row.read(config, row.key) for name, row in SETTINGS.items()})
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the settings table: the Flask config key (`SHIPLOG_<key>` in the
+    environment), the reader that checks a value and gives the default when there is none,
+    and the key in the config file (`section.name`; a secret may be `name_env` there)."""
+
+    key: str
+    read: Callable[[Mapping[str, Any], str], Any]
+    toml: str | None = None
+
+    @property
+    def default(self) -> Any:
+        """The value when nothing sets it."""
+        return self.read({}, self.key)
 
 
 def read_toml(path: str | os.PathLike[str], environ: Mapping[str, str]) -> dict[str, Any]:
@@ -296,6 +232,8 @@ def _database_url(url: str | None) -> str:
             f"config: DATABASE_URL: shiplog runs on SQLite or PostgreSQL, not {dialect.name} "
             "(use sqlite:///path or postgresql+psycopg://user@host/db)"
         )
+    if dialect.name == "sqlite":
+        _check_sqlite_folder(make_url(url).database)
     try:
         dialect.import_dbapi()
     except ImportError as exc:
@@ -304,6 +242,23 @@ def _database_url(url: str | None) -> str:
             "postgresql+psycopg://user@host/db (pip install 'shiplog[postgres]') or sqlite:///path"
         ) from None
     return url
+
+
+def _check_sqlite_folder(database: str | None) -> None:
+    """The SQLite file's folder exists or can be made (nothing on its way is a file)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    folder = Path(database).parent
+    try:
+        existing = next(path for path in (folder, *folder.parents) if path.exists())
+        blocked = not existing.is_dir()
+    except OSError:  # unreadable on the way: the engine's own error will say so
+        return
+    if blocked:
+        raise ConfigError(
+            f"config: DATABASE_URL: cannot make the folder {str(folder)!r} for the SQLite file "
+            f"({str(existing)!r} is a file); name a folder shiplog may write to"
+        )
 
 
 def _flag(config: Mapping[str, Any], key: str) -> bool:
@@ -397,3 +352,120 @@ def _check_http_url(key: str, url: str) -> None:
         raise ConfigError(f"config: {key} must be an http(s) URL") from None
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise ConfigError(f"config: {key} must be an http(s) URL")
+
+
+Reader = Callable[[Mapping[str, Any], str], Any]
+
+
+def _text_or(default: str | None = None) -> Reader:
+    return lambda config, key: _text(config, key) or default
+
+
+def _number_or(default: int | None, minimum: int) -> Reader:
+    return lambda config, key: _number(config, key, default, minimum)
+
+
+def _names_or(default: tuple[str, ...] = (), *, lower: bool = False) -> Reader:
+    def read(config: Mapping[str, Any], key: str) -> tuple[str, ...]:
+        names = _names(config.get(key), key)
+        return tuple(name.lower() for name in names) if lower else names
+
+    return lambda config, key: read(config, key) or default
+
+
+def _http_url_or(default: str | None) -> Reader:
+    def read(config: Mapping[str, Any], key: str) -> str | None:
+        url = _text(config, key) or default
+        if url is None:
+            return None
+        _check_http_url(key, url)
+        return url.rstrip("/")
+
+    return read
+
+
+def _parsed(parse: Callable[[Any], Any]) -> Reader:
+    return lambda config, key: parse(config.get(key))
+
+
+# The settings: Settings field -> Setting(Flask config key, reader with its default, TOML key).
+# A new setting is a row here and a typed field in Settings; nothing else repeats it.
+SETTINGS: dict[str, Setting] = {
+    "database_url": Setting(
+        "DATABASE_URL", lambda config, key: _database_url(_text(config, key)), "server.database_url"
+    ),
+    "github_webhook_secret": Setting("GITHUB_WEBHOOK_SECRET", _text_or(), "github.webhook_secret"),
+    "github_token": Setting("GITHUB_TOKEN", _text_or(), "github.token"),
+    "github_api_url": Setting(
+        "GITHUB_API_URL", _http_url_or(DEFAULT_GITHUB_API_URL), "github.api_url"
+    ),
+    "repos": Setting("REPOS", _parsed(_repos), "github.repos"),
+    "incident_label": Setting(
+        "INCIDENT_LABEL", _text_or(DEFAULT_INCIDENT_LABEL), "github.incident_label"
+    ),
+    "admin_token": Setting("ADMIN_TOKEN", _text_or(), "server.admin_token"),
+    "base_url": Setting("BASE_URL", _http_url_or(None), "server.base_url"),
+    "sync_branches": Setting("SYNC_BRANCHES", _names_or(), "github.branches"),
+    "build_branches": Setting(
+        "BUILD_BRANCHES", _names_or(DEFAULT_COUNTED), "github.build_branches"
+    ),
+    "sync_interval": Setting("SYNC_INTERVAL", _number_or(300, minimum=10), "github.sync_interval"),
+    "sync_backfill_days": Setting(
+        "SYNC_BACKFILL_DAYS", _number_or(90, minimum=1), "github.backfill_days"
+    ),
+    "sync_patch_cap": Setting(
+        "SYNC_PATCH_CAP", _number_or(512 * 1024, minimum=0), "github.patch_cap"
+    ),
+    "sync_rate_limit_reserve": Setting(
+        "SYNC_RATE_LIMIT_RESERVE", _number_or(100, minimum=0), "github.rate_limit_reserve"
+    ),
+    "job_max_attempts": Setting("JOB_MAX_ATTEMPTS", _number_or(MAX_ATTEMPTS, minimum=1)),
+    "job_lease_seconds": Setting(
+        "JOB_LEASE_SECONDS", _number_or(int(LEASE.total_seconds()), minimum=1)
+    ),
+    "github_app_id": Setting("GITHUB_APP_ID", _text_or(), "github.app_id"),
+    "github_app_private_key_file": Setting(
+        "GITHUB_APP_PRIVATE_KEY_FILE", _text_or(), "github.app_private_key_file"
+    ),
+    "github_app_installation_id": Setting(
+        "GITHUB_APP_INSTALLATION_ID", _number_or(None, minimum=1), "github.app_installation_id"
+    ),
+    "incident_severities": Setting(
+        "INCIDENT_SEVERITIES", _names_or(DEFAULT_SEVERITIES, lower=True), "github.severity_labels"
+    ),
+    "incident_component_prefix": Setting(
+        "INCIDENT_COMPONENT_PREFIX",
+        _text_or(DEFAULT_COMPONENT_PREFIX),
+        "github.component_label_prefix",
+    ),
+    "components": Setting("COMPONENTS", _parsed(_components)),  # the [components] table
+    "log_format": Setting(
+        "LOG_FORMAT", lambda config, key: _choice(config, key, LOG_FORMATS), "server.log_format"
+    ),
+    "private": Setting("PRIVATE", lambda config, key: _flag(config, key), "server.private"),
+    "allow_webhook_hosts": Setting("SECURITY", _parsed(_webhook_hosts)),  # the [security] table
+    "worker_threads": Setting("WORKER_THREADS", _parsed(_threads), "server.worker_threads"),
+}
+FLASK_TOML_KEYS = {"server.secret_key": "SECRET_KEY"}  # Flask's own setting, read by Flask
+
+
+def _toml_keys() -> dict[str, dict[str, str]]:
+    """TOML section -> {name: Flask config key}, from the table."""
+    keys: dict[str, dict[str, str]] = {}
+    rows = [(row.toml, row.key) for row in SETTINGS.values() if row.toml]
+    for where, key in [*rows, *FLASK_TOML_KEYS.items()]:
+        section, name = where.split(".")
+        keys.setdefault(section, {})[name] = key
+    return keys
+
+
+TOML_KEYS = _toml_keys()
+# Sections that later parts of shiplog read; kept as they are.
+TOML_RAW_SECTIONS = {
+    "components": "COMPONENTS",
+    "channels": "CHANNELS",
+    "subscriptions": "SUBSCRIPTIONS",
+    "security": "SECURITY",
+}
+# Raw sections written as [[name]]: each entry is a table.
+TABLE_ARRAYS = {"channels", "subscriptions"}

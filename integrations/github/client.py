@@ -17,6 +17,8 @@ from github import Auth, Github, GithubException
 from github.Commit import Commit
 from urllib3.util.retry import Retry
 
+from feed.config import SETTINGS
+
 log = logging.getLogger(__name__)
 
 PER_PAGE = 100
@@ -67,7 +69,7 @@ class ClientSettings:
     app_id: str | None = None
     app_private_key_file: str | None = None
     app_installation_id: int | None = None
-    reserve: int = 100
+    reserve: int = SETTINGS["sync_rate_limit_reserve"].default
     timeout: int = DEFAULT_TIMEOUT
 
 

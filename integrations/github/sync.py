@@ -16,6 +16,7 @@ from typing import Any
 from github.Commit import Commit
 from sqlalchemy import select
 
+from feed.config import DEFAULT_INCIDENT_LABEL, SETTINGS
 from feed.db import Database
 from feed.ingest import Batch, Intake
 from feed.models import Event
@@ -54,10 +55,10 @@ ISSUE_NUMBER = re.compile(r"/issues/(\d+)$")
 class SyncOptions:
     """How far back and how much to bring in, and the intake it goes through."""
 
-    incident_label: str = "incident"
+    incident_label: str = DEFAULT_INCIDENT_LABEL
     branches: tuple[str, ...] = ()
     since: datetime | None = None
-    backfill: timedelta = timedelta(days=90)
+    backfill: timedelta = timedelta(days=SETTINGS["sync_backfill_days"].default)
     patch_cap: int = DEFAULT_PATCH_CAP
     intake: Intake = field(default_factory=Intake)
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from feed.config import ConfigError, Settings, read_toml
+from feed.config import SETTINGS, TOML_KEYS, ConfigError, Settings, read_toml
+from feed.jobs import LEASE, MAX_ATTEMPTS
+from integrations.github.client import ClientSettings
+from integrations.github.commits import DEFAULT_PATCH_CAP
+from integrations.github.sync import SyncOptions
 
 BASE = {"DATABASE_URL": "sqlite:///x.db"}
 
@@ -105,3 +110,23 @@ def test_a_component_name_with_a_newline_is_refused_on_one_line() -> None:
     with pytest.raises(ConfigError) as refused:
         Settings.from_mapping({"DATABASE_URL": "sqlite://", "COMPONENTS": {"\n": False}})
     assert "\n" not in str(refused.value) and "components.'\\n'" in str(refused.value)
+
+
+def test_each_setting_is_one_row_of_the_table_and_its_default_is_said_once() -> None:
+    assert set(SETTINGS) == {field.name for field in fields(Settings)}
+    defaults = Settings.from_mapping(BASE)
+    for name, row in SETTINGS.items():
+        if name != "database_url":  # the one setting without a default in the table
+            assert getattr(defaults, name) == row.default, name
+        if row.toml:
+            section, key = row.toml.split(".")
+            assert TOML_KEYS[section][key] == row.key
+    options, client = SyncOptions(), ClientSettings(api_url=defaults.github_api_url)
+    assert options.patch_cap == DEFAULT_PATCH_CAP == defaults.sync_patch_cap
+    assert options.backfill.days == defaults.sync_backfill_days
+    assert options.incident_label == defaults.incident_label
+    assert client.reserve == defaults.sync_rate_limit_reserve
+    assert (MAX_ATTEMPTS, LEASE.total_seconds()) == (
+        defaults.job_max_attempts,
+        defaults.job_lease_seconds,
+    )
