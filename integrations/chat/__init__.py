@@ -1,12 +1,26 @@
-"""Chat platforms: one module each, and the registry shared code looks them up in."""
+"""Chat platforms: one module each, what a module provides, and the registry to look one up."""
 
 from __future__ import annotations
 
-from types import ModuleType
+from datetime import timedelta
+from typing import Any, Protocol
 
+from feed.digest import Message
 from integrations.chat import discord, googlechat, mattermost, slack, teams, webhook
+from integrations.chat.http import Post
 
-PLATFORMS: dict[str, ModuleType] = {
+
+class Platform(Protocol):
+    """What a platform's module provides: a pure render, how its webhook takes the payload
+    (sent by `http.send`), and the least time between two messages to one channel."""
+
+    PACE: timedelta
+    POST: Post
+
+    def render(self, message: Message) -> dict[str, Any]: ...
+
+
+PLATFORMS: dict[str, Platform] = {
     "slack": slack,
     "discord": discord,
     "teams": teams,
@@ -20,7 +34,7 @@ class UnknownPlatform(LookupError):
     """A channel names a platform shiplog has no module for."""
 
 
-def platform(name: str) -> ModuleType:
+def platform(name: str) -> Platform:
     """The module for `name`; UnknownPlatform says which names there are."""
     try:
         return PLATFORMS[name]

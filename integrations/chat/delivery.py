@@ -22,7 +22,7 @@ from feed.models import Channel, Event, Incident, Subscription
 from feed.worker import GiveUp, Handler, RetryAt
 from integrations.chat import platform
 from integrations.chat.hosts import HostRefused, WebhookHosts
-from integrations.chat.http import Failed, Rejected, RetryLater
+from integrations.chat.http import Failed, Rejected, RetryLater, send
 
 log = logging.getLogger(__name__)
 CIRCUIT_AFTER = 3  # failures in a row that open a channel's circuit
@@ -74,13 +74,7 @@ def handlers(
         rendered = module.render(message)
         try:
             hosts.check(channel.platform, channel.url)
-            module.send(
-                session_http,
-                channel.url,
-                rendered,
-                secret=channel.secret,
-                thread_key=message.thread_key,
-            )
+            send(session_http, module.POST, channel.url, rendered, secret=channel.secret)
         except RetryLater as exc:
             raise RetryAt(now + timedelta(seconds=exc.seconds), f"{channel.name}: {exc}") from None
         except (Rejected, HostRefused) as exc:

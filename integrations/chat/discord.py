@@ -5,13 +5,9 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote
-
-import requests
 
 from feed.digest import Line, Message, Section
-from feed.render import safe_url
-from integrations.chat.http import post_json
+from integrations.chat.http import Post
 from integrations.chat.text import (
     LABEL,
     Limits,
@@ -19,6 +15,7 @@ from integrations.chat.text import (
     clip,
     fit,
     layout,
+    markdown_link,
     more,
     older,
     render_line,
@@ -30,11 +27,12 @@ CONTENT = 2000
 MAX_EMBEDS = 10
 TITLE = 256
 DESCRIPTION = 4096
-FOOTER = 2048
 ALL_EMBEDS = 6000  # every title and description of every embed together
 COLOURS = {"sev1": 0xCF222E, "sev2": 0xCF222E, "failure": 0xCF222E, None: 0x0969DA}
 MARKDOWN = re.compile(r"([\\*_~`|>#\-\[\]()<:])")
 PACE = timedelta(seconds=0.5)
+# `wait=true`: Discord answers with the message it created, so delivery is confirmed.
+POST = Post(query={"wait": "true"})
 
 
 def render(message: Message) -> dict[str, Any]:
@@ -60,18 +58,6 @@ def render(message: Message) -> dict[str, Any]:
     return {"content": content, "embeds": embeds, "allowed_mentions": {"parse": []}}
 
 
-def send(
-    http: requests.Session,
-    url: str,
-    payload: dict[str, Any],
-    *,
-    secret: str | None,
-    thread_key: str | None,
-) -> None:
-    """`wait=true`: Discord answers with the message it created, so delivery is confirmed."""
-    post_json(http, url, payload, params={"wait": "true"})
-
-
 def escape(text: str) -> str:
     """Markdown and mention syntax made literal."""
     text = MARKDOWN.sub(r"\\\1", text)
@@ -79,11 +65,7 @@ def escape(text: str) -> str:
 
 
 def _link(url: str | None, label: str) -> str:
-    safe = safe_url(url)
-    text = clip(label, 200, escape)
-    if not safe:
-        return text
-    return f"[{text}]({quote(safe, safe=':/?#@!$&*+,;=%-._~')})"
+    return markdown_link(url, label, escape)
 
 
 def _heading(section: Section) -> str:

@@ -6,20 +6,18 @@ import html
 from datetime import timedelta
 from typing import Any
 
-import requests
-
 from feed.digest import Line, Message, Section
 from feed.render import safe_url
-from integrations.chat.http import post_json
+from integrations.chat.http import Post, size
 from integrations.chat.text import (
     Limits,
     Pieces,
     clip,
     json_size,
     layout,
+    left,
     more,
     older,
-    payload_size,
     render_line,
     window,
 )
@@ -36,6 +34,8 @@ PACE = timedelta(seconds=1)  # a Chat space takes about one message a second
 # `threadKey` is deprecated (developers.google.com/workspace/chat/api/reference/rest/v1/
 # spaces.messages/create).
 REPLY_OPTION = "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD"
+# One thread per incident: a message naming a thread replies in it, or starts it.
+POST = Post(thread_query={"messageReplyOption": REPLY_OPTION})
 
 
 def render(message: Message) -> dict[str, Any]:
@@ -61,7 +61,7 @@ def render(message: Message) -> dict[str, Any]:
         payload["thread"] = {"threadKey": message.thread_key}
     link = window(message, _link, before="")
     ending = [_paragraph(None, link)] if link else []
-    room = MAX_BYTES - payload_size(payload) - payload_size(ending)
+    room = left(MAX_BYTES, payload, ending)
     laid = layout(message, _PIECES, Limits(total=room, sections=MAX_WIDGETS - len(ending)))
     for part in laid.parts:
         sections.append(_paragraph(part.heading, "".join(part.lines) + (part.more or "")))
@@ -71,27 +71,9 @@ def render(message: Message) -> dict[str, Any]:
     return payload
 
 
-def send(
-    http: requests.Session,
-    url: str,
-    payload: dict[str, Any],
-    *,
-    secret: str | None,
-    thread_key: str | None,
-) -> None:
-    """One thread per incident: a message naming a thread replies in it, or starts it."""
-    params = {"messageReplyOption": REPLY_OPTION} if "thread" in payload else None
-    post_json(http, url, payload, params=params)
-
-
 def plain(text: str) -> str:
     """For the `text` field: no `<users/all>` or `<url|label>` can be formed."""
     return text.replace("<", "\u2039").replace(">", "\u203a")
-
-
-def size(payload: dict[str, Any]) -> int:
-    """The request body's bytes."""
-    return payload_size(payload)
 
 
 def _link(url: str | None, label: str) -> str:
@@ -121,5 +103,5 @@ _PIECES = Pieces(
     older=lambda count, repos, url: older(count, repos, url, _link),
     measure=json_size,
     # A card section with one paragraph, both empty, and the comma before it.
-    container=payload_size(_paragraph("", "")) + 1,
+    container=size(_paragraph("", "")) + 1,
 )

@@ -5,8 +5,12 @@ Errors name the status and the platform's reason, never the webhook URL: it is a
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -34,21 +38,48 @@ class Failed(Exception):
     """A 5xx, a timeout or a lost connection: retry with backoff."""
 
 
-def post_json(
+@dataclass(frozen=True)
+class Post:
+    """What a platform's webhook wants besides the JSON body."""
+
+    query: Mapping[str, str] = field(default_factory=dict)
+    thread_query: Mapping[str, str] = field(default_factory=dict)  # when a thread is named
+    headers: Mapping[str, str] = field(default_factory=dict)
+    signature: str | None = None  # the header for `sha256=` and the body's HMAC, if signed
+
+
+def send(
     http: requests.Session,
+    post: Post,
     url: str,
     payload: dict[str, Any],
     *,
+    secret: str | None = None,
+) -> None:
+    """POST `payload` as `post` says, signed with `secret` where the platform signs; returns
+    on a 2xx, else raises one of the errors above."""
+    body = encode(payload)
+    params = {**post.query, **(post.thread_query if "thread" in payload else {})}
+    headers = dict(post.headers)
+    if post.signature and secret:
+        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        headers[post.signature] = f"sha256={digest}"
+    post_json(http, url, body, params=params or None, headers=headers)
+
+
+def post_json(
+    http: requests.Session,
+    url: str,
+    body: bytes,
+    *,
     params: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
-    body: bytes | None = None,
 ) -> requests.Response:
-    """POST `payload` as JSON; the response when it is a 2xx, else one of the errors above."""
-    data = body if body is not None else encode(payload)
+    """POST `body` as JSON; the response when it is a 2xx, else one of the errors above."""
     try:
         response = http.post(
             url,
-            data=data,
+            data=body,
             params=params,
             timeout=TIMEOUT,
             allow_redirects=False,  # a redirect could lead anywhere, the network inside too
@@ -71,8 +102,14 @@ def post_json(
     raise Rejected(f"{status} {reason}".strip())
 
 
-def encode(payload: dict[str, Any]) -> bytes:
+def encode(payload: Any) -> bytes:
+    """A payload as it is sent: compact JSON, UTF-8."""
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def size(payload: Any) -> int:
+    """Bytes of a payload (or of any part of one) as it is sent."""
+    return len(encode(payload))
 
 
 def _retry_after(response: requests.Response) -> float:

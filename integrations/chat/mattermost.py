@@ -5,14 +5,21 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote
-
-import requests
 
 from feed.digest import Line, Message, Section
 from feed.render import safe_url
-from integrations.chat.http import post_json
-from integrations.chat.text import Limits, Pieces, clip, layout, more, older, render_line
+from integrations.chat.http import Post
+from integrations.chat.text import (
+    Limits,
+    Pieces,
+    clip,
+    layout,
+    left,
+    markdown_link,
+    more,
+    older,
+    render_line,
+)
 
 # A post's message holds at most 16,383 characters (`PostMessageMaxRunesV2` in Mattermost's
 # server/public/model/post.go, since 5.0). Counted here: message and attachment text together.
@@ -20,13 +27,14 @@ MAX_TEXT = 16383
 COLOURS = {"sev1": "#cf222e", "sev2": "#cf222e", "failure": "#cf222e", None: "#0969da"}
 MARKDOWN = re.compile(r"([\\*_~`|>#\-\[\]()<:!])")
 PACE = timedelta(seconds=0.2)
+POST = Post()
 
 
 def render(message: Message) -> dict[str, Any]:
     """Slack-style attachment: a heading per section with its lines, then what the sections
     leave out."""
     text = clip(f"{message.title}\n{message.summary}", 1000, escape)
-    laid = layout(message, _PIECES, Limits(total=MAX_TEXT - len(text)))
+    laid = layout(message, _PIECES, Limits(total=left(MAX_TEXT, text, measure=len)))
     body = "".join(part.heading + "".join(part.lines) + (part.more or "") for part in laid.parts)
     attachment: dict[str, Any] = {
         "fallback": clip(message.title, 300, escape),
@@ -39,26 +47,13 @@ def render(message: Message) -> dict[str, Any]:
     return {"text": text, "attachments": [attachment]}
 
 
-def send(
-    http: requests.Session,
-    url: str,
-    payload: dict[str, Any],
-    *,
-    secret: str | None,
-    thread_key: str | None,
-) -> None:
-    post_json(http, url, payload)
-
-
 def escape(text: str) -> str:
     """Markdown made literal; `@` cannot start a mention (`@channel`, `@all`, `@here`)."""
     return MARKDOWN.sub(r"\\\1", text).replace("@", "@\u200b")
 
 
 def _link(url: str | None, label: str) -> str:
-    safe = safe_url(url)
-    text = clip(label, 200, escape)
-    return f"[{text}]({quote(safe, safe=':/?#@!$&*+,;=%-._~')})" if safe else text
+    return markdown_link(url, label, escape)
 
 
 def _heading(section: Section) -> str:

@@ -6,17 +6,16 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
-import requests
-
 from feed.digest import Line, Message, Section
 from feed.render import safe_url
-from integrations.chat.http import post_json
+from integrations.chat.http import Post
 from integrations.chat.text import (
     Limits,
     Pieces,
     clip,
     fit,
     layout,
+    left,
     more,
     older,
     render_line,
@@ -33,6 +32,7 @@ FALLBACK_TEXT = 3000
 # text characters with a buffer for block containers"), at 11,341 in slackapi/bolt-js#2867.
 BLOCKS_TEXT = 10_000
 PACE = timedelta(seconds=1)  # Slack allows about one message a second per webhook
+POST = Post()  # Slack answers errors in words (`channel_is_archived`)
 
 
 def render(message: Message) -> dict[str, Any]:
@@ -41,7 +41,7 @@ def render(message: Message) -> dict[str, Any]:
     title = _plain(message.title)
     summary = fit([clip(message.summary, 1000, escape), window(message, link)], SECTION_TEXT)
     limits = Limits(
-        total=BLOCKS_TEXT - len(title) - len(summary),
+        total=left(BLOCKS_TEXT, title, summary, measure=len),
         section=SECTION_TEXT,
         sections=MAX_BLOCKS - 2,
     )
@@ -54,18 +54,6 @@ def render(message: Message) -> dict[str, Any]:
     ]
     fallback = clip(f"{message.title}: {message.summary}", FALLBACK_TEXT, escape)
     return {"text": fallback, "blocks": blocks}
-
-
-def send(
-    http: requests.Session,
-    url: str,
-    payload: dict[str, Any],
-    *,
-    secret: str | None,
-    thread_key: str | None,
-) -> None:
-    """Post to an incoming webhook; Slack answers errors in words (`channel_is_archived`)."""
-    post_json(http, url, payload)
 
 
 def escape(text: str) -> str:

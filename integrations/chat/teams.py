@@ -5,22 +5,20 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote
-
-import requests
 
 from feed.digest import Line, Message, Section
 from feed.render import safe_url
-from integrations.chat.http import post_json
+from integrations.chat.http import Post, size
 from integrations.chat.text import (
     Limits,
     Pieces,
     clip,
     json_size,
     layout,
+    left,
+    markdown_link,
     more,
     older,
-    payload_size,
     render_line,
 )
 
@@ -30,6 +28,7 @@ MAX_BYTES = 28 * 1000
 CARD_VERSION = "1.4"
 MARKDOWN = re.compile(r"([\\*_~`>#\-\[\]()<])")
 PACE = timedelta(seconds=1)
+POST = Post()
 SEPARATOR = "\n\n"
 
 
@@ -40,7 +39,7 @@ def render(message: Message) -> dict[str, Any]:
         _text(clip(message.title, 300, escape), size="Large", weight="Bolder"),
         _text(clip(message.summary, 1000, escape), isSubtle=True),
     ]
-    room = MAX_BYTES - 1 - payload_size(_payload(body, message.url))  # under 28 KB
+    room = left(MAX_BYTES - 1, _payload(body, message.url))  # under 28 KB
     laid = layout(message, _PIECES, Limits(total=room))
     for part in laid.parts:
         lines = "".join(part.lines) + (part.more or "")
@@ -50,24 +49,8 @@ def render(message: Message) -> dict[str, Any]:
     return _payload(body, message.url)
 
 
-def send(
-    http: requests.Session,
-    url: str,
-    payload: dict[str, Any],
-    *,
-    secret: str | None,
-    thread_key: str | None,
-) -> None:
-    post_json(http, url, payload)
-
-
 def escape(text: str) -> str:
     return MARKDOWN.sub(r"\\\1", text)
-
-
-def size(payload: dict[str, Any]) -> int:
-    """The request body's bytes."""
-    return payload_size(payload)
 
 
 def _payload(body: list[dict[str, Any]], url: str | None) -> dict[str, Any]:
@@ -92,9 +75,7 @@ def _text(text: str, **style: Any) -> dict[str, Any]:
 
 
 def _link(url: str | None, label: str) -> str:
-    safe = safe_url(url)
-    text = clip(label, 200, escape)
-    return f"[{text}]({quote(safe, safe=':/?#@!$&*+,;=%-._~')})" if safe else text
+    return markdown_link(url, label, escape)
 
 
 def _heading(text: str) -> dict[str, Any]:
@@ -117,5 +98,5 @@ _PIECES = Pieces(
     older=lambda count, repos, url: older(count, repos, url, _link),
     measure=json_size,
     # A section's two text blocks, empty, and the commas between blocks.
-    container=payload_size([_heading(" "), _text(" ")]),
+    container=size([_heading(" "), _text(" ")]),
 )

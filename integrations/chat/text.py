@@ -8,16 +8,17 @@ and links. A cut drops whole units and ends with an ellipsis.
 
 from __future__ import annotations
 
-import json
 import sys
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, Generic, TypeVar
+from urllib.parse import quote
 
 from feed.digest import InOrder, Line, Message, Section
-from integrations.chat.http import encode
+from feed.render import safe_url
+from integrations.chat.http import size
 
 ELLIPSIS = "…"
 ZWJ = "\u200d"
@@ -90,18 +91,26 @@ def clip(
     bound = limit * 8 + 64
     if len(text) > bound:
         clusters = graphemes(text[:bound])[:-1]  # the last may be cut: drop it
-        return fit([escape(c) for c in clusters] + ["…"], limit, measure=measure)
+        return fit([escape(c) for c in clusters] + [ELLIPSIS], limit, measure=measure)
     return fit(units(text, escape), limit, measure=measure)
-
-
-def payload_size(payload: Any) -> int:
-    """Bytes of a payload as it is sent (compact JSON, UTF-8)."""
-    return len(encode(payload))
 
 
 def json_size(text: str) -> int:
     """Bytes `text` adds inside a JSON string as it is sent: sizes of pieces add up."""
-    return len(json.dumps(text, ensure_ascii=False).encode("utf-8")) - 2
+    return size(text) - 2  # without the quotes
+
+
+def left(limit: int, *used: Any, measure: Callable[[Any], int] = size) -> int:
+    """What remains of `limit` once `used` is spent, each part counted by `measure` (by
+    default, bytes as sent)."""
+    return limit - sum(measure(part) for part in used)
+
+
+def markdown_link(url: str | None, label: str, escape: Callable[[str], str]) -> str:
+    """`[label](url)` with the label escaped and cut; the label alone when the URL is unsafe."""
+    safe = safe_url(url)
+    text = clip(label, 200, escape)
+    return f"[{text}]({quote(safe, safe=':/?#@!$&*+,;=%-._~')})" if safe else text
 
 
 def render_line(
@@ -119,7 +128,7 @@ def render_line(
     if line.detail:
         text += f" — {clip(line.detail, 200, escape)}"
     for quoted in line.quote.splitlines()[:10]:
-        room = LINE_TEXT - len(text) - len(quote_start) - len(quote_end)
+        room = left(LINE_TEXT, text, quote_start, quote_end, measure=len)
         if room < 20:
             break
         text += f"{quote_start}{clip(quoted, min(room, 300), escape)}{quote_end}"

@@ -10,16 +10,12 @@ show it.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import timedelta
 from typing import Any
 
-import requests
-
 from feed.digest import Line, Message, Section
-from integrations.chat.http import encode, post_json
-from integrations.chat.text import Limits, Pieces, clip, json_size, layout, payload_size
+from integrations.chat.http import Post, size
+from integrations.chat.text import Limits, Pieces, clip, json_size, layout, left
 
 SCHEMA = "shiplog.message/1"
 MAX_LINES = 1000
@@ -30,6 +26,8 @@ MAX_BYTES = 256 * 1000
 TEXT_BYTES = 64 * 1024  # the title and the summary, each (as JSON)
 PACE = timedelta(0)
 SIGNATURE_HEADER = "X-Shiplog-Signature-256"
+# Signed like GitHub signs its webhooks: `sha256=` and the HMAC of the exact body.
+POST = Post(headers={"X-Shiplog-Schema": SCHEMA}, signature=SIGNATURE_HEADER)
 
 
 def render(message: Message) -> dict[str, Any]:
@@ -46,30 +44,13 @@ def render(message: Message) -> dict[str, Any]:
         "sections": [],
         "rest": None,
     }
-    room = MAX_BYTES - payload_size(payload)
+    room = left(MAX_BYTES, payload)
     laid = layout(message, _PIECES, Limits(total=room, lines=MAX_LINES))
     for part in laid.parts:
         more = part.more or {"more": 0, "more_url": None}
         payload["sections"].append({"heading": part.heading, "lines": part.lines, **more})
     payload["rest"] = laid.older
     return payload
-
-
-def send(
-    http: requests.Session,
-    url: str,
-    payload: dict[str, Any],
-    *,
-    secret: str | None,
-    thread_key: str | None,
-) -> None:
-    """Signed like GitHub signs its webhooks: `sha256=` and the HMAC of the exact body."""
-    body = encode(payload)
-    headers = {"X-Shiplog-Schema": SCHEMA}
-    if secret:
-        digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        headers[SIGNATURE_HEADER] = f"sha256={digest}"
-    post_json(http, url, payload, headers=headers, body=body)
 
 
 def _line(line: Line) -> dict[str, Any]:
@@ -85,6 +66,6 @@ _PIECES: Pieces[Any] = Pieces(
     line=_line,
     more=lambda count, url: {"more": count, "more_url": url},
     older=lambda count, repos, url: {"count": count, "repositories": repos, "url": url},
-    measure=lambda piece: payload_size(piece) + 1,  # and a comma
-    container=payload_size({"heading": "", "lines": [], "more": 0, "more_url": None}) + 1,
+    measure=lambda piece: size(piece) + 1,  # and a comma
+    container=size({"heading": "", "lines": [], "more": 0, "more_url": None}) + 1,
 )

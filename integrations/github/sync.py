@@ -407,8 +407,8 @@ def _window(cursor: dict[str, Any], options: SyncOptions) -> str:
     """The `since` of a branch listing: wide enough to overlap the cursor, and stable."""
     if options.since:
         return iso_utc(options.since)
-    newest = _cursor_time(cursor, "date", timedelta(0))
-    current = _cursor_time(cursor, "since", timedelta(0))
+    newest = _cursor_time(cursor, "date")
+    current = _cursor_time(cursor, "since")
     if newest is None:
         # No commit seen yet: the listing was empty from `current` on, so whatever it lists
         # now is new. Keep asking from there; a `since` made from the clock each time
@@ -427,7 +427,7 @@ def _commit_date(item: dict[str, Any]) -> str | None:
     return (commit.get("committer") or {}).get("date") or (commit.get("author") or {}).get("date")
 
 
-def _cursor_time(cursor: dict[str, Any], key: str, shift: timedelta) -> datetime | None:
+def _cursor_time(cursor: dict[str, Any], key: str) -> datetime | None:
     value = cursor.get(key)
     if not isinstance(value, str):
         return None
@@ -435,7 +435,7 @@ def _cursor_time(cursor: dict[str, Any], key: str, shift: timedelta) -> datetime
         moment = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) + shift
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _mark(

@@ -26,8 +26,8 @@ from feed.models import KINDS, Event, EventFile, Subscription
 from feed.state import shiplog_state
 from feed.store import decode_cursor
 from integrations.chat import PLATFORMS, discord, googlechat, mattermost, slack, teams, webhook
+from integrations.chat.http import size
 from integrations.chat.options import chat_links
-from integrations.chat.text import payload_size
 from tests.conftest import make_event
 from tests.hostile import HOSTILE, strings
 from tests.integrations.chat.test_delivery import make_app
@@ -192,17 +192,17 @@ def within_limits(name: str, payload: dict[str, Any]) -> None:
         assert all(len(e["description"]) <= discord.DESCRIPTION for e in embeds)
         assert sum(len(e["title"]) + len(e["description"]) for e in embeds) <= discord.ALL_EMBEDS
     elif name == "teams":
-        assert teams.size(payload) < teams.MAX_BYTES
+        assert size(payload) < teams.MAX_BYTES
     elif name == "mattermost":
         text = payload["text"] + payload["attachments"][0]["text"]
         assert len(text) <= mattermost.MAX_TEXT
     elif name == "googlechat":
         sections = payload["cardsV2"][0]["card"]["sections"]
-        assert googlechat.size(payload) <= googlechat.MAX_BYTES
+        assert size(payload) <= googlechat.MAX_BYTES
         assert len(payload["text"]) <= googlechat.MAX_TEXT
         assert sum(len(s["widgets"]) for s in sections) <= googlechat.MAX_WIDGETS
     else:
-        assert payload_size(payload) <= webhook.MAX_BYTES
+        assert size(payload) <= webhook.MAX_BYTES
         assert all(len(s["lines"]) <= webhook.MAX_LINES for s in payload["sections"])
 
 

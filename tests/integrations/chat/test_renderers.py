@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict
+from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,7 +24,7 @@ from integrations.chat import (
     teams,
     webhook,
 )
-from integrations.chat.text import payload_size
+from integrations.chat.http import Post, size
 from tests.chat_validators import google_chat_problems, slack_problems
 from tests.hostile import HOSTILE, strings
 
@@ -114,7 +115,7 @@ def test_discord(message: Message) -> None:
 @given(messages)
 def test_teams(message: Message) -> None:
     payload = teams.render(message)
-    assert teams.size(payload) < teams.MAX_BYTES
+    assert size(payload) < teams.MAX_BYTES
     card = payload["attachments"][0]["content"]
     assert card["type"] == "AdaptiveCard"
     for value in strings(card["body"]):
@@ -137,7 +138,7 @@ def test_mattermost(message: Message) -> None:
 @given(messages)
 def test_google_chat(message: Message) -> None:
     payload = googlechat.render(message)
-    assert googlechat.size(payload) <= googlechat.MAX_BYTES
+    assert size(payload) <= googlechat.MAX_BYTES
     assert len(payload["text"]) <= googlechat.MAX_TEXT
     assert "<" not in payload["text"]
     paragraphs = [
@@ -165,7 +166,7 @@ def test_webhook_keeps_the_text_as_written(message: Message) -> None:
     payload = webhook.render(message)
     assert json.loads(json.dumps(payload)) == payload
     assert payload["title"] == message.title
-    assert payload_size(payload) <= webhook.MAX_BYTES
+    assert size(payload) <= webhook.MAX_BYTES
     written = iter(message.sections)  # the sections that fit, in order, as written
     for shown in payload["sections"]:
         # The next section of that heading whose first lines are those shown (a section
@@ -248,6 +249,10 @@ def test_google_chat_names_an_incident_s_thread_in_the_message() -> None:
 def test_the_registry_names_every_platform() -> None:
     assert set(PLATFORMS) == {"slack", "discord", "teams", "mattermost", "googlechat", "webhook"}
     assert platform("slack") is slack
+    for module in PLATFORMS.values():  # what the Platform protocol says each provides
+        assert isinstance(module.PACE, timedelta)
+        assert isinstance(module.POST, Post)
+        assert callable(module.render)
     with pytest.raises(UnknownPlatform, match="use one of slack, discord"):
         platform("irc")
 
