@@ -372,6 +372,8 @@ class Story:
     suspects: tuple[Suspect, ...]
     more: int  # suspects past MAX_SUSPECTS, not listed
     compare_url: str | None
+    # A break's later commits on the branch while the check stayed red (up to its fix).
+    while_red: tuple[Suspect, ...] = ()
 
     @property
     def bisect(self) -> str:
@@ -413,6 +415,25 @@ def story(session: Session, event: Event) -> Story | None:
         more = max(0, total - len(suspects))
     placed = health(session, (event.repo, event.branch, check), after=ends.get(good))
     verdicts = {commit.sha: commit.verdict for commit in placed.commits}
+    later: list[Event] = []
+    if event.kind == "build_broken" and bad in ends:
+        fixed = event.uid.replace("build_broken:", "build_fixed:", 1)
+        fix = session.scalar(select(Event.sha).where(Event.uid == fixed))
+        fix_at = _positions(session, {(event.repo, fix)}).get((event.repo, fix)) if fix else None
+        later = list(
+            session.scalars(
+                select(Event)
+                .where(
+                    Event.repo == event.repo,
+                    Event.kind.in_(COMMIT_KINDS),
+                    Event.branch == event.branch,
+                    Event.id > ends[bad],
+                    *([Event.id < fix_at] if fix_at is not None else []),
+                )
+                .order_by(Event.id)
+                .limit(MAX_SUSPECTS)
+            )
+        )
     repo_url = session.scalar(select(Repo.html_url).where(Repo.full_name == event.repo))
     return Story(
         check=check,
@@ -421,4 +442,5 @@ def story(session: Session, event: Event) -> Story | None:
         suspects=tuple(Suspect(e, verdicts.get(e.sha or "")) for e in suspects),
         more=more,
         compare_url=f"{repo_url}/compare/{good}...{bad}" if repo_url else None,
+        while_red=tuple(Suspect(e, verdicts.get(e.sha or "")) for e in later),
     )

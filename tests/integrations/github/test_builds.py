@@ -318,3 +318,90 @@ def test_a_break_alerts_chat_with_the_check_s_name_inert(
     assert "<https://evil.example|" not in mrkdwn and "broke on main" in mrkdwn
     assert discord["allowed_mentions"] == {"parse": []}
     assert "@everyone" not in json.dumps(mattermost).replace("@\u200beveryone", "")
+
+
+def status(sha: str, state: str, **overrides: Any) -> dict[str, Any]:
+    """A status delivery shaped like GitHub's, with a null author and committer."""
+    value = {
+        "id": int(sha[:6], 16),
+        "sha": sha,
+        "state": state,
+        "context": "ci/legacy",
+        "target_url": "javascript:alert(1)",
+        "branches": [{"name": "main", "commit": {"sha": sha}}],
+        "commit": {"sha": sha, "author": None, "committer": None},
+        "updated_at": "2026-11-20T10:00:00+00:00",
+        "repository": repository(),
+    }
+    return value | overrides
+
+
+@pytest.mark.parametrize(
+    ("event", "payload", "status_code"),
+    [
+        ("status", status(A, "pending"), 202),
+        ("status", status(A, "failure", branches=[]), 202),
+        ("status", status(A, "failure", branches=["main"]), 400),
+        ("status", status(A, "failure", context=""), 400),
+        ("status", status(A, 7), 400),
+        (
+            "check_suite",
+            {
+                "action": "completed",
+                "check_suite": {"id": 1, "head_branch": None, "head_sha": A, "app": {}},
+                "repository": repository(),
+            },
+            202,
+        ),
+        (
+            "check_suite",
+            {
+                "action": "completed",
+                "check_suite": {
+                    "id": 1,
+                    "head_branch": "main",
+                    "head_sha": A,
+                    "conclusion": "failure",
+                    "app": {"name": "GitHub Actions", "slug": "github-actions"},
+                },
+                "repository": repository(),
+            },
+            202,
+        ),
+    ],
+)
+def test_odd_statuses_and_suites_are_ignored_or_refused_and_store_nothing(
+    client: FlaskClient, db: Database, event: str, payload: dict[str, Any], status_code: int
+) -> None:
+    response = deliver(client, event, payload)
+    assert response.status_code == status_code, response.json
+    assert results(db) == 0
+
+
+def test_a_status_by_form_keeps_no_link_but_https(client: FlaskClient, db: Database) -> None:
+    assert deliver(client, "status", status(A, "success"), form=True).status_code == 200
+    https = status(B, "error", target_url="https://ci.example/b")
+    assert deliver(client, "status", https, form=True).status_code == 200
+    with db.read() as session:
+        urls = dict(session.execute(select(BuildResult.sha, BuildResult.url)).all())
+    assert urls == {A: None, B: "https://ci.example/b"}
+
+
+def test_commits_pushed_while_red_join_a_break_s_page_until_it_is_fixed(
+    client: FlaskClient,
+) -> None:
+    pushed(client, A, B, C, D, E)
+    for sha, conclusion in ((A, "success"), (B, "failure"), (C, "failure")):
+        deliver(client, "workflow_run", run(sha, conclusion))
+    [broken] = client.get("/api/events?kind=build_broken").json["events"]
+
+    def while_red() -> list[str]:
+        page = client.get(f"/events/{broken['id']}").get_data(as_text=True)
+        if "while-red" not in page:
+            return []
+        listed = page.split('class="suspects while-red"')[1].split("</ol>")[0]
+        return [line.split("<code>")[1][:7] for line in listed.split("<li>")[1:]]
+
+    assert while_red() == [C[:7], D[:7], E[:7]]
+    deliver(client, "workflow_run", run(D, "success"))  # D fixes it: E came after
+    assert while_red() == [C[:7]]
