@@ -1,62 +1,40 @@
 """Cutting text to a platform's limit without breaking what it means, and laying out a
 message within a platform's limits so that every event is shown or counted.
 
-Text is split into units that must stay whole: a character with the marks, joiners and
-selectors that belong to it, each already escaped for the platform (so `&amp;` is one unit),
-and links. A cut drops whole units and ends with an ellipsis.
+Text is split into units that must stay whole: Unicode's extended grapheme clusters (what a
+reader sees as one character: क्षि, a Hangul syllable written in jamo, a flag, an emoji ZWJ
+sequence, CRLF), each already escaped for the platform (so `&amp;` is one unit), and links. A
+cut drops whole units and ends with an ellipsis.
 """
 
 from __future__ import annotations
 
 import sys
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
+import regex
+
 from feed.digest import InOrder, Line, Message, Section
 from feed.render import safe_url
 from integrations.chat.http import size
 
 ELLIPSIS = "…"
-ZWJ = "\u200d"
 LINE_TEXT = 1500  # one item at most, its quoted lines included: a few fit in any section
 LABEL = "see them all in shiplog"
 T = TypeVar("T")
 Link = Callable[[str | None, str], str]
 
 
-def graphemes(text: str) -> list[str]:
-    """Characters with their combining marks, variation selectors, skin tones, ZWJ
-    sequences and flag pairs."""
-    clusters: list[str] = []
-    for char in text:
-        joins = clusters and (
-            unicodedata.combining(char)
-            or char == ZWJ
-            or clusters[-1].endswith(ZWJ)
-            or 0xFE00 <= ord(char) <= 0xFE0F
-            or 0x1F3FB <= ord(char) <= 0x1F3FF  # skin tones
-            or unicodedata.category(char) == "Me"
-            or (_regional(char) and len(clusters[-1]) == 1 and _regional(clusters[-1]))
-        )
-        if joins:
-            clusters[-1] += char
-        else:
-            clusters.append(char)
-    return clusters
-
-
-def _regional(char: str) -> bool:
-    """A regional indicator: two of them make one flag."""
-    return 0x1F1E6 <= ord(char) <= 0x1F1FF
+CLUSTER = regex.compile(r"\X")  # an extended grapheme cluster (Unicode TR 29)
 
 
 def units(text: str, escape: Callable[[str], str] = lambda s: s) -> list[str]:
     """The escaped, unbreakable pieces of `text`."""
-    return [escape(cluster) for cluster in graphemes(text)]
+    return [escape(cluster) for cluster in CLUSTER.findall(text)]
 
 
 def fit(pieces: list[str], limit: int, *, measure: Callable[[str], int] = len) -> str:
@@ -90,7 +68,7 @@ def clip(
     # Only the first `limit` clusters can fit; a cluster is rarely over 8 code points.
     bound = limit * 8 + 64
     if len(text) > bound:
-        clusters = graphemes(text[:bound])[:-1]  # the last may be cut: drop it
+        clusters = CLUSTER.findall(text[:bound])[:-1]  # the last may be cut: drop it
         return fit([escape(c) for c in clusters] + [ELLIPSIS], limit, measure=measure)
     return fit(units(text, escape), limit, measure=measure)
 
