@@ -271,20 +271,23 @@ def scale_lines(results: dict[str, Any]) -> list[str]:
     shapes = {name: r["queries"]["shapes"] for name, r in runs.items()}
     ingest = {name: r["queries"]["ingest"] for name, r in runs.items()}
     sizes = {name: r["queries"]["indexes"] for name, r in runs.items()}
-    count = next(iter(shapes.values()))["count"]
+    total = next(iter(shapes.values()))["total"]
     lines += [
         "",
         "SQLite: the 1,000th page costs "
         f"{first['1,000th page by cursor']['p50'] / first['first page']['p50']:.2f} times the "
         "first at the median; target: at most 1.5.",
         "",
-        f"### Every pair and triple of filters ({count} shapes)",
+        f"### Every pair and triple of filters ({total} shapes)",
         "",
         "`bench.queries.shapes()`: every pair and every triple of repo, kind, branch, author, "
         "path, one-word and two-word text, a date window, `bots` and `around`, all with values "
         "that match many events, then each filter in turn with values that match few, then "
         "none; each on the first page and on the page after a cursor halfway back in time. "
-        f"Each shape's time is the slowest of {queries.SHAPE_RUNS} request(s) after a warm-up.",
+        f"Each shape's time is the slowest of {queries.SHAPE_RUNS} request(s) after a warm-up "
+        "(the warm-up itself when it took over a second); the shapes go in a shuffled order "
+        f"and stop after {queries.SHAPE_BUDGET:.0f} s a database, so a run cut short still "
+        "samples every kind.",
         "",
         "| measure |" + "".join(f" {name} |" for name in runs),
         "|---|" + "---|" * len(runs),
@@ -293,6 +296,8 @@ def scale_lines(results: dict[str, Any]) -> list[str]:
         + "".join(f" {g['p99']:.1f} ms |" for g in shapes.values()),
         "| worst shape |"
         + "".join(f" {g['worst_ms']:.0f} ms: {g['worst']} |" for g in shapes.values()),
+        "| shapes measured in the time |"
+        + "".join(f" {g['count']} of {g['total']} |" for g in shapes.values()),
         "| shapes at 50 ms or more |"
         + "".join(f" {len(g['over_50'])} of {g['count']} |" for g in shapes.values()),
         "| 20-commit push accepted (p50 / p95) |"
