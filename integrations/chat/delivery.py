@@ -39,18 +39,21 @@ def handlers(
     incident_url: Callable[[Incident], str] = lambda incident: "",
     http: requests.Session | None = None,
     hosts: WebhookHosts | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> dict[str, Handler]:
-    """`digest` and `deliver` jobs, bound to the database, one HTTP session and the webhook
-    host policy (checked again before every send: a host may resolve elsewhere since)."""
+    """`digest` and `deliver` jobs, bound to the database, one HTTP session, the webhook
+    host policy (checked again before every send: a host may resolve elsewhere since) and
+    the clock they read (tests move it on instead of sleeping)."""
     hosts = hosts or WebhookHosts()
+    clock = clock or (lambda: datetime.now(UTC))
     session_http = http or requests.Session()
 
     def digest(payload: dict[str, Any]) -> datetime | None:
         with db.write() as session:
-            return notify.close_window(session, payload["subscription"], datetime.now(UTC))
+            return notify.close_window(session, payload["subscription"], clock())
 
     def deliver(payload: dict[str, Any]) -> datetime | None:
-        now = datetime.now(UTC)
+        now = clock()
         with db.read() as session:
             subscription = session.get(Subscription, payload["subscription"])
             if subscription is None:
@@ -83,11 +86,11 @@ def handlers(
             raise GiveUp(f"{channel.name}: {exc}") from None
         except Failed as exc:
             with db.write() as session:
-                at = _failed(session.get(Channel, channel.id), datetime.now(UTC))
+                at = _failed(session.get(Channel, channel.id), clock())
             raise RetryAt(at, f"{channel.name}: {exc}", failed=True) from None
         with db.write() as session:
             row = session.get(Channel, channel.id)
-            row.last_sent_at, row.failing_reason = datetime.now(UTC), None
+            row.last_sent_at, row.failing_reason = clock(), None
             row.failures, row.circuit_until = 0, None
         log.info("chat: delivered to %s (%s)", channel.name, channel.platform)
         return None

@@ -4,6 +4,7 @@ subscriptions, the webhook host policy, the links back to shiplog and the delive
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -53,13 +54,19 @@ def chat_links(shiplog: Shiplog, served_at: str | None = None) -> dict[str, Call
 
 
 def delivery_handlers(
-    shiplog: Shiplog, http: requests.Session | None = None, *, served_at: str | None = None
+    shiplog: Shiplog,
+    http: requests.Session | None = None,
+    *,
+    served_at: str | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> dict[str, Handler]:
-    """The `digest` and `deliver` jobs for this app's settings (see `chat_links`)."""
+    """The `digest` and `deliver` jobs for this app's settings (see `chat_links`); tests may
+    give them a `clock`."""
     settings = shiplog.settings
     return delivery.handlers(
         shiplog.db,
         **chat_links(shiplog, served_at),
         http=http,
         hosts=WebhookHosts(settings.allow_webhook_hosts),
+        clock=clock,
     )

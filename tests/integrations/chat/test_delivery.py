@@ -18,6 +18,7 @@ from feed.commands import load_chat_config
 from feed.models import Channel, Job, Subscription
 from feed.state import shiplog_state
 from feed.worker import run_due
+from integrations.chat.options import delivery_handlers
 from tests.chat_validators import google_chat_problems, google_chat_query_problems
 from tests.conftest import deliver
 from tests.fake_chat import Answer, FakeChat
@@ -73,11 +74,14 @@ def revert_push(sha: str = SHA) -> dict:
     }
 
 
-def work(app) -> int:
+def work(app, *, ahead: timedelta = timedelta(0)) -> int:
+    """Run what is due, the chat handlers' clock `ahead` of the wall clock."""
     shiplog = shiplog_state(app)
     with shiplog.db.write() as session:  # no GitHub API in these tests
         session.execute(delete(Job).where(Job.kind == "patches"))
     handlers, _ = worker_parts(shiplog)
+    if ahead:
+        handlers |= delivery_handlers(shiplog, clock=lambda: datetime.now(UTC) + ahead)
     return run_due(shiplog.db, handlers)
 
 
@@ -308,10 +312,10 @@ def test_a_digest_covers_its_window_and_skips_empty_ones(app_config, chat, isola
     push["commits"][0]["message"] = "Add a feature"
     deliver(app.test_client(), "push", push)
     assert jobs(app) == []  # no realtime subscription here: only the digest
-    time.sleep(1.1)  # a window ends on a whole second: what arrived in this one is in it
     make_due(app)
-    work(app)
-    work(app)
+    # A window ends on a whole second: a clock a second on puts what arrived in this one in it.
+    work(app, ahead=timedelta(seconds=1))
+    work(app, ahead=timedelta(seconds=1))
     [message] = chat.to("/digest")
     text = str(message.json)
     assert "1 revert, 1 commit" in text
