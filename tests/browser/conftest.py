@@ -23,6 +23,13 @@ from tests.conftest import SECRET, assert_no_secrets, sign, subprocess_secrets_e
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHIPLOG = str(Path(sys.executable).with_name("shiplog"))
+PREVIEWED = """
+[[subscriptions]]
+name = "leap-day-digest"
+channel = "scanned"
+mode = "digest"
+schedule = "0 9 29 2 *"
+"""
 
 
 @pytest.fixture(scope="session")
@@ -126,6 +133,8 @@ def serve(folder: Path, extra: dict[str, str]) -> Iterator[str]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = environment(folder, extra | subprocess_secrets_env(folder, github=False))
+    with Path(env["SHIPLOG_CONFIG"]).open("a") as config:  # a digest to preview, never due
+        config.write(PREVIEWED)
     subprocess.run([SHIPLOG, "demo"], env=env, check=True, capture_output=True)
     env["SHIPLOG_GITHUB_WEBHOOK_SECRET"] = SECRET
     log = folder / "shiplog-run.log"
