@@ -24,7 +24,7 @@ from feed.timefmt import iso_utc
 from feed.web import absolute, admin_only, json_object, listing_url
 from integrations.chat import platform
 from integrations.chat.hosts import WebhookHosts
-from integrations.chat.setup import ChatConfigError, save_channel, save_subscription
+from integrations.chat.setup import NAME, ChatConfigError, save_channel, save_subscription
 
 blueprint = Blueprint("chat_admin", __name__)
 
@@ -54,6 +54,7 @@ def add_channel() -> tuple[Response, int]:
 @blueprint.delete("/api/channels/<name>")
 @admin_only
 def remove_channel(name: str) -> tuple[str, int]:
+    _named("channel", name)
     with _db().write() as session:
         notify.remove_subscriptions(
             session,
@@ -95,6 +96,7 @@ def add_subscription() -> tuple[Response, int]:
 @blueprint.delete("/api/subscriptions/<name>")
 @admin_only
 def remove_subscription(name: str) -> tuple[str, int]:
+    _named("subscription", name)
     with _db().write() as session:
         ids = session.scalars(select(Subscription.id).where(Subscription.name == name)).all()
         notify.remove_subscriptions(session, ids)
@@ -153,6 +155,7 @@ def delivery_log() -> str:
 @admin_only
 def preview(name: str) -> str:
     """What the subscription's next message will look like, and its exact payload."""
+    _named("subscription", name)
     now = datetime.now(UTC).replace(microsecond=0)
     with _db().read() as session:
         subscription = session.scalars(
@@ -210,6 +213,13 @@ def subscription_json(row: Subscription, channel_names: dict[int, str]) -> dict[
         "source": row.source,
         "window_end": iso_utc(row.window_end) if row.window_end else None,
     }
+
+
+def _named(what: str, name: str) -> None:
+    """404 for a name no channel or subscription can have (NUL, say, which PostgreSQL would
+    refuse as a query parameter), before it reaches the database."""
+    if not NAME.fullmatch(name):
+        abort(404, description=f"no {what} {name!r}")
 
 
 def _db():  # type: ignore[no-untyped-def]
