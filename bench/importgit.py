@@ -146,9 +146,10 @@ def lines(r: dict[str, Any], before: str = BEFORE) -> list[str]:
         f"Where import-git's CPU time goes: {r['import_git_cpu']:.2f} s in git (`log -z --raw "
         f"--patch`), {r['import_python_cpu']:.2f} s in Python (reading, parsing, storing): "
         f"{r['commits'] / r['import_cpu']:,.0f} commits per CPU second, against "
-        f"{r['commits'] / r['git_cpu']:,.0f} for `git log -p` alone. git writes while Python "
-        "reads (up to the pipe's buffer), so on a loaded machine the import's time follows "
-        "git's; the commits/s above are bounded by what the shared cores gave git.",
+        f"{r['commits'] / r['git_cpu']:,.0f} for `git log -p` alone. git and Python overlap "
+        "only as far as the pipe's buffer lets git run ahead, so the import's wall time is "
+        "close to the sum of the two: on a quiet machine the Python side decides whether the "
+        "target is met; on a loaded one, the share of the cores git gets.",
         "",
         PROFILE,
         "",
