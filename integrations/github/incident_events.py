@@ -23,23 +23,19 @@ NOT_AN_INCIDENT = "issue without the incident label"
 
 @router.register("issues", "opened")
 def issue_opened(payload: dict[str, Any], context: Context) -> Routed:
-    seen = _seen(payload)
-    if seen is None:
-        return Routed(ignored=PULL_REQUEST)
-    issue, repo, snapshot = seen
-    if not _is_incident(issue, context):
-        return Routed(ignored=NOT_AN_INCIDENT)
+    found = _incident(payload, context)
+    if isinstance(found, Routed):
+        return found
+    issue, repo, snapshot = found
     return Routed(records=[_opened(payload, issue, repo, "created_at")], snapshot=snapshot)
 
 
 @router.register("issues", "labeled")
 def issue_labeled(payload: dict[str, Any], context: Context) -> Routed:
-    seen = _seen(payload)
-    if seen is None:
-        return Routed(ignored=PULL_REQUEST)
-    issue, repo, snapshot = seen
-    if not _is_incident(issue, context):
-        return Routed(ignored=NOT_AN_INCIDENT)
+    found = _incident(payload, context)
+    if isinstance(found, Routed):
+        return found
+    issue, repo, snapshot = found
     if not _names_incident_label(payload, context):
         return Routed(snapshot=snapshot)  # another label: the incident's state changes
     return Routed(records=[_opened(payload, issue, repo, "updated_at")], snapshot=snapshot)
@@ -60,13 +56,10 @@ def issue_unlabeled(payload: dict[str, Any], context: Context) -> Routed:
 
 @router.register("issues", "edited")
 def issue_edited(payload: dict[str, Any], context: Context) -> Routed:
-    seen = _seen(payload)
-    if seen is None:
-        return Routed(ignored=PULL_REQUEST)
-    issue, _, snapshot = seen
-    if not _is_incident(issue, context):
-        return Routed(ignored=NOT_AN_INCIDENT)
-    return Routed(snapshot=snapshot)  # a new title: the incident's state changes
+    found = _incident(payload, context)
+    if isinstance(found, Routed):
+        return found
+    return Routed(snapshot=found[2])  # a new title: the incident's state changes
 
 
 @router.register("issues", "transferred")
@@ -81,12 +74,10 @@ def issue_deleted(payload: dict[str, Any], context: Context) -> Routed:
 
 @router.register("issues", "closed")
 def issue_closed(payload: dict[str, Any], context: Context) -> Routed:
-    seen = _seen(payload)
-    if seen is None:
-        return Routed(ignored=PULL_REQUEST)
-    issue, repo, snapshot = seen
-    if not _is_incident(issue, context):
-        return Routed(ignored=NOT_AN_INCIDENT)
+    found = _incident(payload, context)
+    if isinstance(found, Routed):
+        return found
+    issue, repo, snapshot = found
     when = timestamp(issue, "closed_at") or timestamp(issue, "updated_at")
     title = required(issue, "title", str)
     record = _incident_record(
@@ -104,12 +95,10 @@ def issue_closed(payload: dict[str, Any], context: Context) -> Routed:
 
 @router.register("issues", "reopened")
 def issue_reopened(payload: dict[str, Any], context: Context) -> Routed:
-    seen = _seen(payload)
-    if seen is None:
-        return Routed(ignored=PULL_REQUEST)
-    issue, repo, snapshot = seen
-    if not _is_incident(issue, context):
-        return Routed(ignored=NOT_AN_INCIDENT)
+    found = _incident(payload, context)
+    if isinstance(found, Routed):
+        return found
+    issue, repo, snapshot = found
     when = timestamp(issue, "updated_at")
     title = required(issue, "title", str)
     record = _incident_record(
@@ -168,6 +157,18 @@ def _seen(payload: dict[str, Any]) -> tuple[dict[str, Any], str, IssueSnapshot] 
         return None
     repo = repo_name(payload)
     return issue, repo, _snapshot(repo, issue)
+
+
+def _incident(
+    payload: dict[str, Any], context: Context
+) -> tuple[dict[str, Any], str, IssueSnapshot] | Routed:
+    """The incident issue, its repository and its snapshot, or why the delivery is ignored."""
+    seen = _seen(payload)
+    if seen is None:
+        return Routed(ignored=PULL_REQUEST)
+    if not _is_incident(seen[0], context):
+        return Routed(ignored=NOT_AN_INCIDENT)
+    return seen
 
 
 def _ended(payload: dict[str, Any], reason: str) -> Routed:
