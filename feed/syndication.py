@@ -149,9 +149,9 @@ def _json_authors(name: str) -> dict[str, object]:
     return {"authors": [{"name": name}], "author": {"name": name}}
 
 
-def _generator(events: Sequence[Event], meta: FeedMeta) -> FeedGenerator:
+def _head(meta: FeedMeta) -> FeedGenerator:
+    """A feed with its own fields set (id, title, links, generator, author), no entries."""
     generator = FeedGenerator()
-    generator.load_extension("dc")
     generator.id(feed_id(meta))
     generator.title(xml_text(meta.title))
     generator.subtitle(xml_text(meta.description))
@@ -160,6 +160,12 @@ def _generator(events: Sequence[Event], meta: FeedMeta) -> FeedGenerator:
     generator.link(href=meta.home_url, rel="alternate")
     generator.generator("shiplog")
     generator.author(name=FEED_AUTHOR)  # for entries that name nobody; RSS shows no name
+    return generator
+
+
+def _generator(events: Sequence[Event], meta: FeedMeta) -> FeedGenerator:
+    generator = _head(meta)
+    generator.load_extension("dc")
     updated = updated_of(events)
     generator.updated(updated)
     generator.lastBuildDate(updated)
@@ -187,14 +193,7 @@ def status_atom(incidents: Sequence[Incident], notes: dict[str, str], meta: Feed
     update and at resolution. The id is the incident's uid under `status:`, apart from the
     timeline's "incident opened" entry (the bare uid): a reader that keys entries by id across
     feeds must not take the two for one."""
-    generator = FeedGenerator()
-    generator.id(feed_id(meta))
-    generator.title(xml_text(meta.title))
-    generator.subtitle(xml_text(meta.description))
-    generator.link(href=meta.self_url, rel="self")
-    generator.link(href=meta.home_url, rel="alternate")
-    generator.generator("shiplog")
-    generator.author(name=FEED_AUTHOR)
+    generator = _head(meta)
     updated = max((i.updated_at for i in incidents), default=EMPTY_FEED_UPDATED)
     generator.updated(updated)
     for incident in incidents:
