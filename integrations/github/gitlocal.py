@@ -7,9 +7,12 @@ patch is parsed; the patch is only cut at its `diff --git` lines, one part per f
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import secrets
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +25,8 @@ from feed.store import EventRecord, upsert_repo
 from integrations.github.commits import capped_files, commit_record, login_from_email
 
 BATCH = 500
+BLOCK = 1 << 20  # bytes read from git at a time
+READ_AHEAD = 32  # blocks git may run ahead of the store (32 MiB at the most)
 STATUSES = {"A": "added", "D": "removed", "R": "renamed"}  # git's raw letters; M and T too
 
 
@@ -122,7 +127,7 @@ def _log(path: Path, branch: str) -> Iterator[str]:
     ):
         assert process.stdout is not None
         rest = b""
-        for block in iter(lambda: process.stdout.read(1 << 20), b""):
+        for block in _read_ahead(process):
             parts = (rest + block).split(marker)
             rest = parts.pop()
             for part in parts:
@@ -134,6 +139,34 @@ def _log(path: Path, branch: str) -> Iterator[str]:
             errors.seek(0)
             message = errors.read().decode(errors="replace").strip()
             raise GitError(f"import-git: git log failed: {message}")
+
+
+def _read_ahead(process: subprocess.Popen[bytes]) -> Iterator[bytes]:
+    """`process`'s output in blocks, read by a thread up to READ_AHEAD blocks ahead of the
+    caller, so git computes the next commits while Python stores these (a pipe holds only
+    64 KiB). A caller that stops early kills git rather than wait for the rest of history."""
+    assert process.stdout is not None
+    stream = process.stdout
+    blocks: queue.Queue[bytes] = queue.Queue(READ_AHEAD)
+
+    def read() -> None:
+        try:
+            for block in iter(lambda: stream.read(BLOCK), b""):
+                blocks.put(block)
+        finally:
+            blocks.put(b"")
+
+    reader = threading.Thread(target=read, name="import-git-reader", daemon=True)
+    reader.start()
+    try:
+        yield from iter(blocks.get, b"")
+    finally:
+        if reader.is_alive():
+            process.kill()
+            while reader.is_alive():  # a reader waiting on a full queue gets room to finish
+                with contextlib.suppress(queue.Empty):
+                    blocks.get(timeout=0.05)
+        reader.join()
 
 
 def _files(sha: str, changes: str) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 
 from feed.models import Event, EventFile
 from feed.state import shiplog_state
+from integrations.github import gitlocal
 from tests.github_emulator import FakeCommit
 
 GIT_ENV = {
@@ -134,3 +136,19 @@ def test_a_folder_that_is_not_a_repository_is_refused(app, tmp_path: Path) -> No
     result = invoke(app, str(tmp_path), "--repo", "acme/api")
     assert result.exit_code == 1
     assert "is not a git repository" in result.output
+
+
+def test_a_reader_that_stops_early_stops_git_and_its_thread() -> None:
+    """The read-ahead thread must not outlive an import that failed half-way: with `yes`
+    (endless output) standing in for git, closing the reader kills the process and ends the
+    thread, where a thread blocked on a full queue would hang the import for ever."""
+    process = subprocess.Popen(["yes", "shiplog"], stdout=subprocess.PIPE)
+    with process:
+        blocks = gitlocal._read_ahead(process)
+        assert next(blocks).startswith(b"shiplog\n")
+        closer = threading.Thread(target=blocks.close)
+        closer.start()
+        closer.join(timeout=10)
+        assert not closer.is_alive(), "closing the reader hung"
+        assert process.wait(timeout=10) != 0  # killed, not run to its end
+    assert not [t for t in threading.enumerate() if t.name == "import-git-reader"]
