@@ -6,7 +6,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,55 +32,6 @@ FLAG_WORDS |= {"off": False, "0": False, "": False}
 
 class ConfigError(ValueError):
     """A setting that cannot be used; the message names it."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    """The settings the core and the integrations read, validated; each field is read as its
-    row in SETTINGS (at the end of this module) says, defaults included."""
-
-    database_url: str
-    github_webhook_secret: str | None
-    github_token: str | None
-    github_api_url: str
-    repos: tuple[str, ...]
-    incident_label: str
-    admin_token: str | None
-    base_url: str | None
-    sync_branches: tuple[str, ...]
-    build_branches: tuple[str, ...]
-    sync_interval: int
-    sync_backfill_days: int
-    sync_patch_cap: int
-    sync_rate_limit_reserve: int
-    job_max_attempts: int
-    job_lease_seconds: int
-    github_app_id: str | None
-    github_app_private_key_file: str | None
-    github_app_installation_id: int | None
-    incident_severities: tuple[str, ...]
-    incident_component_prefix: str
-    components: dict[str, tuple[str, ...]]
-    log_format: str
-    private: bool
-    allow_webhook_hosts: tuple[str, ...]
-    worker_threads: dict[str, int]
-
-    @property
-    def incident_rules(self) -> IncidentRules:
-        return IncidentRules(self.incident_severities, self.incident_component_prefix)
-
-    @property
-    def has_github_source(self) -> bool:
-        """True once anything connects shiplog to GitHub."""
-        return bool(
-            self.repos or self.github_webhook_secret or self.github_token or self.github_app_id
-        )
-
-    @classmethod
-    def from_mapping(cls, config: Mapping[str, Any]) -> Settings:
-        """Validate the Flask config's SHIPLOG keys, each as its row in SETTINGS says."""
-        return cls(**{name: row.read(config, row.key) for name, row in SETTINGS.items()})
 
 
 @dataclass(frozen=True)
@@ -388,64 +339,102 @@ def _parsed(parse: Callable[[Any], Any]) -> Reader:
     return lambda config, key: parse(config.get(key))
 
 
-# The settings: Settings field -> Setting(Flask config key, reader with its default, TOML key).
-# A new setting is a row here and a typed field in Settings; nothing else repeats it.
-SETTINGS: dict[str, Setting] = {
-    "database_url": Setting(
+def _setting(key: str, read: Reader, toml: str | None = None) -> Any:
+    """A field of Settings with its row of the table: read from the Flask config key `key`
+    (`SHIPLOG_<key>` in the environment) by `read`, and from the TOML key `toml`."""
+    return field(metadata={"setting": Setting(key, read, toml)})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The settings the core and the integrations read, validated. Each field is its own row
+    of the table: its type, where it is read from, and its reader (which checks a value and
+    gives the default). A new setting is one field here; nothing else repeats it."""
+
+    database_url: str = _setting(
         "DATABASE_URL", lambda config, key: _database_url(_text(config, key)), "server.database_url"
-    ),
-    "github_webhook_secret": Setting("GITHUB_WEBHOOK_SECRET", _text_or(), "github.webhook_secret"),
-    "github_token": Setting("GITHUB_TOKEN", _text_or(), "github.token"),
-    "github_api_url": Setting(
+    )
+    github_webhook_secret: str | None = _setting(
+        "GITHUB_WEBHOOK_SECRET", _text_or(), "github.webhook_secret"
+    )
+    github_token: str | None = _setting("GITHUB_TOKEN", _text_or(), "github.token")
+    github_api_url: str = _setting(
         "GITHUB_API_URL", _http_url_or(DEFAULT_GITHUB_API_URL), "github.api_url"
-    ),
-    "repos": Setting("REPOS", _parsed(_repos), "github.repos"),
-    "incident_label": Setting(
+    )
+    repos: tuple[str, ...] = _setting("REPOS", _parsed(_repos), "github.repos")
+    incident_label: str = _setting(
         "INCIDENT_LABEL", _text_or(DEFAULT_INCIDENT_LABEL), "github.incident_label"
-    ),
-    "admin_token": Setting("ADMIN_TOKEN", _text_or(), "server.admin_token"),
-    "base_url": Setting("BASE_URL", _http_url_or(None), "server.base_url"),
-    "sync_branches": Setting("SYNC_BRANCHES", _names_or(), "github.branches"),
-    "build_branches": Setting(
+    )
+    admin_token: str | None = _setting("ADMIN_TOKEN", _text_or(), "server.admin_token")
+    base_url: str | None = _setting("BASE_URL", _http_url_or(None), "server.base_url")
+    sync_branches: tuple[str, ...] = _setting("SYNC_BRANCHES", _names_or(), "github.branches")
+    build_branches: tuple[str, ...] = _setting(
         "BUILD_BRANCHES", _names_or(DEFAULT_COUNTED), "github.build_branches"
-    ),
-    "sync_interval": Setting("SYNC_INTERVAL", _number_or(300, minimum=10), "github.sync_interval"),
-    "sync_backfill_days": Setting(
+    )
+    sync_interval: int = _setting(
+        "SYNC_INTERVAL", _number_or(300, minimum=10), "github.sync_interval"
+    )
+    sync_backfill_days: int = _setting(
         "SYNC_BACKFILL_DAYS", _number_or(90, minimum=1), "github.backfill_days"
-    ),
-    "sync_patch_cap": Setting(
+    )
+    sync_patch_cap: int = _setting(
         "SYNC_PATCH_CAP", _number_or(512 * 1024, minimum=0), "github.patch_cap"
-    ),
-    "sync_rate_limit_reserve": Setting(
+    )
+    sync_rate_limit_reserve: int = _setting(
         "SYNC_RATE_LIMIT_RESERVE", _number_or(100, minimum=0), "github.rate_limit_reserve"
-    ),
-    "job_max_attempts": Setting("JOB_MAX_ATTEMPTS", _number_or(MAX_ATTEMPTS, minimum=1)),
-    "job_lease_seconds": Setting(
+    )
+    job_max_attempts: int = _setting("JOB_MAX_ATTEMPTS", _number_or(MAX_ATTEMPTS, minimum=1))
+    job_lease_seconds: int = _setting(
         "JOB_LEASE_SECONDS", _number_or(int(LEASE.total_seconds()), minimum=1)
-    ),
-    "github_app_id": Setting("GITHUB_APP_ID", _text_or(), "github.app_id"),
-    "github_app_private_key_file": Setting(
+    )
+    github_app_id: str | None = _setting("GITHUB_APP_ID", _text_or(), "github.app_id")
+    github_app_private_key_file: str | None = _setting(
         "GITHUB_APP_PRIVATE_KEY_FILE", _text_or(), "github.app_private_key_file"
-    ),
-    "github_app_installation_id": Setting(
+    )
+    github_app_installation_id: int | None = _setting(
         "GITHUB_APP_INSTALLATION_ID", _number_or(None, minimum=1), "github.app_installation_id"
-    ),
-    "incident_severities": Setting(
+    )
+    incident_severities: tuple[str, ...] = _setting(
         "INCIDENT_SEVERITIES", _names_or(DEFAULT_SEVERITIES, lower=True), "github.severity_labels"
-    ),
-    "incident_component_prefix": Setting(
+    )
+    incident_component_prefix: str = _setting(
         "INCIDENT_COMPONENT_PREFIX",
         _text_or(DEFAULT_COMPONENT_PREFIX),
         "github.component_label_prefix",
-    ),
-    "components": Setting("COMPONENTS", _parsed(_components)),  # the [components] table
-    "log_format": Setting(
+    )
+    components: dict[str, tuple[str, ...]] = _setting(  # the [components] table
+        "COMPONENTS", _parsed(_components)
+    )
+    log_format: str = _setting(
         "LOG_FORMAT", lambda config, key: _choice(config, key, LOG_FORMATS), "server.log_format"
-    ),
-    "private": Setting("PRIVATE", lambda config, key: _flag(config, key), "server.private"),
-    "allow_webhook_hosts": Setting("SECURITY", _parsed(_webhook_hosts)),  # the [security] table
-    "worker_threads": Setting("WORKER_THREADS", _parsed(_threads), "server.worker_threads"),
-}
+    )
+    private: bool = _setting("PRIVATE", lambda config, key: _flag(config, key), "server.private")
+    allow_webhook_hosts: tuple[str, ...] = _setting(  # the [security] table
+        "SECURITY", _parsed(_webhook_hosts)
+    )
+    worker_threads: dict[str, int] = _setting(
+        "WORKER_THREADS", _parsed(_threads), "server.worker_threads"
+    )
+
+    @property
+    def incident_rules(self) -> IncidentRules:
+        return IncidentRules(self.incident_severities, self.incident_component_prefix)
+
+    @property
+    def has_github_source(self) -> bool:
+        """True once anything connects shiplog to GitHub."""
+        return bool(
+            self.repos or self.github_webhook_secret or self.github_token or self.github_app_id
+        )
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any]) -> Settings:
+        """Validate the Flask config's SHIPLOG keys, each as its field's row says."""
+        return cls(**{name: row.read(config, row.key) for name, row in SETTINGS.items()})
+
+
+# The table: Settings field -> its row, for the TOML keys and the integrations' defaults.
+SETTINGS: dict[str, Setting] = {item.name: item.metadata["setting"] for item in fields(Settings)}
 FLASK_TOML_KEYS = {"server.secret_key": "SECRET_KEY"}  # Flask's own setting, read by Flask
 
 
