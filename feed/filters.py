@@ -18,7 +18,15 @@ from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
 from feed import search
-from feed.models import BUILD_KINDS, INCIDENT_KINDS, KINDS, AuthorAlias, Event, EventFile
+from feed.models import (
+    BUILD_KINDS,
+    FILE_KINDS,
+    INCIDENT_KINDS,
+    KINDS,
+    AuthorAlias,
+    Event,
+    EventFile,
+)
 
 GROUPS = {"incident": INCIDENT_KINDS, "build": BUILD_KINDS}  # a kind= that means several
 KIND_CHOICES = (*KINDS, *GROUPS)
@@ -180,6 +188,22 @@ class Filter:
         for kind in self.kinds:
             kinds.extend(GROUPS.get(kind, (kind,)))
         return tuple(dict.fromkeys(kinds))
+
+    def cannot_match(self, *, aliases: Collection[str] = ()) -> bool:
+        """Whether no event can pass, whatever the store holds: a window that ends before it
+        starts, files asked of kinds that carry none (`FILE_KINDS`), or only bots asked for
+        while bots are left out (`aliases`: the other names of the filter's authors, read
+        beforehand by `feed.store.author_aliases`, none of them a human's)."""
+        if self.since and self.until and self.since >= self.until:
+            return True
+        if self.paths and self.kinds and not set(self.expanded_kinds()) & set(FILE_KINDS):
+            return True
+        return (
+            self.bots == "exclude"
+            and bool(self.authors)
+            and all(glob.endswith(BOT_SUFFIX) for glob in self.authors)
+            and all(alias.endswith(BOT_SUFFIX) for alias in aliases)
+        )
 
     def apply(
         self,

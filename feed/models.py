@@ -35,6 +35,9 @@ KINDS = (
 )
 INCIDENT_KINDS = ("incident_opened", "incident_update", "incident_resolved")
 BUILD_KINDS = ("build_broken", "build_fixed")
+# The kinds that carry files: the store refuses files on any other, so a `path` filter asking
+# only other kinds matches nothing (`Filter.cannot_match`).
+FILE_KINDS = ("commit", "revert")
 KIND_LABELS = {
     "commit": "Commit",
     "revert": "Revert",

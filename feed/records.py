@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from feed.models import KINDS
+from feed.models import FILE_KINDS, KINDS
 
 # Columns with a bounded length: a record that does not fit is refused, never cut.
 COLUMN_LIMITS = {
@@ -56,6 +56,8 @@ class EventRecord:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"store: unknown event kind {self.kind!r}")
+        if self.files and self.kind not in FILE_KINDS:
+            raise ValueError(f"store: a {self.kind} carries no files")
         if self.occurred_at.tzinfo is None:
             raise ValueError("store: occurred_at must carry a time zone")
         for name, limit in COLUMN_LIMITS.items():

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from feed import reverts, search
 from feed.filters import DRIVERS, Drive, Filter, other_names, touching, unindexed
 from feed.models import (
+    FILE_KINDS,
     AuthorAlias,
     BuildResult,
     Delivery,
@@ -153,6 +154,8 @@ def attach_files(
     event = session.scalars(select(Event).where(Event.uid == uid).with_for_update()).one_or_none()
     if event is None:
         return False
+    if files and event.kind not in FILE_KINDS:
+        raise ValueError(f"store: a {event.kind} carries no files")
     session.execute(delete(EventFile).where(EventFile.event_id == event.id))
     _add_files(session, [(event.id, files)])
     event.diff_state = "fetched"
@@ -234,6 +237,8 @@ def list_events(
 ) -> Page:
     """The page of events matching `filter`, newest first, after `cursor`.
 
+    A filter that cannot match (`Filter.cannot_match`) answers an empty page without
+    reading the events.
     On SQLite the filter is first tested on the newest events, walking the timeline index
     and stopping when the page is full: quick for a filter that matches many. Only if the
     newest few thousand do not fill the page is the index of its most selective part walked
@@ -244,8 +249,10 @@ def list_events(
     """
     limit = max(1, min(limit, MAX_LIMIT))
     position = decode_cursor(cursor) if cursor else None
-    windows = incident_windows(session) if filter.around else None
     aliases = author_aliases(session, filter.authors)
+    if filter.cannot_match(aliases=aliases):
+        return Page([], None)
+    windows = incident_windows(session) if filter.around else None
     if session.get_bind().dialect.name != "sqlite" or not _narrows_more_than_time(filter):
         stmt = filter.apply(select(Event), windows=windows, aliases=aliases)
         events = _page(session, stmt, position, limit)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from urllib.parse import parse_qsl
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import MultiDict
 
@@ -63,6 +64,13 @@ QUERIES = [
     "repo=nobody/*&kind=commit",
     "path=vendor/*&branch=main",
 ]
+# No event can match, whatever the store holds: answered without reading the events.
+CONTRADICTIONS = [
+    "author=*[bot]&bots=exclude",
+    "author=dependabot[bot],renovate[bot]&bots=exclude&repo=acme/*",
+    "kind=deployment&path=src/*",
+    "kind=incident,release&path=*&q=cache",
+]
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -99,7 +107,7 @@ def every_page(db: Database, filter: Filter, **options) -> list[int]:
             cursor = page.next_cursor
 
 
-@pytest.mark.parametrize("query", QUERIES)
+@pytest.mark.parametrize("query", QUERIES + CONTRADICTIONS)
 def test_every_plan_pages_through_the_same_events(timeline: Database, query: str) -> None:
     filter = parse(query)
     with timeline.read() as session:
@@ -119,6 +127,57 @@ def test_every_plan_pages_through_the_same_events(timeline: Database, query: str
     assert every_page(timeline, filter) == expected
     assert every_page(timeline, filter, scan_depths=(40, 300)) == expected
     assert every_page(timeline, filter, scan_depths=()) == expected
+
+
+def reads_of_events(db: Database, query: str) -> tuple[list[int], list[str]]:
+    """The first page's ids and the statements that read the events table for it."""
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        with db.read() as session:
+            page = list_events(session, parse(query))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert page.next_cursor is None or page.events
+    return [e.id for e in page.events], [s for s in statements if "FROM events" in s]
+
+
+@pytest.mark.parametrize("query", CONTRADICTIONS)
+def test_a_filter_that_cannot_match_answers_without_reading_the_events(
+    timeline: Database, query: str
+) -> None:
+    assert reads_of_events(timeline, query) == ([], [])
+    # The same filter, one part short of the contradiction, reads them.
+    opened = query.replace("&bots=exclude", "").replace("kind=", "kind=commit,")
+    ids, reads = reads_of_events(timeline, opened)
+    assert ids and reads
+
+
+def test_a_window_that_ends_before_it_starts_matches_nothing(timeline: Database) -> None:
+    """The parser refuses it; a Filter made in code answers empty, as the slow path would."""
+    moment = datetime(2024, 6, 1, tzinfo=UTC)
+    for since in (moment, moment + timedelta(days=30)):
+        filter = Filter(kinds=("commit",), since=since, until=moment)
+        assert filter.cannot_match()
+        with timeline.read() as session:
+            slow = session.scalars(filter.apply(select(Event.id))).all()
+            assert list_events(session, filter).events == slow == []
+    assert not Filter(since=moment, until=moment + timedelta(seconds=1)).cannot_match()
+
+
+def test_human_aliases_of_a_bot_keep_the_filter_open() -> None:
+    """A bot's login whose git name is a human's may still pass `bots=exclude`."""
+    bots = Filter(authors=("*[bot]",), bots="exclude")
+    assert bots.cannot_match(aliases={"renovate[bot]"})
+    assert not bots.cannot_match(aliases={"renovate[bot]", "Renovate Bot"})
+    assert not Filter(authors=("*[bot]", "mara"), bots="exclude").cannot_match()
+    assert not Filter(authors=("*[bot]*",), bots="exclude").cannot_match()
+    assert not Filter(kinds=("incident", "commit"), paths=("*",)).cannot_match()
+    assert Filter(kinds=("build",), paths=("*",)).cannot_match()
 
 
 def test_the_generated_timeline_has_what_the_filters_need(timeline: Database) -> None:

@@ -12,6 +12,7 @@ from feed.filters import Filter
 from feed.models import Delivery, Event, EventFile, Repo
 from feed.store import (
     InvalidCursor,
+    attach_files,
     claim_delivery,
     decode_cursor,
     delete_event,
@@ -91,6 +92,18 @@ def test_times_come_back_in_utc_to_the_microsecond(db: Database) -> None:
 def test_a_record_without_a_time_zone_is_refused() -> None:
     with pytest.raises(ValueError, match="time zone"):
         make_record(occurred_at=datetime(2026, 11, 1))
+
+
+def test_only_commits_and_reverts_carry_files(db: Database) -> None:
+    with pytest.raises(ValueError, match="a deployment carries no files"):
+        make_record(kind="deployment", files=["src/app.py"])
+    deployment = make_record(kind="deployment", uid="deployment:acme/api:1")
+    with db.write() as session:
+        upsert_event(session, deployment)
+    with db.write() as session, pytest.raises(ValueError, match="a deployment carries no files"):
+        attach_files(session, deployment.uid, make_record(files=["a.py"]).files, stats={})
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(EventFile)) == 0
 
 
 def test_an_unknown_kind_is_refused() -> None:
