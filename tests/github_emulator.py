@@ -27,6 +27,7 @@ import jwt
 RATE_LIMIT = 5000
 SHUTDOWN_POLL = 0.05  # seconds: how soon the server notices it is asked to stop
 INSTALLATION_TOKEN = "ghs_emulatedinstallationtoken"
+CI_LISTINGS = {"check-suites": "suites", "check-runs": "check_runs", "status": "statuses"}
 
 
 @dataclass
@@ -48,6 +49,12 @@ class FakeRepo:
     issues: list[dict[str, Any]] = field(default_factory=list)
     comments: list[dict[str, Any]] = field(default_factory=list)
     releases: list[dict[str, Any]] = field(default_factory=list)  # newest first
+    # CI: workflow runs (every attempt, as make_workflow_run shapes them), and per commit SHA
+    # its check suites, check runs and statuses (each list oldest first, as reported).
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    suites: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    check_runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     status: int | None = None  # answer every request with this (404 gone, 403 forbidden)
 
     def push(self, branch: str, *commits: FakeCommit) -> None:
@@ -184,6 +191,26 @@ class Emulator:
             return self._list(method, path, headers, query, prefix, on_issue)
         if rest == ["releases"]:
             return self._list(method, path, headers, query, prefix, list(repo.releases))
+        if rest == ["actions", "runs"]:
+            runs = self._runs(repo, query)
+            return self._list(method, path, headers, query, prefix, runs, wrap="workflow_runs")
+        if len(rest) == 5 and rest[:2] == ["actions", "runs"] and rest[3] == "attempts":
+            for run in repo.runs:
+                if [str(run["id"]), str(run["run_attempt"])] == [rest[2], rest[4]]:
+                    return self._respond(method, path, headers, run)
+            return self._send(method, path, 404, {"message": "Not Found"})
+        if len(rest) == 3 and rest[0] == "commits" and rest[2] in CI_LISTINGS:
+            if self._find(repo, rest[1]) is None:
+                return self._send(
+                    method, path, 404, {"message": f"No commit found for SHA: {rest[1]}"}
+                )
+            if rest[2] == "status":
+                return self._respond(method, path, headers, self._combined(repo, rest[1]))
+            items = getattr(repo, CI_LISTINGS[rest[2]]).get(rest[1], [])
+            wrap = rest[2].replace("-", "_")
+            if wrap == "check_runs":  # GitHub's default filter=latest: the newest run per name
+                items = list({run["name"]: run for run in items}.values())
+            return self._list(method, path, headers, query, prefix, items, wrap=wrap)
         return self._send(method, path, 404, {"message": "Not Found"})
 
     def _take_fault(self, path: str) -> Fault | None:
@@ -212,7 +239,7 @@ class Emulator:
         expires = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         return self._send(method, path, 201, {"token": INSTALLATION_TOKEN, "expires_at": expires})
 
-    def _list(self, method, path, headers, query, prefix, items):
+    def _list(self, method, path, headers, query, prefix, items, *, wrap: str | None = None):
         per_page = min(int(query.get("per_page", 30)), 100)
         page = int(query.get("page", 1))
         chunk = items[(page - 1) * per_page : page * per_page]
@@ -220,7 +247,8 @@ class Emulator:
         if page * per_page < len(items):
             next_query = urlencode({**query, "page": page + 1})
             link = f'<{self.url}{prefix}{path}?{next_query}>; rel="next"'
-        return self._respond(method, path, headers, chunk, link=link)
+        data = {"total_count": len(items), wrap: chunk} if wrap else chunk
+        return self._respond(method, path, headers, data, link=link)
 
     def _respond(self, method, path, headers, data, *, link: str | None = None):
         body = json.dumps(data).encode()
@@ -314,6 +342,49 @@ class Emulator:
             data["files"] = commit.files
         return data
 
+    def _runs(self, repo: FakeRepo, query: dict[str, str]) -> list[dict[str, Any]]:
+        """The latest attempt of each run, newest first, as `branch`, `status`, `head_sha`
+        and `created` (`>=`, `<=`, `>`, `<` a date or time, or `from..to`) filter them."""
+        latest: dict[int, dict[str, Any]] = {}
+        for run in repo.runs:
+            if run["run_attempt"] >= latest.get(run["id"], run)["run_attempt"]:
+                latest[run["id"]] = run
+        low, high = _created_range(query.get("created", ""))
+        wanted = query.get("status")
+        return sorted(
+            (
+                run
+                for run in latest.values()
+                if query.get("branch") in (None, run["head_branch"])
+                and query.get("head_sha") in (None, run["head_sha"])
+                and wanted in (None, run["status"], run["conclusion"])
+                and (low is None or _time(run["created_at"]) >= low)
+                and (high is None or _time(run["created_at"]) <= high)
+            ),
+            key=lambda run: (run["created_at"], run["id"]),
+            reverse=True,
+        )
+
+    def _combined(self, repo: FakeRepo, sha: str) -> dict[str, Any]:
+        """GitHub's combined status: the latest status of each context, and their verdict."""
+        latest = list({s["context"]: s for s in repo.statuses.get(sha, [])}.values())[::-1]
+        states = {status["state"] for status in latest}
+        if states & {"failure", "error"}:
+            state = "failure"
+        elif "pending" in states or not latest:
+            state = "pending"
+        else:
+            state = "success"
+        return {
+            "state": state,
+            "statuses": latest[:100],
+            "sha": sha,
+            "total_count": len(latest),
+            "repository": {"full_name": repo.full_name},
+            "commit_url": f"{self.url}/repos/{repo.full_name}/commits/{sha}",
+            "url": f"{self.url}/repos/{repo.full_name}/commits/{sha}/status",
+        }
+
     def _issues(self, repo: FakeRepo, query: dict[str, str]) -> list[dict[str, Any]]:
         wanted = {name for name in query.get("labels", "").split(",") if name}
         state = query.get("state", "open")
@@ -371,6 +442,18 @@ def _handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
+
+
+def _created_range(spec: str) -> tuple[datetime | None, datetime | None]:
+    """GitHub's search syntax for dates, as the runs listing's `created` takes it."""
+    if ".." in spec:
+        low, high = spec.split("..", 1)
+        return _time(low), _time(high)
+    for sign in (">=", "<=", ">", "<"):
+        if spec.startswith(sign):
+            moment = _time(spec[len(sign) :])
+            return (moment, None) if sign[0] == ">" else (None, moment)
+    return (_time(spec), _time(spec) + timedelta(days=1)) if spec else (None, None)
 
 
 def _time(value: str | None) -> datetime | None:
@@ -472,4 +555,123 @@ def make_release(tag: str, when: datetime, *, draft: bool = False, repo: str = "
         "published_at": None if draft else stamp,
         "author": {"login": "tomas", "id": 9},
         "body": f"Notes for {tag}",
+    }
+
+
+def _stamp(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def make_workflow_run(
+    sha: str,
+    conclusion: str | None,
+    *,
+    run_id: int,
+    when: datetime,
+    attempt: int = 1,
+    name: str = "tests",
+    branch: str = "main",
+    repo: str = "acme/api",
+    status: str = "completed",
+) -> dict[str, Any]:
+    """One attempt of a workflow run as the runs listing shows it (and a `workflow_run`
+    delivery carries it): see ../shared/github-payloads/workflow_run."""
+    api = f"https://api.github.com/repos/{repo}/actions/runs/{run_id}"
+    return {
+        "id": run_id,
+        "name": name,
+        "node_id": f"WFR_{run_id}",
+        "head_branch": branch,
+        "head_sha": sha,
+        "path": ".github/workflows/ci.yml",
+        "display_title": f"{name} on {branch}",
+        "run_number": run_id % 10_000,
+        "event": "push",
+        "status": status,
+        "conclusion": conclusion if status == "completed" else None,
+        "workflow_id": 161335,
+        "check_suite_id": run_id * 10 + attempt,
+        "url": api,
+        "html_url": f"https://github.com/{repo}/actions/runs/{run_id}",
+        "previous_attempt_url": f"{api}/attempts/{attempt - 1}" if attempt > 1 else None,
+        "pull_requests": [],
+        "created_at": _stamp(when),
+        "updated_at": _stamp(when + timedelta(minutes=4 * attempt)),
+        "run_attempt": attempt,
+        "run_started_at": _stamp(when + timedelta(minutes=4 * (attempt - 1))),
+        "actor": {"login": "mara", "id": 3},
+        "triggering_actor": {"login": "mara", "id": 3},
+        "head_repository": {"full_name": repo},
+        "repository": {"full_name": repo},
+    }
+
+
+def make_check_suite(
+    sha: str,
+    conclusion: str | None,
+    *,
+    suite_id: int,
+    when: datetime,
+    app: str = "CircleCI",
+    slug: str = "circleci-checks",
+    branch: str | None = "main",
+    status: str = "completed",
+) -> dict[str, Any]:
+    """A check suite as `GET /repos/{o}/{r}/commits/{ref}/check-suites` lists it."""
+    return {
+        "id": suite_id,
+        "node_id": f"CS_{suite_id}",
+        "head_branch": branch,
+        "head_sha": sha,
+        "status": status,
+        "conclusion": conclusion if status == "completed" else None,
+        "before": "0" * 40,
+        "after": sha,
+        "pull_requests": [],
+        "app": {"id": abs(hash(slug)) % 10**6, "slug": slug, "name": app, "owner": {"login": app}},
+        "created_at": _stamp(when),
+        "updated_at": _stamp(when + timedelta(minutes=3)),
+        "latest_check_runs_count": 1,
+    }
+
+
+def make_check_run(
+    suite: dict[str, Any], name: str, conclusion: str | None, *, run_id: int
+) -> dict[str, Any]:
+    """A check run of `suite` as `GET /repos/{o}/{r}/commits/{ref}/check-runs` lists it (its
+    suite named by id only, as GitHub does)."""
+    return {
+        "id": run_id,
+        "node_id": f"CR_{run_id}",
+        "head_sha": suite["head_sha"],
+        "external_id": str(run_id),
+        "html_url": f"https://github.com/acme/api/runs/{run_id}",
+        "details_url": "https://ci.example.com/job/1",
+        "status": suite["status"],
+        "conclusion": conclusion if suite["status"] == "completed" else None,
+        "started_at": suite["created_at"],
+        "completed_at": suite["updated_at"],
+        "output": {"title": None, "summary": None, "text": None, "annotations_count": 0},
+        "name": name,
+        "check_suite": {"id": suite["id"]},
+        "app": suite["app"],
+        "pull_requests": [],
+    }
+
+
+def make_status(
+    sha: str, state: str, *, status_id: int, when: datetime, context: str = "ci/jenkins"
+) -> dict[str, Any]:
+    """One commit status as the combined status lists it."""
+    return {
+        "url": f"https://api.github.com/repos/acme/api/statuses/{sha}",
+        "avatar_url": "https://avatars.githubusercontent.com/u/1",
+        "id": status_id,
+        "node_id": f"SC_{status_id}",
+        "state": state,
+        "description": f"Build {state}",
+        "target_url": f"https://ci.example.com/job/{status_id}",
+        "context": context,
+        "created_at": _stamp(when),
+        "updated_at": _stamp(when),
     }

@@ -33,6 +33,7 @@ from feed.models import INCIDENT_KINDS, Event, Job, Repo, Subscription
 from feed.state import shiplog_state
 from integrations.chat import http as chat_http
 from integrations.github import options as github_options
+from integrations.github.build_sync import BUILD_COMMITS
 from integrations.github.client import GitHubClient, RateBudget
 from tests.conftest import deliver
 from tests.fake_chat import Answer, FakeChat
@@ -52,7 +53,9 @@ REPOS = ("acme/api", "acme/web")
 GITHUB_TIMEOUT = 1  # seconds the client waits for an answer (15 in production)
 CHAT_TIMEOUT = 0.3  # seconds a chat post waits (10 in production)
 ALERTING = ("revert", *INCIDENT_KINDS)  # what a realtime subscription without kinds hears
-LISTINGS_PER_SYNC = 5  # repository, commits, issues, comments, releases: one page each here
+# repository, commits, issues, comments, releases: one page each here; then workflow runs,
+# and at most the check suites and status of each of the newest commits of the branch
+LISTINGS_PER_SYNC = 5 + 1 + 2 * BUILD_COMMITS
 DRAIN_PASSES = 40
 EVENT_LINK = re.compile(r"https://shiplog\.example/events/(\d+)")
 COMMIT_DETAIL = re.compile(r"/repos/([^/]+/[^/]+)/commits/([0-9a-f]{40})")

@@ -139,13 +139,14 @@ class GitHubClient:
             True, _json_or_none(body), response_headers.get("etag"), _next(response_headers)
         )
 
-    def pages(self, first: ListingPage) -> Iterator[list[dict[str, Any]]]:
-        """The items of a listing's first page, then of each following page."""
-        yield _items(first.data)
+    def pages(self, first: ListingPage, key: str | None = None) -> Iterator[list[dict[str, Any]]]:
+        """The items of a listing's first page, then of each following page; `key` names the
+        list in listings that answer with an object (`workflow_runs`, `check_suites`)."""
+        yield _items(first.data, key)
         url = first.next_url
         while url:
             _, headers, body = self._request(url, None, None, conditional=False)
-            yield _items(_json_or_none(body))
+            yield _items(_json_or_none(body), key)
             url = _next(headers)
 
     def commit(self, repo: str, sha: str) -> Commit:
@@ -251,7 +252,9 @@ def _next(headers: dict[str, Any]) -> str | None:
     return None
 
 
-def _items(data: Any) -> list[dict[str, Any]]:
+def _items(data: Any, key: str | None = None) -> list[dict[str, Any]]:
+    if key is not None:
+        data = data.get(key) if isinstance(data, dict) else None
     if not isinstance(data, list):
         raise Transient("github: a listing did not answer with a list")
     return [item for item in data if isinstance(item, dict)]

@@ -23,6 +23,7 @@ from feed.models import Event
 from feed.store import EventRecord, attach_files, diff_states, upsert_repo
 from feed.timefmt import iso_utc
 from integrations.github import syncstate
+from integrations.github.build_sync import sync_builds
 from integrations.github.client import (
     GitHubClient,
     GitHubError,
@@ -71,6 +72,7 @@ class SyncReport:
     commits: int = 0
     incident_events: int = 0
     releases: int = 0
+    build_events: int = 0
 
 
 def sync_repo(db: Database, client: GitHubClient, repo: str, options: SyncOptions) -> SyncReport:
@@ -80,10 +82,14 @@ def sync_repo(db: Database, client: GitHubClient, repo: str, options: SyncOption
     sent = client.requests
     try:
         default_branch = _sync_repository(db, client, repo)
-        for branch in dict.fromkeys((default_branch, *options.branches)):
+        branches = tuple(dict.fromkeys((default_branch, *options.branches)))
+        for branch in branches:
             report.commits += sync_branch(db, client, repo, branch, options)
         report.incident_events += _sync_incidents(db, client, repo, options)
         report.releases += _sync_releases(db, client, repo, options)
+        report.build_events += sync_builds(
+            db, client, repo, branches, options.intake, options.backfill
+        )
     except Unavailable as exc:
         _mark(db, repo, exc.status, str(exc), usage=api_usage(client, sent))
         raise
@@ -97,11 +103,12 @@ def sync_repo(db: Database, client: GitHubClient, repo: str, options: SyncOption
         raise
     _mark(db, repo, "ok", usage=api_usage(client, sent))
     log.info(
-        "github sync: %s: %d commits, %d incident events, %d releases",
+        "github sync: %s: %d commits, %d incident events, %d releases, %d build events",
         repo,
         report.commits,
         report.incident_events,
         report.releases,
+        report.build_events,
     )
     return report
 

@@ -77,7 +77,9 @@ def test_pushed_commits_get_their_patches_from_one_request_each(gh_app, emulator
     client = github_client(shiplog_state(gh_app).settings)
     sync_repo(db, client, "acme/api", sync_options(shiplog_state(gh_app).settings))
     client.close()
-    assert emulator.counted - before == 5  # repo, commits, issues, comments, releases
+    # repo, commits, issues, comments, releases; workflow runs, and the check suites and
+    # status of each of the three commits
+    assert emulator.counted - before == 5 + 1 + 3 * 2
     # A redelivery of the push adds no jobs.
     deliver(gh_app.test_client(), "push", push_payload(commits))
     assert run_worker(gh_app) == 0
@@ -178,11 +180,13 @@ def test_every_job_counts_its_requests_for_its_repository_once(gh_app, emulator)
     run_worker(gh_app)  # three patches jobs
     with shiplog_state(gh_app).db.write() as session:
         schedule_syncs(session, ["acme/api"])
-    run_worker(gh_app)  # the sync job: five listings, no commit fetched twice
-    assert len(emulator.requests) == 3 + 5
+    # the sync job: five listings and the build results (runs, each commit's suites and
+    # status), no commit fetched twice
+    run_worker(gh_app)
+    assert len(emulator.requests) == 3 + 5 + 1 + 3 * 2
 
     found = samples(gh_app.test_client())
-    assert found[("shiplog_github_requests_total", (("repo", "acme/api"),))] == 3 + 5
+    assert found[("shiplog_github_requests_total", (("repo", "acme/api"),))] == 3 + 5 + 7
     remaining = found[("shiplog_github_rate_limit_remaining", (("repo", "acme/api"),))]
     assert remaining == emulator.remaining
 

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from feed.db import Database
 from feed.models import Event, EventFile, Repo
 from feed.state import shiplog_state
+from integrations.github.build_sync import BUILD_COMMITS
 from integrations.github.client import RateLimited, Unavailable
 from integrations.github.options import client_settings, sync_options
 from integrations.github.sync import sync_repo
@@ -49,9 +50,18 @@ def kinds(app) -> Counter:
 
 
 def commit_requests(emulator: Emulator) -> Counter:
+    """Commits' details answered (not their check suites or status)."""
     return Counter(
-        path for _, path, status in emulator.requests if "/commits/" in path and status == 200
+        path
+        for _, path, status in emulator.requests
+        if path.split("/")[-2:-1] == ["commits"] and status == 200
     )
+
+
+def ci(commits: int, listing: int = 1) -> int:
+    """What build results cost a sync: the runs listing when it changed, and the check
+    suites and status of each commit new among the newest (see build_sync)."""
+    return listing + 2 * min(commits, BUILD_COMMITS)
 
 
 def test_backfill_brings_commits_with_patches_incidents_and_releases(
@@ -90,8 +100,9 @@ def test_backfill_brings_commits_with_patches_incidents_and_releases(
         assert newest.title == "Change 249"
         assert newest.data["stats"] == {"files": 2, "additions": 4, "deletions": 2}
         assert session.scalar(select(Repo.sync_status)) == "ok"
-    # One detail request per commit, 3 pages of commits, repo, issues, comments, releases.
-    assert emulator.counted == 250 + 3 + 4
+    # One detail request per commit, 3 pages of commits, repo, issues, comments, releases,
+    # and the newest commits' build results.
+    assert emulator.counted == 250 + 3 + 4 + ci(250)
     assert max(commit_requests(emulator).values()) == 1
 
 
@@ -109,7 +120,8 @@ def test_an_idle_poll_costs_nothing_and_new_commits_cost_one_each(
 
     repo.push("main", *make_commits(3, start=NOW - timedelta(minutes=10), prefix="Later"))
     sync(gh_app, client_for)
-    assert emulator.counted == before + 1 + 3  # the changed listing and three commits
+    # the changed listing, three commits and their build results
+    assert emulator.counted == before + 1 + 3 + ci(3, listing=0)
     assert kinds(gh_app)["commit"] == 33
 
     before = emulator.counted
@@ -290,8 +302,12 @@ def test_a_force_pushed_branch_is_read_again_without_refetching(gh_app, emulator
     repo.force_push("main", *rewritten, drop=3)
     before = emulator.counted
     sync(gh_app, client_for)
-    assert emulator.counted == before + 1 + 2
-    assert kinds(gh_app)["commit"] == 12  # the dropped ones stay in the history
+    # The three dropped commits stay in the timeline, and their suites answer 404 once.
+    assert emulator.counted == before + 1 + 2 + ci(2, listing=0) + 3
+    assert kinds(gh_app)["commit"] == 12
+    before = emulator.counted
+    sync(gh_app, client_for)
+    assert emulator.counted == before  # the dropped ones stay in the history
 
 
 def test_binary_files_and_the_patch_cap_are_marked(gh_app, emulator, client_for) -> None:
@@ -471,8 +487,8 @@ def test_metrics_show_each_repos_requests_and_the_rate_limit_its_sync_saw(
 
     found = samples(gh_app.test_client())
     api, gone = (("repo", "acme/api"),), (("repo", "acme/gone"),)
-    # repo, commits, 3 commits, issues, comments, releases; then 5 listings again
-    assert found[("shiplog_github_requests_total", api)] == sent == 8 + 5
+    # repo, commits, 3 commits, issues, comments, releases, build results; then all again
+    assert found[("shiplog_github_requests_total", api)] == sent == 8 + ci(3) + 5 + ci(3)
     assert found[("shiplog_github_requests_total", gone)] == 1
     assert found[("shiplog_github_rate_limit_remaining", gone)] == emulator.remaining
     # as acme/api's last answer said: before acme/gone's 404 spent one more

@@ -33,8 +33,11 @@ def stored_commits(db: Database) -> int:
 
 
 def details_answered(emulator: Emulator) -> Counter[str]:
+    """Commits' details answered (not their check suites or status)."""
     return Counter(
-        path for _, path, status in emulator.requests if "/commits/" in path and status == 200
+        path
+        for _, path, status in emulator.requests
+        if path.split("/")[-2:-1] == ["commits"] and status == 200
     )
 
 
