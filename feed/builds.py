@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from feed.filters import matches_any
@@ -115,18 +115,37 @@ def store_results(session: Session, results: Sequence[ResultRecord]) -> Touched:
 
 def place_commits(session: Session, commits: Iterable[tuple[str, str]]) -> Touched:
     """Place the results that waited for these (repository, sha) commits, now stored; the
-    checks and commits they belong to."""
-    touched: Touched = {}
+    checks and commits they belong to. One query per repository finds the waiting results
+    (usually none: an import of history or a push rarely has any), so the cost does not grow
+    by a statement per commit."""
     table = BuildResult.__table__
-    for (repo, sha), position in _positions(session, set(commits)).items():
-        placed = session.execute(
-            update(table)
-            .where(table.c.repo == repo, table.c.sha == sha, table.c.position.is_(None))
-            .values(position=position)
-            .returning(table.c.branch, table.c.check)
+    columns = (table.c.id, table.c.repo, table.c.sha, table.c.branch, table.c.check)
+    waiting = [
+        row
+        for repo, shas in _by_repo(commits).items()
+        for row in session.execute(
+            select(*columns).where(
+                table.c.repo == repo, table.c.sha.in_(sorted(shas)), table.c.position.is_(None)
+            )
         )
-        for branch, check in placed:
-            touched.setdefault((repo, branch, check), set()).add(sha)
+    ]
+    if not waiting:
+        return {}
+    positions = _positions(session, {(row.repo, row.sha) for row in waiting})
+    placed = [row for row in waiting if (row.repo, row.sha) in positions]
+    if placed:
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("result_id"), table.c.position.is_(None))
+            .values(position=bindparam("result_position")),
+            [
+                {"result_id": row.id, "result_position": positions[(row.repo, row.sha)]}
+                for row in placed
+            ],
+        )
+    touched: Touched = {}
+    for row in placed:
+        touched.setdefault((row.repo, row.branch, row.check), set()).add(row.sha)
     return touched
 
 
@@ -271,11 +290,8 @@ def _stored(session: Session, key: Key, shas: Sequence[str]) -> dict[str, Event]
 
 def _positions(session: Session, commits: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
     """Each (repository, sha) commit's position on the timeline: its event's id."""
-    by_repo: dict[str, set[str]] = {}
-    for repo, sha in commits:
-        by_repo.setdefault(repo, set()).add(sha)
     found: dict[tuple[str, str], int] = {}
-    for repo, shas in by_repo.items():
+    for repo, shas in _by_repo(commits).items():
         rows = session.execute(
             select(Event.sha, Event.id).where(
                 Event.repo == repo, Event.kind.in_(COMMIT_KINDS), Event.sha.in_(sorted(shas))
@@ -284,6 +300,14 @@ def _positions(session: Session, commits: set[tuple[str, str]]) -> dict[tuple[st
         for sha, event_id in rows:
             found[(repo, sha)] = min(event_id, found.get((repo, sha), event_id))
     return found
+
+
+def _by_repo(commits: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+    """(repository, sha) commits grouped by repository."""
+    by_repo: dict[str, set[str]] = {}
+    for repo, sha in commits:
+        by_repo.setdefault(repo, set()).add(sha)
+    return by_repo
 
 
 def _broken(health: Health, good: Placed | None, bad: Placed) -> EventRecord:

@@ -126,6 +126,31 @@ def test_a_result_waits_for_its_commit(client: FlaskClient, db: Database) -> Non
     assert [(k, s) for k, s, _ in build_events(db)] == [("build_broken", B)]
 
 
+def test_results_waiting_for_several_commits_are_placed_by_one_push(
+    client: FlaskClient, db: Database
+) -> None:
+    """Results of two checks wait for B and C; one push brings A, B and C: each result is
+    placed on its own commit, and the one whose commit never came keeps waiting."""
+    for sha, conclusion, name in [
+        (A, "success", "tests"),
+        (B, "failure", "tests"),
+        (C, "success", "tests"),
+        (B, "failure", "lint"),
+        (D, "failure", "tests"),
+    ]:
+        assert deliver(client, "workflow_run", run(sha, conclusion, name=name)).status_code == 200
+    pushed(client, A, B, C)
+    assert [(k, s, d["check"]) for k, s, d in build_events(db)] == [
+        ("build_broken", B, "tests"),
+        ("build_fixed", C, "tests"),
+    ]
+    with db.read() as session:
+        placed = dict(session.execute(select(BuildResult.sha, BuildResult.position)).all())
+        ids = dict(session.execute(select(Event.sha, Event.id).where(Event.kind == "commit")).all())
+    assert {sha: placed[sha] for sha in (A, B, C)} == {sha: ids[sha] for sha in (A, B, C)}
+    assert placed[D] is None
+
+
 def test_a_redelivered_result_stores_nothing_twice(client: FlaskClient, db: Database) -> None:
     pushed(client, A, B)
     deliver(client, "workflow_run", run(A, "success"))
