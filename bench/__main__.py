@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import alerts, chat, fanout, importgit, load, queries, scale, sync, web
+from bench import alerts, chat, fanout, importgit, load, queries, scale, sync, testtime, web
 from bench.databases import postgres_schema, postgres_url
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -196,6 +196,7 @@ SECTIONS: dict[str, Callable[[], list[str]]] = {
     "load": load_section,
     "alerts": alerts_section,
     "import-git": import_git_section,
+    "test-time": lambda: testtime.lines(testtime.run()),
 }
 
 
