@@ -92,7 +92,8 @@ class Emulator:
         self.app_public_key = app_key
         self.limit = RATE_LIMIT
         self.remaining = RATE_LIMIT
-        self.reset_at = time.time() + 3600
+        self.ahead = 0.0  # seconds GitHub's clock is ahead of ours (see `move_on`)
+        self.reset_at = self.now() + 3600
         self.latency = 0.0  # seconds every request waits before its answer: a slow API
         self.lock = threading.RLock()
         self.stopping = threading.Event()
@@ -114,11 +115,20 @@ class Emulator:
         """Requests that counted against the rate limit."""
         return sum(1 for _, _, status in self.requests if status != 304)
 
+    def now(self) -> float:
+        """GitHub's clock, in seconds since the epoch."""
+        return time.time() + self.ahead
+
+    def move_on(self, seconds: float) -> None:
+        """Move GitHub's clock on, as if `seconds` went by: a test waits for a reset so."""
+        with self.lock:
+            self.ahead += seconds
+
     def exhaust(self, reset_in: float) -> None:
         """Spend the primary rate limit; it comes back `reset_in` seconds from now."""
         with self.lock:
             self.remaining = 0
-            self.reset_at = time.time() + reset_in
+            self.reset_at = self.now() + reset_in
 
     @contextmanager
     def running(self) -> Iterator[Emulator]:
@@ -157,7 +167,7 @@ class Emulator:
         if not self._authorized(headers):
             return self._send(method, path, 401, {"message": "Bad credentials"})
         with self.lock:
-            if self.remaining <= 0 and time.time() < self.reset_at:
+            if self.remaining <= 0 and self.now() < self.reset_at:
                 return self._send(
                     method,
                     path,
@@ -261,8 +271,8 @@ class Emulator:
     def _send(self, method, path, status, data, *, extra=None, raw: bytes | None = None):
         with self.lock:
             if status != 304 and not path.startswith("/app/"):
-                if time.time() >= self.reset_at:
-                    self.remaining, self.reset_at = self.limit, time.time() + 3600
+                if self.now() >= self.reset_at:
+                    self.remaining, self.reset_at = self.limit, self.now() + 3600
                 self.remaining = max(self.remaining - 1, 0)
             self.requests.append((method, path, status))
             headers = {

@@ -244,7 +244,7 @@ def test_an_exhausted_rate_limit_pauses_the_repo_until_the_reset(
         repo = session.scalars(select(Repo)).one()
     assert repo.sync_status == "paused"
     assert "resumes at" in repo.sync_reason
-    time.sleep(2.1)
+    emulator.move_on(2.1)
     sync(gh_app, client_for)
     assert kinds(gh_app)["commit"] == 10
 
