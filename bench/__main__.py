@@ -11,7 +11,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import alerts, chat, fanout, importgit, load, queries, scale, sync, testtime, web
+from bench import (
+    alerts,
+    build_catchup,
+    chat,
+    fanout,
+    importgit,
+    load,
+    queries,
+    scale,
+    sync,
+    testtime,
+    web,
+)
 from bench.databases import postgres_schema, postgres_url
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -131,6 +143,11 @@ def sync_section() -> list[str]:
     ]
 
 
+def builds_section() -> list[str]:
+    print("bench: 30 days of build results for 20 repositories ...", file=sys.stderr)
+    return build_catchup.lines(build_catchup.run())
+
+
 def chat_section() -> list[str]:
     print("bench: rendering a 10,000-event digest for every platform ...", file=sys.stderr)
     rendering = chat.render_digest()
@@ -190,6 +207,7 @@ def import_git_section() -> list[str]:
 # In the order they run and appear in RESULTS.md.
 SECTIONS: dict[str, Callable[[], list[str]]] = {
     "sync": sync_section,
+    "builds": builds_section,
     "chat": chat_section,
     "scale": scale_section,
     "web": web_section,
