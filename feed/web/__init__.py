@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from feed.web import admin, api, incidents, ops, pages, people, syndication_views
+from feed.web import admin, api, health, incidents, ops, pages, people, syndication_views
 from feed.web.access import register_access_log
 from feed.web.admin import SyncJobs
 from feed.web.auth import admin_only, register_auth
@@ -32,7 +32,7 @@ def register(
     register_access_log(app)
     register_security_headers(app)
     register_auth(app, signed_endpoints)
-    for module in (pages, syndication_views, api, incidents, ops, people):
+    for module in (pages, syndication_views, api, incidents, health, ops, people):
         app.register_blueprint(module.blueprint)
     app.register_blueprint(admin.make_blueprint(sync_jobs or SyncJobs()))
     register_template_helpers(app)

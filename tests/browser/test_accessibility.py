@@ -73,6 +73,7 @@ def event_ids(server: str) -> dict[str, int]:
 
 PUBLIC_PAGES = {
     "activity": "/",
+    "health": "/health",
     "status": "/status",
     "incident": "/incidents/1",
     "signin": "/signin",

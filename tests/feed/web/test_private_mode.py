@@ -18,11 +18,11 @@ from tests.conftest import deliver, make_event
 
 ADMIN_TOKEN = "admin-token-123"
 SECRET_TITLE = "Rotate the payments signing key"
-PAGES = ["/", "/events/1", "/status", "/incidents/1", "/account", "/admin/deliveries"]
+PAGES = ["/", "/events/1", "/health", "/status", "/incidents/1", "/account", "/admin/deliveries"]
 PAGES += ["/admin/sync", "/admin/subscriptions/x/preview"]
 MACHINE = ["/feed.atom", "/feed.rss", "/feed.json", "/status.atom", "/api/events"]
 MACHINE += ["/api/events/1", "/api/incidents", "/api/status", "/metrics", "/api/channels"]
-MACHINE += ["/api/sync", "/api/people", "/api/feed-tokens", "/api/deliveries"]
+MACHINE += ["/api/health", "/api/sync", "/api/people", "/api/feed-tokens", "/api/deliveries"]
 
 
 @pytest.fixture

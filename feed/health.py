@@ -1,0 +1,391 @@
+"""What is broken now: failing checks, failed deployments, open incidents, and the last good
+version of each branch and environment, read with bounded, indexed queries.
+
+A check is failing while its newest `build_broken` event has no `build_fixed` (the fix of a
+break shares its uid after the kind), so the page reads the breaks, never the results table
+whole. Environments are read from the newest deployments (`RECENT_DEPLOYS`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, exists, func, literal, select
+from sqlalchemy.orm import Session, aliased
+
+from feed.builds import COMMIT_KINDS, PAGE, Placed, Suspect, story
+from feed.models import BuildResult, Event, Incident, Repo
+
+STRIP = 20  # commits shown in a check's strip of recent results
+SUSPECTS_SHOWN = 5
+RECENT_DEPLOYS = 500  # the newest deployments an environment's state is read from
+HISTORY_DEPLOYS = 200  # a failed environment's deployments searched for its last success
+AHEAD_LIMIT = 1000  # commits counted between a last good version and the current one
+FAILED_STATES = ("failure", "error")
+FINAL_STATES = ("success", *FAILED_STATES)
+PRODUCTION = ("production", "prod")
+BROKEN_PREFIX = "build_broken:"
+
+
+@dataclass(frozen=True)
+class Version:
+    """A last good version: its commit, when it was made or deployed, and its link."""
+
+    sha: str
+    at: datetime | None  # None: the commit is not in the timeline
+    url: str | None
+    event_id: int | None = None  # the deployment's or commit's event, when stored
+
+    @property
+    def short_sha(self) -> str:
+        return self.sha[:7]
+
+
+@dataclass(frozen=True)
+class Failing:
+    """A check failing on a counted branch since its break, with its suspects and strip."""
+
+    broken: Event  # the build_broken event: the first failing commit and when
+    check: str
+    last_good: Version | None  # the check's last passing commit before the break
+    suspects: tuple[Suspect, ...]
+    more: int  # suspects not shown
+    strip: tuple[Placed, ...]  # the check's recent commits on the branch, oldest first
+
+    @property
+    def revert(self) -> str | None:
+        good = self.last_good.sha if self.last_good else None
+        return f"git revert --no-edit {good}..{self.broken.sha}" if good else None
+
+
+@dataclass(frozen=True)
+class BrokenBranch:
+    """A branch with failing checks, and its newest commit whose checks all passed."""
+
+    repo: str
+    branch: str
+    last_good: Version | None
+    checks: tuple[Failing, ...]
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A deployment environment whose last deployment failed, and its last success."""
+
+    repo: str
+    name: str
+    current: Event  # the failed deployment
+    last_good: Version | None
+    ahead_commits: int | None  # commits from the last good version to the failed one
+    ahead_more: bool  # more than AHEAD_LIMIT
+    ahead_time: timedelta | None
+
+    @property
+    def state(self) -> str:
+        return str((self.current.data or {}).get("state", ""))
+
+    @property
+    def rollback(self) -> str | None:
+        if not (self.last_good and self.current.sha):
+            return None
+        return f"git revert --no-edit {self.last_good.sha}..{self.current.sha}"
+
+
+@dataclass(frozen=True)
+class LastDeploy:
+    """The last successful deployment before a moment, and how long before it."""
+
+    environment: str
+    version: Version
+    before: timedelta
+
+    @property
+    def rollback(self) -> str:
+        return f"redeploy {self.version.short_sha} to {self.environment}"
+
+
+@dataclass(frozen=True)
+class OpenIncident:
+    incident: Incident
+    last_deploy: LastDeploy | None
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything /health shows; `ok` when nothing is broken."""
+
+    branches: tuple[BrokenBranch, ...]
+    environments: tuple[Environment, ...]
+    incidents: tuple[OpenIncident, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not (self.branches or self.environments or self.incidents)
+
+
+def report(session: Session, now: datetime) -> Report:
+    """What is broken now, each with its last good version."""
+    links = _RepoLinks(session)
+    failing = [_failing(session, event, links) for event in open_breaks(session)]
+    grouped: dict[tuple[str, str], list[Failing]] = {}
+    for item in failing:
+        grouped.setdefault((item.broken.repo, item.broken.branch or ""), []).append(item)
+    branches = tuple(
+        BrokenBranch(
+            repo, branch, _branch_last_good(session, repo, branch, checks, links), tuple(checks)
+        )
+        for (repo, branch), checks in sorted(grouped.items())
+    )
+    incidents = session.scalars(
+        select(Incident)
+        .where(Incident.active, Incident.status != "resolved", Incident.opened_at <= now)
+        .order_by(Incident.opened_at.desc())
+        .limit(100)
+    )
+    return Report(
+        branches=branches,
+        environments=tuple(failed_environments(session, links)),
+        incidents=tuple(
+            OpenIncident(i, last_deploy_before(session, i.opened_at, links)) for i in incidents
+        ),
+    )
+
+
+def open_breaks(session: Session) -> list[Event]:
+    """Every `build_broken` event not yet followed by its `build_fixed`, oldest first."""
+    fixed = aliased(Event)
+    fix_uid = literal("build_fixed:") + func.substr(Event.uid, len(BROKEN_PREFIX) + 1)
+    query = (
+        select(Event)
+        .where(Event.kind == "build_broken", ~exists().where(fixed.uid == fix_uid))
+        .order_by(Event.occurred_at, Event.id)
+    )
+    return list(session.scalars(query))
+
+
+def strip(session: Session, repo: str, branch: str, check: str) -> tuple[Placed, ...]:
+    """The check's newest STRIP commits on the branch with their results, oldest first."""
+    positions = list(
+        session.scalars(
+            select(BuildResult.position)
+            .where(
+                BuildResult.repo == repo,
+                BuildResult.branch == branch,
+                BuildResult.check == check,
+                BuildResult.position.is_not(None),
+            )
+            .group_by(BuildResult.position)
+            .order_by(BuildResult.position.desc())
+            .limit(STRIP)
+        )
+    )
+    if not positions:
+        return ()
+    commits: dict[int, Placed] = {}
+    rows = session.scalars(
+        select(BuildResult)
+        .where(
+            BuildResult.repo == repo,
+            BuildResult.branch == branch,
+            BuildResult.check == check,
+            BuildResult.position >= min(positions),
+        )
+        .order_by(BuildResult.position, BuildResult.id)
+    )
+    for result in rows:
+        position = result.position or 0
+        commits.setdefault(position, Placed(result.sha, position, None)).results.append(result)
+    return tuple(commits.values())
+
+
+def failed_environments(session: Session, links: _RepoLinks | None = None) -> list[Environment]:
+    """Each environment whose last finished deployment (among the newest RECENT_DEPLOYS)
+    failed, with its last successful one."""
+    links = links or _RepoLinks(session)
+    recent = session.scalars(
+        select(Event)
+        .where(Event.kind == "deployment")
+        .order_by(Event.occurred_at.desc(), Event.id.desc())
+        .limit(RECENT_DEPLOYS)
+    )
+    last: dict[tuple[str, str], Event] = {}
+    for event in recent:
+        data = event.data or {}
+        if data.get("state") in FINAL_STATES:
+            last.setdefault((event.repo, str(data.get("environment"))), event)
+    found = []
+    for (repo, name), current in sorted(last.items()):
+        if current.data.get("state") not in FAILED_STATES:
+            continue
+        good = _last_success(session, repo, name, current)
+        version = _deploy_version(good, links) if good else None
+        ahead = _commits_between(session, repo, good.sha, current.sha) if good else None
+        found.append(
+            Environment(
+                repo=repo,
+                name=name,
+                current=current,
+                last_good=version,
+                ahead_commits=None if ahead is None else min(ahead, AHEAD_LIMIT),
+                ahead_more=ahead is not None and ahead > AHEAD_LIMIT,
+                ahead_time=current.occurred_at - good.occurred_at if good else None,
+            )
+        )
+    return found
+
+
+def last_deploy_before(
+    session: Session, moment: datetime, links: _RepoLinks | None = None
+) -> LastDeploy | None:
+    """The last successful deployment before `moment` (to production when one is among the
+    newest HISTORY_DEPLOYS, else to any environment)."""
+    links = links or _RepoLinks(session)
+    deploys = list(
+        session.scalars(
+            select(Event)
+            .where(Event.kind == "deployment", Event.occurred_at <= moment)
+            .order_by(Event.occurred_at.desc(), Event.id.desc())
+            .limit(HISTORY_DEPLOYS)
+        )
+    )
+    good = [e for e in deploys if (e.data or {}).get("state") == "success" and e.sha]
+    production = [e for e in good if str(e.data.get("environment", "")).lower() in PRODUCTION]
+    chosen = (production or good or [None])[0]
+    if chosen is None:
+        return None
+    return LastDeploy(
+        environment=str(chosen.data.get("environment")),
+        version=_deploy_version(chosen, links),
+        before=moment - chosen.occurred_at,
+    )
+
+
+def _failing(session: Session, event: Event, links: _RepoLinks) -> Failing:
+    data = event.data or {}
+    check = str(data.get("check", ""))
+    told = story(session, event)
+    suspects = told.suspects + told.while_red if told else ()
+    total = len(suspects) + (told.more if told else 0)
+    good = data.get("good")
+    return Failing(
+        broken=event,
+        check=check,
+        last_good=_commit_version(session, event.repo, good, links) if good else None,
+        suspects=suspects[:SUSPECTS_SHOWN],
+        more=total - min(len(suspects), SUSPECTS_SHOWN),
+        strip=strip(session, event.repo, event.branch or "", check),
+    )
+
+
+def _branch_last_good(
+    session: Session, repo: str, branch: str, checks: Sequence[Failing], links: _RepoLinks
+) -> Version | None:
+    """The newest commit of the branch, no newer than any failing check's last passing one,
+    whose results all passed (a flaky commit does not count as good)."""
+    bounds = [c.last_good.event_id for c in checks if c.last_good and c.last_good.event_id]
+    if len(bounds) < len(checks):
+        return None  # a check with no passing commit before it broke: nothing was all green
+    position = min(bounds) + 1
+    failures = func.sum(case((BuildResult.passed, 0), else_=1))
+    while True:
+        page = session.execute(
+            select(BuildResult.position, BuildResult.sha, failures)
+            .where(
+                BuildResult.repo == repo,
+                BuildResult.branch == branch,
+                BuildResult.position < position,
+            )
+            .group_by(BuildResult.position, BuildResult.sha)
+            .order_by(BuildResult.position.desc())
+            .limit(PAGE)
+        ).all()
+        passing = next((sha for _, sha, failed in page if not failed), None)
+        if passing is not None:
+            return _commit_version(session, repo, passing, links)
+        if len(page) < PAGE:
+            return None
+        position = page[-1][0]
+
+
+def _last_success(session: Session, repo: str, name: str, current: Event) -> Event | None:
+    """The environment's newest successful deployment before `current`."""
+    earlier = session.scalars(
+        select(Event)
+        .where(
+            Event.repo == repo,
+            Event.kind == "deployment",
+            Event.occurred_at <= current.occurred_at,
+            Event.id != current.id,
+        )
+        .order_by(Event.occurred_at.desc(), Event.id.desc())
+        .limit(HISTORY_DEPLOYS)
+    )
+    for event in earlier:
+        data = event.data or {}
+        if str(data.get("environment")) == name and data.get("state") == "success" and event.sha:
+            return event
+    return None
+
+
+def _commits_between(session: Session, repo: str, good: str | None, bad: str | None) -> int | None:
+    """How many commits the timeline holds after `good` up to `bad` (None: either unknown);
+    counted up to AHEAD_LIMIT + 1."""
+    if not (good and bad):
+        return None
+    ends = dict(
+        session.execute(
+            select(Event.sha, func.min(Event.id))
+            .where(Event.repo == repo, Event.kind.in_(COMMIT_KINDS), Event.sha.in_([good, bad]))
+            .group_by(Event.sha)
+        ).all()
+    )
+    if good not in ends or bad not in ends:
+        return None
+    if good == bad:
+        return 0
+    inside = (
+        select(Event.id)
+        .where(
+            Event.repo == repo,
+            Event.kind.in_(COMMIT_KINDS),
+            Event.id > ends[good],
+            Event.id <= ends[bad],
+        )
+        .limit(AHEAD_LIMIT + 1)
+        .subquery()
+    )
+    return session.scalar(select(func.count()).select_from(inside)) or 0
+
+
+def _commit_version(session: Session, repo: str, sha: str, links: _RepoLinks) -> Version:
+    found = session.execute(
+        select(Event.id, Event.occurred_at)
+        .where(Event.repo == repo, Event.kind.in_(COMMIT_KINDS), Event.sha == sha)
+        .order_by(Event.id)
+        .limit(1)
+    ).first()
+    at = found[1] if found else None
+    return Version(sha, at, links.commit(repo, sha), found[0] if found else None)
+
+
+def _deploy_version(event: Event, links: _RepoLinks) -> Version:
+    sha = event.sha or ""
+    return Version(sha, event.occurred_at, links.commit(event.repo, sha), event.id)
+
+
+class _RepoLinks:
+    """Links to commits on GitHub, one query per repository asked."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._urls: dict[str, str | None] = {}
+
+    def commit(self, repo: str, sha: str) -> str | None:
+        if repo not in self._urls:
+            self._urls[repo] = self._session.scalar(
+                select(Repo.html_url).where(Repo.full_name == repo)
+            )
+        base = self._urls[repo]
+        return f"{base}/commit/{sha}" if base and sha else None

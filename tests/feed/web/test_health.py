@@ -1,0 +1,156 @@
+"""/health and /api/health from real deliveries: a check that broke and stays red, one that
+was red and is fixed (green, red, red, flaky, green), a failed deployment and an incident."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flask.testing import FlaskClient
+
+from tests.conftest import deliver
+from tests.feed.web.test_incident_pages import open_incident
+from tests.integrations.github.test_builds import pushed, run
+from tests.integrations.github.test_webhooks import repository
+
+A, B, C, D, E = (ch * 40 for ch in "abcde")
+PAYLOADS = Path(__file__).resolve().parents[4] / "shared" / "github-payloads"
+OPENED = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
+
+
+def check_run(sha: str, conclusion: str, name: str = "lint", attempt: int = 0) -> dict[str, Any]:
+    """A check_run delivery from the shared example, edited to this story."""
+    payload = json.loads((PAYLOADS / "check_run" / "completed.payload.json").read_text())
+    value = payload["check_run"]
+    value.update(id=int(sha[:6], 16) + attempt, name=name, head_sha=sha, conclusion=conclusion)
+    value.update(status="completed", completed_at="2026-11-20T10:30:00Z")
+    value["check_suite"].update(head_branch="main", head_sha=sha)
+    value["app"].update(name="Octo CI", slug="octo-ci")
+    value.pop("pull_requests", None)
+    return {**payload, "action": "completed", "repository": repository()}
+
+
+def deployment(ident: int, sha: str, state: str, at: str) -> dict[str, Any]:
+    """A deployment_status delivery from the shared example, edited to this story."""
+    payload = json.loads((PAYLOADS / "deployment_status" / "payload.json").read_text())
+    payload = copy.deepcopy(payload)
+    payload["deployment"].update(id=ident, sha=sha, ref="main", environment="production")
+    payload["deployment"].update(created_at=at, updated_at=at)
+    payload["deployment_status"].update(id=ident, state=state, environment="production")
+    payload["deployment_status"].update(created_at=at, updated_at=at)
+    return {**payload, "repository": repository()}
+
+
+def tell(client: FlaskClient, lint: str = "lint") -> None:
+    pushed(client, A, B, C, D, E)
+    # tests: green, red, red, flaky, green: broken at B, fixed at E, so not on /health.
+    for sha, conclusion in [(A, "success"), (B, "failure"), (C, "failure"), (D, "failure")]:
+        assert deliver(client, "workflow_run", run(sha, conclusion)).status_code == 200
+    deliver(client, "workflow_run", run(D, "success", attempt=2))
+    deliver(client, "workflow_run", run(E, "success"))
+    # lint: green, green, red, flaky, red: broken at C and still red.
+    for sha, conclusion in [(A, "success"), (B, "success"), (C, "failure"), (D, "failure")]:
+        assert deliver(client, "check_run", check_run(sha, conclusion, lint)).status_code == 200
+    deliver(client, "check_run", check_run(D, "success", lint, attempt=1))
+    deliver(client, "check_run", check_run(E, "failure", lint))
+
+
+def test_nothing_broken_is_said_plainly(client: FlaskClient) -> None:
+    page = client.get("/health").get_data(as_text=True)
+    assert "Nothing is broken" in page
+    assert 'href="/health"' in page  # in the site navigation
+    body = client.get("/api/health").json
+    assert body == {"ok": True, "failing": [], "branches": [], "environments": [], "incidents": []}
+
+
+def test_a_failing_check_shows_since_when_its_suspects_strip_and_last_good(
+    client: FlaskClient,
+) -> None:
+    tell(client)
+    body = client.get("/api/health").json
+    assert body["ok"] is False
+    [lint] = body["failing"]  # tests was fixed at E: it is not broken now
+    assert (lint["check"], lint["branch"], lint["first_failing"]) == ("Octo CI / lint", "main", C)
+    assert lint["since"] == "2026-11-20T10:30:00Z"
+    assert lint["last_good"]["sha"] == B
+    assert lint["last_good"]["url"] == f"https://github.com/acme/api/commit/{B}"
+    assert lint["revert"] == f"git revert --no-edit {B}..{C}"
+    assert [s["sha"] for s in lint["suspects"]] == [C, D, E]  # the break, then while red
+    assert [m["verdict"] for m in lint["recent"]] == [
+        "passing",
+        "passing",
+        "failing",
+        "flaky",
+        "failing",
+    ]
+    # The branch's last good version: every check passed on A (tests failed on B).
+    assert body["branches"] == [
+        {"repo": "acme/api", "branch": "main", "last_good": body["branches"][0]["last_good"]}
+    ]
+    assert body["branches"][0]["last_good"]["sha"] == A
+
+    page = client.get("/health").get_data(as_text=True)
+    assert "Nothing is broken" not in page
+    assert "Octo CI / lint" in page and ">tests<" not in page
+    assert f'href="https://github.com/acme/api/commit/{B}"' in page
+    assert f"<code>{C[:7]}</code>" in page
+    # The strip: a shape per verdict, labelled, newest right.
+    assert "oldest first: passing, passing, failing, flaky, failing" in page
+    assert page.count('class="mark mark-flaky"') == 1
+    assert page.count('class="mark mark-failing"') == 2
+    broken_page = lint["broken_event"].removeprefix("http://localhost")
+    assert client.get(broken_page).status_code == 200
+    assert f'href="{broken_page}"' in page
+
+
+def test_a_failed_deploy_shows_the_last_good_one_and_how_far_ahead(client: FlaskClient) -> None:
+    tell(client)
+    for ident, sha, state, at in [
+        (1, A, "success", "2026-11-20T11:00:00Z"),
+        (2, C, "failure", "2026-11-20T12:00:00Z"),
+        (3, D, "error", "2026-11-20T13:00:00Z"),
+    ]:
+        response = deliver(client, "deployment_status", deployment(ident, sha, state, at))
+        assert response.status_code == 200, response.json
+    [env] = client.get("/api/health").json["environments"]
+    assert (env["environment"], env["state"], env["sha"]) == ("production", "error", D)
+    assert env["last_good"]["sha"] == A
+    assert (env["ahead_commits"], env["ahead_seconds"]) == (3, 7200)
+    assert env["rollback"] == f"git revert --no-edit {A}..{D}"
+    page = client.get("/health").get_data(as_text=True)
+    assert "Failed deployments" in page and "3 commits, 2 h behind the failed one" in page
+
+    # A good deploy after it: production is no longer broken.
+    deliver(client, "deployment_status", deployment(4, E, "success", "2026-11-20T13:30:00Z"))
+    assert client.get("/api/health").json["environments"] == []
+
+
+def test_an_open_incident_shows_the_last_good_deploy_before_it(client: FlaskClient) -> None:
+    pushed(client, A, B)
+    deliver(client, "deployment_status", deployment(1, A, "success", "2026-11-20T11:00:00Z"))
+    deliver(client, "deployment_status", deployment(2, B, "failure", "2026-11-20T13:00:00Z"))
+    open_incident(client, opened=OPENED, title="<script>alert(1)</script> checkout")
+    [item] = client.get("/api/health").json["incidents"]
+    deploy = item["last_good_deploy"]
+    assert (deploy["environment"], deploy["sha"], deploy["before_opened_seconds"]) == (
+        "production",
+        A,
+        3 * 3600,
+    )
+    page = client.get("/health").get_data(as_text=True)
+    assert (
+        f'Last good deploy to production: <a href="https://github.com/acme/api/commit/{A}"' in page
+    )
+    assert "3 h before it opened" in page
+    assert "<script>alert(1)" not in page and "&lt;script&gt;" in page
+
+
+def test_hostile_check_names_are_inert_on_health(client: FlaskClient) -> None:
+    name = '<img src=x onerror="alert(1)"> \u202e@everyone'
+    tell(client, lint=name)
+    page = client.get("/health").get_data(as_text=True)
+    assert "<img src=x" not in page and "&lt;img src=x" in page
+    assert client.get("/api/health").json["failing"][0]["check"] == f"Octo CI / {name}"
