@@ -71,6 +71,7 @@ class ClientSettings:
     app_installation_id: int | None = None
     reserve: int = SETTINGS["sync_rate_limit_reserve"].default
     timeout: int = DEFAULT_TIMEOUT
+    retry_backoff: float = 0.25  # seconds before the second retry of a 5xx; then doubled
 
 
 class RateBudget:
@@ -112,7 +113,7 @@ class GitHubClient:
             seconds_between_requests=None,
             retry=Retry(
                 total=3,
-                backoff_factor=0.25,
+                backoff_factor=settings.retry_backoff,
                 status_forcelist=(500, 502, 503, 504),
                 allowed_methods=frozenset({"GET", "POST"}),
                 raise_on_status=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,10 +12,11 @@ from flask import Flask
 from app import create_app
 from feed.state import shiplog_state
 from integrations.github.client import GitHubClient
-from integrations.github.options import github_client
+from integrations.github.options import client_settings
 from tests.github_emulator import Emulator
 
 TOKEN = "test-token"
+NO_BACKOFF = 0.0  # 5xx retried at once: the tests count retries, not the pauses between
 
 
 @pytest.fixture
@@ -38,7 +40,8 @@ def client_for(gh_app: Flask) -> Iterator[Any]:
     made: list[GitHubClient] = []
 
     def make() -> GitHubClient:
-        made.append(github_client(shiplog_state(gh_app).settings))
+        settings = client_settings(shiplog_state(gh_app).settings)
+        made.append(GitHubClient(replace(settings, retry_backoff=NO_BACKOFF)))
         return made[-1]
 
     yield make

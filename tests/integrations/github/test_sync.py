@@ -221,7 +221,9 @@ def test_5xx_and_timeouts_are_retried_inside_one_sync(gh_app, emulator, client_f
 
     settings = shiplog_state(gh_app).settings
     client = GitHubClient(
-        ClientSettings(api_url=settings.github_api_url, token="test-token", timeout=1)
+        ClientSettings(
+            api_url=settings.github_api_url, token="test-token", timeout=1, retry_backoff=0.0
+        )
     )
     try:
         sync_repo(db_of(gh_app), client, "acme/api", sync_options(settings))
