@@ -13,7 +13,7 @@ from sqlalchemy import Select, delete, func, insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
-from feed import reverts, search
+from feed import around, reverts, search
 from feed.filters import DRIVERS, Drive, Filter, other_names, touching, unindexed
 from feed.models import (
     FILE_KINDS,
@@ -238,7 +238,7 @@ def list_events(
     """The page of events matching `filter`, newest first, after `cursor`.
 
     A filter that cannot match (`Filter.cannot_match`) answers an empty page without
-    reading the events.
+    reading the events; `around` has a plan of its own (`feed.around`).
     On SQLite the filter is first tested on the newest events, walking the timeline index
     and stopping when the page is full: quick for a filter that matches many. Only if the
     newest few thousand do not fill the page is the index of its most selective part walked
@@ -253,7 +253,9 @@ def list_events(
     if filter.cannot_match(aliases=aliases):
         return Page([], None)
     windows = incident_windows(session) if filter.around else None
-    if session.get_bind().dialect.name != "sqlite" or not _narrows_more_than_time(filter):
+    if filter.around and windows is not None:
+        events = around.page(session, filter, windows, aliases, position, limit)
+    elif session.get_bind().dialect.name != "sqlite" or not _narrows_more_than_time(filter):
         stmt = filter.apply(select(Event), windows=windows, aliases=aliases)
         events = _page(session, stmt, position, limit)
     else:
@@ -262,8 +264,8 @@ def list_events(
     return Page(events[:limit], next_cursor)
 
 
-Position = tuple[datetime, int]  # where a cursor resumes: (occurred_at, id)
-Window = tuple[datetime, datetime | None]  # an incident's span; an open one has no end
+Position = around.Position
+Window = around.Window
 
 
 def _page(

@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
@@ -22,7 +23,7 @@ from bench.dataset import build
 from feed.db import Database
 from feed.filters import DRIVERS, Filter
 from feed.models import Base, Event
-from feed.store import author_aliases, incident_windows, list_events
+from feed.store import author_aliases, encode_cursor, incident_windows, list_events
 
 EVENTS = 3_000
 QUERIES = [
@@ -51,6 +52,10 @@ QUERIES = [
     "since=2024-06-01T00:00:00Z&until=2024-09-01T00:00:00Z",
     "around=incidents",
     "around=incidents&q=timeout",
+    "around=incidents&repo=acme/*&kind=commit,incident",
+    "around=incidents&kind=incident&author=dev0*",
+    "around=incidents&path=src/*&bots=exclude",
+    "around=incidents&until=2025-01-01T00:00:00Z",
     "repo=acme/*&kind=commit&branch=main",
     "repo=globex/*&author=dev1*&q=cache",
     "repo=acme/*&author=Developer 1*",
@@ -129,21 +134,23 @@ def test_every_plan_pages_through_the_same_events(timeline: Database, query: str
     assert every_page(timeline, filter, scan_depths=()) == expected
 
 
-def reads_of_events(db: Database, query: str) -> tuple[list[int], list[str]]:
-    """The first page's ids and the statements that read the events table for it."""
-    statements: list[str] = []
+def reads_of_events(
+    db: Database, query: str, cursor: str | None = None
+) -> tuple[list[int], list[tuple[str, Any]]]:
+    """A page's ids and the statements (with their parameters) that read events for it."""
+    statements: list[tuple[str, Any]] = []
 
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:
-        statements.append(statement)
+    def record(conn, _cursor, statement, parameters, context, executemany) -> None:
+        statements.append((statement, parameters))
 
     event.listen(db.engine, "before_cursor_execute", record)
     try:
         with db.read() as session:
-            page = list_events(session, parse(query))
+            page = list_events(session, parse(query), cursor=cursor)
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
     assert page.next_cursor is None or page.events
-    return [e.id for e in page.events], [s for s in statements if "FROM events" in s]
+    return [e.id for e in page.events], [s for s in statements if "FROM events" in s[0]]
 
 
 @pytest.mark.parametrize("query", CONTRADICTIONS)
@@ -192,6 +199,7 @@ def test_the_generated_timeline_has_what_the_filters_need(timeline: Database) ->
         "author=*[bot]",
         "author=Developer 0*",
         "path=db/migrations/*",
+        "around=incidents",
     ):
         assert len(every_page(timeline, parse(query))) > 50, query
 
@@ -228,3 +236,31 @@ def test_postgresql_has_an_index_for_text_paths_and_globs(
         explained = session.connection().exec_driver_sql(f"EXPLAIN {compiled}", compiled.params)
         plan = "\n".join(row[0] for row in explained)
     assert all(index in plan for index in indexes), plan
+
+
+@pytest.mark.parametrize("query", ["around=incidents", "around=incidents&repo=acme/*&bots=exclude"])
+def test_around_walks_the_kind_and_timeline_indexes_never_the_table(
+    timeline: Database, query: str
+) -> None:
+    """Every statement of an `around` page, first and deep, finds its rows through the index
+    of kinds (incident events) or the timeline (each window's span), bounded by LIMIT."""
+    first, _ = reads_of_events(timeline, query)
+    with timeline.read() as session:
+        middle = session.get(Event, first[-1] // 2)
+        cursor = encode_cursor(middle) if middle else None
+    plans: list[str] = []
+    for page_cursor in (None, cursor):
+        _, statements = reads_of_events(timeline, query, page_cursor)
+        for statement, _ in statements:  # walks stop at a page; then the page's rows by id
+            assert "LIMIT" in statement or "WHERE events.id IN" in statement, statement
+        with timeline.engine.connect() as connection:
+            sqlite = timeline.engine.dialect.name == "sqlite"
+            if not sqlite:  # on this small timeline a scan is cheaper: rule it out
+                connection.exec_driver_sql("SET enable_seqscan = off")
+            explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+            for statement, parameters in statements:
+                rows = connection.exec_driver_sql(explain + statement, parameters).all()
+                plans.append("\n".join(str(row[-1] if sqlite else row[0]) for row in rows))
+    assert any("ix_events_kind_timeline" in plan for plan in plans), plans
+    assert any("ix_events_timeline" in plan for plan in plans), plans
+    assert not [p for p in plans if "SCAN events" in p or "Seq Scan on events" in p]
