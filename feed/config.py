@@ -8,7 +8,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, dataclass_transform
 from urllib.parse import urlsplit
 
 from sqlalchemy.engine import make_url
@@ -345,7 +345,18 @@ def _setting(key: str, read: Reader, toml: str | None = None) -> Any:
     return field(metadata={"setting": Setting(key, read, toml)})
 
 
-@dataclass(frozen=True)
+_Table = TypeVar("_Table")
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(_setting,))
+def _settings_table(cls: type[_Table]) -> type[_Table]:
+    """`cls` as a frozen dataclass. Declared as a dataclass transform with `_setting` as its
+    field specifier, so that type checkers see every field as required and of its own type
+    (under a plain `@dataclass`, they would take `_setting(...)` for a default)."""
+    return dataclass(frozen=True)(cls)
+
+
+@_settings_table
 class Settings:
     """The settings the core and the integrations read, validated. Each field is its own row
     of the table: its type, where it is read from, and its reader (which checks a value and

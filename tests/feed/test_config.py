@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import MISSING, FrozenInstanceError, fields
 from pathlib import Path
 
 import pytest
@@ -131,3 +131,28 @@ def test_each_setting_is_one_field_with_its_row_and_its_default_is_said_once() -
         defaults.job_max_attempts,
         defaults.job_lease_seconds,
     )
+
+
+def test_a_field_of_settings_has_no_default_but_its_row_s_and_cannot_change() -> None:
+    """The reader in a field's row is the one place its default is said: Settings made
+    without the table is refused, as type checkers refuse it too (every field is required)."""
+    assert all(f.default is MISSING and f.default_factory is MISSING for f in fields(Settings))
+    with pytest.raises(TypeError, match="missing"):
+        Settings(database_url="sqlite://")  # type: ignore[call-arg]
+    settings = Settings.from_mapping(BASE)
+    with pytest.raises(FrozenInstanceError):
+        settings.repos = ("acme/api",)  # type: ignore[misc]
+
+
+def test_the_readme_names_every_setting_s_variable_and_toml_key() -> None:
+    """The README's configuration table and TOML paragraph, the one other place a new
+    setting goes, name every row of the table."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    tables = {"COMPONENTS", "SECURITY"}  # TOML tables of their own, not variables
+    for row in SETTINGS.values():
+        if row.key not in tables:
+            assert f"`SHIPLOG_{row.key}`" in section, row.key
+        if row.toml:
+            where, key = row.toml.split(".")
+            assert f"`[{where}]`" in section and f"`{key}`" in section, row.toml
