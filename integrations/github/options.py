@@ -21,7 +21,8 @@ def sync_options(
         since=since,
         backfill=timedelta(days=settings.sync_backfill_days),
         patch_cap=settings.sync_patch_cap,
-        intake=intake or Intake(rules=settings.incident_rules),
+        intake=intake
+        or Intake(rules=settings.incident_rules, build_branches=settings.build_branches),
     )
 
 

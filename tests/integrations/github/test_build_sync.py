@@ -4,6 +4,7 @@ came, the same breaks and fixes as the webhook path, and an idle re-poll that co
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,8 +41,9 @@ def db_of(app: Flask) -> Database:
     return shiplog_state(app).db
 
 
-def sync(app: Flask, client_for: Any) -> None:
-    sync_repo(db_of(app), client_for(), "acme/api", sync_options(shiplog_state(app).settings))
+def sync(app: Flask, client_for: Any, branches: tuple[str, ...] = ()) -> None:
+    options = replace(sync_options(shiplog_state(app).settings), branches=branches)
+    sync_repo(db_of(app), client_for(), "acme/api", options)
 
 
 def at(index: int) -> datetime:
@@ -216,14 +218,40 @@ def test_an_idle_re_poll_costs_no_counted_request(gh_app, emulator, client_for) 
     assert checks == ["CircleCI", "CircleCI / lint", "tests"]
 
 
-def test_only_the_newest_commits_of_a_counted_branch_are_asked(gh_app, emulator, client_for):
+def test_only_the_newest_commits_of_counted_branches_are_asked(gh_app, emulator, client_for):
     repo = emulator.repo("acme/api")
     shas = [f"{n:040x}" for n in range(1, BUILD_COMMITS + 4)]
     push_commits(repo, *shas)
+    repo.push("release/1.0", FakeCommit("e" * 40, "Release fix", at(1)))
     repo.push("feature/x", FakeCommit("f" * 40, "Elsewhere", at(1)))
-    sync(gh_app, client_for)
+    sync(gh_app, client_for, branches=("release/1.0", "feature/x"))  # both synced
     asked = {p.split("/")[5] for _, p, _ in emulator.requests if p.endswith("/check-suites")}
-    assert asked == set(shas[-BUILD_COMMITS:])
+    assert asked == {*shas[-BUILD_COMMITS:], "e" * 40}  # release/* counts by default
+
+
+def test_a_run_still_going_is_read_again_until_it_finishes_and_old_pages_are_not(
+    gh_app, emulator, client_for
+) -> None:
+    repo = emulator.repo("acme/api")
+    shas = [f"{n:040x}" for n in range(1, 106)]
+    push_commits(repo, *shas)
+    repo.runs = [
+        make_workflow_run(sha, "success", run_id=n + 1, when=at(n))
+        for n, sha in enumerate(shas[:-1])
+    ]
+    going = make_workflow_run(shas[-1], None, run_id=999, when=at(149), status="in_progress")
+    repo.runs.append(going)
+    sync(gh_app, client_for)  # 105 runs: two pages
+    assert result_count(db_of(gh_app)) == 104
+
+    before = len(emulator.requests)
+    repo.runs.append({**going, "status": "completed", "conclusion": "failure"})
+    repo.runs.remove(going)
+    sync(gh_app, client_for)
+    pages = [s for _, p, s in emulator.requests[before:] if p.endswith("/actions/runs")]
+    assert pages == [200]  # the first page held every run not settled before
+    events = build_events(db_of(gh_app), "acme/api")
+    assert [(kind, sha) for kind, sha, _ in events] == [("build_broken", shas[-1])]
 
 
 def test_5xx_is_retried_and_a_rate_limit_pauses_the_repo_as_other_endpoints_do(
