@@ -28,6 +28,8 @@ ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 HOST_PATTERN = re.compile(r"(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[?[0-9a-fA-F:.]+\]?")
 FLAG_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False}
 FLAG_WORDS |= {"off": False, "0": False, "": False}
+# GitHub's rule for a login: letters, digits and single hyphens, not at either end, up to 39.
+GITHUB_LOGIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}")
 
 
 class ConfigError(ValueError):
@@ -296,6 +298,31 @@ def _components(value: Any) -> dict[str, tuple[str, ...]]:
     return components
 
 
+def _people(value: Any) -> dict[str, dict[str, str]]:
+    """The [people] table: GitHub login (kept in lower case, as GitHub matches logins) ->
+    {platform: chat handle}. The chat integration checks each handle against its
+    platform's pattern when the app starts."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError("config: [people] must map GitHub logins to tables of chat handles")
+    people: dict[str, dict[str, str]] = {}
+    for login, handles in value.items():
+        where = f"people.{_shown(str(login))}"
+        if not isinstance(login, str) or not GITHUB_LOGIN.fullmatch(login):
+            raise ConfigError(f"config: {where}: not a GitHub login (letters, digits, '-')")
+        if login.lower() in people:
+            raise ConfigError(f"config: {where}: this login is listed twice (in another case)")
+        if not isinstance(handles, dict) or not all(
+            isinstance(handle, str) and handle for handle in handles.values()
+        ):
+            raise ConfigError(
+                f'config: {where} must be a table of handles such as {{ slack = "U024BE7LH" }}'
+            )
+        people[login.lower()] = {str(name): handle for name, handle in handles.items()}
+    return people
+
+
 def _check_http_url(key: str, url: str) -> None:
     try:
         parts = urlsplit(url)
@@ -420,6 +447,7 @@ class Settings:
         "LOG_FORMAT", lambda config, key: _choice(config, key, LOG_FORMATS), "server.log_format"
     )
     private: bool = _setting("PRIVATE", lambda config, key: _flag(config, key), "server.private")
+    people: dict[str, dict[str, str]] = _setting("PEOPLE", _parsed(_people))  # [people]
     allow_webhook_hosts: tuple[str, ...] = _setting(  # the [security] table
         "SECURITY", _parsed(_webhook_hosts)
     )
@@ -466,6 +494,7 @@ TOML_RAW_SECTIONS = {
     "channels": "CHANNELS",
     "subscriptions": "SUBSCRIPTIONS",
     "security": "SECURITY",
+    "people": "PEOPLE",
 }
 # Raw sections written as [[name]]: each entry is a table.
 TABLE_ARRAYS = {"channels", "subscriptions"}

@@ -7,7 +7,7 @@ a title, a summary, sections of lines, and links to the activity page for what d
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -89,6 +89,15 @@ class Timeline(Protocol):
 
 
 @dataclass(frozen=True)
+class Mention:
+    """Someone a message names so that their platform notifies them: their GitHub login and
+    their handle on each platform, from the config's `[people]` (never from event text)."""
+
+    login: str
+    handles: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Message:
     """A digest or an alert, before any platform has formatted it."""
 
@@ -100,6 +109,7 @@ class Message:
     severity: str | None = None  # for colours; "sev1" ... or "failure"
     thread_key: str | None = None  # messages about one incident share a thread
     timeline: Timeline | None = None  # digests have one; else `InOrder(message)`
+    mentions: tuple[Mention, ...] = ()  # people to notify (a break's suspects)
 
 
 Listing = Callable[[Filter, Event | None], str]
@@ -129,10 +139,12 @@ def digest_message(
     listing: Listing,
     rule: Filter | None = None,
     unlisted: Unlisted = NONE_UNLISTED,
+    notes: Sequence[str] = (),
 ) -> Message:
     """One message for the events of [since, until) that `rule` selects, one section per
     repository (the busiest first), each listing its events newest first as the activity
-    page does, so that what a platform leaves out is a link to exactly those events."""
+    page does, so that what a platform leaves out is a link to exactly those events;
+    `notes` follow the summary (how long each branch was red)."""
     ordered = sorted(events, key=lambda e: (e.occurred_at, e.id), reverse=True)
     by_repo: dict[str, list[Event]] = defaultdict(list)
     for event in ordered:
@@ -142,7 +154,7 @@ def digest_message(
     sections = [
         Section(
             heading=f"{repo}: {_count_phrase(Counter(e.kind for e in by_repo[repo]))}",
-            lines=[_line(e, options, event_url(e)) for e in by_repo[repo][:shown]],
+            lines=[event_line(e, options, event_url(e)) for e in by_repo[repo][:shown]],
             more=max(len(by_repo[repo]) - shown, 0),
         )
         for repo in repos
@@ -158,6 +170,7 @@ def digest_message(
     summary = _count_phrase(Counter(e.kind for e in ordered)) if ordered else "Nothing shipped."
     if unlisted.count:
         summary += f", and {unlisted.count} older"
+    summary = "\n".join([summary, *notes])
     index = {repo: i for i, repo in enumerate(repos)}
     return Message(
         kind="digest",
@@ -249,7 +262,7 @@ def alert_message(
         kind="alert",
         title=f"{label}: {event.title}",
         summary=f"{event.repo}" + (f" · {event.branch}" if event.branch else ""),
-        sections=[Section(heading=label, lines=[_line(event, options, event_url)])],
+        sections=[Section(heading=label, lines=[event_line(event, options, event_url)])],
         url=event_url,
         severity=severity
         or ("failure" if event.data.get("state") in ("failure", "error") else None),
@@ -257,7 +270,8 @@ def alert_message(
     )
 
 
-def _line(event: Event, options: DigestOptions, url: str) -> Line:
+def event_line(event: Event, options: DigestOptions, url: str) -> Line:
+    """One event as a line: its title, then kind, author, short sha and diff stat."""
     detail = [KIND_LABELS[event.kind]]
     if event.actor:
         detail.append(event.actor)

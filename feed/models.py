@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -269,6 +270,8 @@ class Subscription(Base):
     filter: Mapped[dict[str, Any]] = mapped_column(JSONData, default=dict)
     options: Mapped[dict[str, Any]] = mapped_column(JSONData, default=dict)
     send_empty: Mapped[bool] = mapped_column(default=False)
+    # Name a break's suspects so that their platform notifies them (handles from [people]).
+    mention_suspects: Mapped[bool] = mapped_column(default=False, server_default=false())
     source: Mapped[str] = mapped_column(String(8), default="api")
     window_end: Mapped[datetime | None]  # where the last digest stopped
 

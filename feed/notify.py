@@ -19,6 +19,7 @@ from croniter import croniter
 from sqlalchemy import Select, delete, func, or_, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
+from feed.build_alerts import People, build_alert, red_periods
 from feed.digest import (
     DigestOptions,
     Line,
@@ -32,7 +33,7 @@ from feed.digest import (
 from feed.filters import Filter
 from feed.incidents import incident_uid
 from feed.jobs import enqueue, enqueue_many
-from feed.models import INCIDENT_KINDS, Event, Incident, Job, Subscription
+from feed.models import BUILD_KINDS, INCIDENT_KINDS, Event, Incident, Job, Subscription
 from feed.store import author_aliases, encode_cursor
 from feed.timefmt import iso_utc
 
@@ -42,8 +43,10 @@ PROTECTED_BRANCHES = ("main", "master", "production", "release/*", "release-*")
 
 def default_alert(event: Any) -> bool:
     """What a realtime subscription without kinds hears: incidents, reverts, force pushes to
-    main or release branches, failed deployments."""
-    if event.kind in (*INCIDENT_KINDS, "revert"):
+    main or release branches, failed deployments, and builds broken or fixed (which exist
+    only for the counted branches, and only as changes of state: never a run, never a flaky
+    result)."""
+    if event.kind in (*INCIDENT_KINDS, *BUILD_KINDS, "revert"):
         return True
     if event.kind == "force_push":
         return Filter(branches=PROTECTED_BRANCHES).matches(event)
@@ -254,8 +257,10 @@ def build_message(
     event_url: Callable[[Event], str],
     listing_url: Callable[[Filter], str],
     incident_url: Callable[[Incident], str] = lambda incident: "",
+    people: People | None = None,
 ) -> Message | None:
-    """The message a delivery job stands for, from the data as it is now."""
+    """The message a delivery job stands for, from the data as it is now; `people` (the
+    config's `[people]`) names a break's suspects where the subscription asks for it."""
     options = digest_options(subscription)
     if "reminder" in payload:
         incident = session.scalars(
@@ -270,6 +275,9 @@ def build_message(
         ).one_or_none()
         if event is None:
             return None
+        if event.kind in BUILD_KINDS:
+            named = people if subscription.mention_suspects else None
+            return build_alert(session, event, options=options, event_url=event_url, people=named)
         severity = None
         if event.kind in INCIDENT_KINDS:  # the incident's severity now, as reminders say it
             uid = incident_uid(event.uid)
@@ -298,6 +306,7 @@ def build_message(
         listing=listing_after(listing_url),
         rule=Filter.from_dict(subscription.filter),
         unlisted=unlisted,
+        notes=red_periods([e for e in events if e.kind in BUILD_KINDS], until),
     )
 
 

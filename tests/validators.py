@@ -71,3 +71,32 @@ def json_feed_problems(body: bytes) -> list[str]:
 @cache
 def _json_feed_schema() -> dict[str, Any]:
     return json.loads(JSON_FEED_SCHEMA.read_text())
+
+
+ADAPTIVE_CARD_SCHEMA = SHARED_VALIDATORS / "schemas" / "adaptive-card-1.5.json"
+
+
+def adaptive_card_problems(card: dict[str, Any]) -> list[str]:
+    """What the Adaptive Card 1.5 schema finds wrong with `card`, and what is wrong with its
+    `msteams.entities` mentions: Teams' extension, outside the schema, checked against the
+    documented shape (a `mention` whose `<at>` text appears in a TextBlock, naming an id)."""
+    import jsonschema
+
+    schema = json.loads(ADAPTIVE_CARD_SCHEMA.read_text())
+    plain = {key: value for key, value in card.items() if key != "msteams"}
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    problems = [
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+        for error in validator.iter_errors(plain)
+    ]
+    texts = " ".join(block.get("text", "") for block in card.get("body", []))
+    for index, entity in enumerate(card.get("msteams", {}).get("entities", [])):
+        where = f"msteams/entities/{index}"
+        mentioned = entity.get("mentioned") or {}
+        if set(entity) != {"type", "text", "mentioned"} or entity["type"] != "mention":
+            problems.append(f"{where}: not a mention entity")
+        elif set(mentioned) != {"id", "name"} or not all(mentioned.values()):
+            problems.append(f"{where}: mentioned must have an id and a name")
+        elif entity["text"] != f"<at>{mentioned['name']}</at>" or entity["text"] not in texts:
+            problems.append(f"{where}: its <at> text is not in the card's text")
+    return problems

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -12,10 +14,13 @@ from integrations.chat.http import Post
 
 class Platform(Protocol):
     """What a platform's module provides: a pure render, how its webhook takes the payload
-    (sent by `http.send`), and the least time between two messages to one channel."""
+    (sent by `http.send`), the least time between two messages to one channel, and the
+    form of a person's handle there (None where nobody can be notified)."""
 
     PACE: timedelta
     POST: Post
+    HANDLE: re.Pattern[str] | None
+    HANDLE_FORM: str
 
     def render(self, message: Message) -> dict[str, Any]: ...
 
@@ -28,6 +33,21 @@ PLATFORMS: dict[str, Platform] = {
     "googlechat": googlechat,
     "webhook": webhook,
 }
+
+
+def people_problem(people: Mapping[str, Mapping[str, str]]) -> str | None:
+    """What is wrong with the config's `[people]` (the first thing), or None: each handle
+    must be named by a platform and have that platform's form."""
+    for login, handles in people.items():
+        for name, handle in handles.items():
+            where = f"people.{login}.{name}"
+            module = PLATFORMS.get(name)
+            if module is None or module.HANDLE is None:
+                named = [key for key, found in PLATFORMS.items() if found.HANDLE is not None]
+                return f"{where}: not a platform with handles; use {', '.join(named)}"
+            if not module.HANDLE.fullmatch(handle):
+                return f"{where}: {handle[:80]!r} is not {module.HANDLE_FORM}"
+    return None
 
 
 class UnknownPlatform(LookupError):

@@ -210,6 +210,7 @@ def subscription_json(row: Subscription, channel_names: dict[int, str]) -> dict[
         "filter": row.filter,
         "options": row.options,
         "send_empty": row.send_empty,
+        "mention_suspects": row.mention_suspects,
         "source": row.source,
         "window_end": iso_utc(row.window_end) if row.window_end else None,
     }

@@ -16,6 +16,7 @@ from typing import Any
 import requests
 
 from feed import notify
+from feed.build_alerts import People
 from feed.db import Database
 from feed.filters import Filter
 from feed.models import Channel, Event, Incident, Subscription
@@ -40,10 +41,11 @@ def handlers(
     http: requests.Session | None = None,
     hosts: WebhookHosts | None = None,
     clock: Callable[[], datetime] | None = None,
+    people: People | None = None,
 ) -> dict[str, Handler]:
     """`digest` and `deliver` jobs, bound to the database, one HTTP session, the webhook
-    host policy (checked again before every send: a host may resolve elsewhere since) and
-    the clock they read (tests move it on instead of sleeping)."""
+    host policy (checked again before every send: a host may resolve elsewhere since), the
+    clock they read (tests move it on instead of sleeping) and the config's [people]."""
     hosts = hosts or WebhookHosts()
     clock = clock or (lambda: datetime.now(UTC))
     session_http = http or requests.Session()
@@ -71,6 +73,7 @@ def handlers(
                 event_url=event_url,
                 listing_url=listing_url,
                 incident_url=incident_url,
+                people=people,
             )
         if message is None:
             return None

@@ -14,8 +14,10 @@ from integrations.chat.text import (
     Pieces,
     clip,
     fit,
+    handles,
     layout,
     markdown_link,
+    mentions,
     more,
     older,
     render_line,
@@ -33,11 +35,16 @@ MARKDOWN = re.compile(r"([\\*_~`|>#\-\[\]()<:])")
 PACE = timedelta(seconds=0.5)
 # `wait=true`: Discord answers with the message it created, so delivery is confirmed.
 POST = Post(query={"wait": "true"})
+# A user's id (a snowflake: Developer Mode, "Copy User ID"); `<@id>` pings only the users
+# `allowed_mentions.users` lists.
+HANDLE = re.compile(r"[1-9][0-9]{16,19}")
+HANDLE_FORM = "a Discord user id (17 to 20 digits) such as 80351110224678912"
 
 
 def render(message: Message) -> dict[str, Any]:
     """A webhook payload: an embed per section, then one for what the sections leave out;
-    `allowed_mentions` with no parse types stops every ping."""
+    `allowed_mentions` with no parse types stops every ping but those of the users it
+    lists: the people the message names, by their handles from the config."""
     colour = COLOURS.get(message.severity, COLOURS[None])
     laid = layout(
         message, _PIECES, Limits(total=ALL_EMBEDS, section=DESCRIPTION, sections=MAX_EMBEDS)
@@ -54,8 +61,13 @@ def render(message: Message) -> dict[str, Any]:
         title, _, link = laid.older.partition("\n")
         embeds.append({"title": title, "description": link or "…", "color": colour})
     summary = clip(f"{message.title}\n{message.summary}", CONTENT // 2, escape)
-    content = fit([summary, window(message, _link)], CONTENT)
-    return {"content": content, "embeds": embeds, "allowed_mentions": {"parse": []}}
+    pings = mentions(message, "discord", lambda handle: f"<@{handle}>", escape)
+    content = fit([summary, pings, window(message, _link)], CONTENT)
+    allowed: dict[str, Any] = {"parse": []}
+    users = [user for user in handles(message, "discord") if f"<@{user}>" in content]
+    if users:
+        allowed["users"] = users
+    return {"content": content, "embeds": embeds, "allowed_mentions": allowed}
 
 
 def escape(text: str) -> str:

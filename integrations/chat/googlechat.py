@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from integrations.chat.text import (
     json_size,
     layout,
     left,
+    mentions,
     more,
     older,
     render_line,
@@ -36,14 +38,19 @@ PACE = timedelta(seconds=1)  # a Chat space takes about one message a second
 REPLY_OPTION = "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD"
 # One thread per incident: a message naming a thread replies in it, or starts it.
 POST = Post(thread_query={"messageReplyOption": REPLY_OPTION})
+# A user's resource name in the Chat API; `<users/123>` in a webhook message's `text`
+# mentions them (developers.google.com/workspace/chat/format-messages). Never users/all.
+HANDLE = re.compile(r"users/[0-9]{1,30}")
+HANDLE_FORM = "a Google Chat user name such as users/123456789012345678901"
 
 
 def render(message: Message) -> dict[str, Any]:
     """The payload: a card section per section of the message, then one for what they leave
     out and one linking the digest's window; an incident's messages name its thread."""
     sections: list[dict[str, Any]] = []
+    pings = mentions(message, "googlechat", lambda handle: f"<{handle}>", plain)
     payload: dict[str, Any] = {
-        "text": clip(f"{message.title}: {message.summary}", MAX_TEXT, plain),
+        "text": clip(f"{message.title}: {message.summary}", MAX_TEXT - len(pings), plain) + pings,
         "cardsV2": [
             {
                 "cardId": "shiplog",

@@ -16,6 +16,7 @@ from integrations.chat.text import (
     layout,
     left,
     markdown_link,
+    mentions,
     more,
     older,
     render_line,
@@ -28,12 +29,19 @@ COLOURS = {"sev1": "#cf222e", "sev2": "#cf222e", "failure": "#cf222e", None: "#0
 MARKDOWN = re.compile(r"([\\*_~`|>#\-\[\]()<:!])")
 PACE = timedelta(seconds=0.2)
 POST = Post()
+# A username (System Console > Users): `@name` notifies them. Mattermost's own rule, without
+# a trailing `.`, `-` or `_` (which would end the mention early) and never a name that
+# notifies a whole channel.
+RESERVED = "all|channel|here|matterbot|system|valet"
+HANDLE = re.compile(rf"(?!(?:{RESERVED})\Z)[a-z][a-z0-9._-]{{1,20}}[a-z0-9]")
+HANDLE_FORM = "a Mattermost username (3 to 22 lower-case letters, digits, '.', '-', '_')"
 
 
 def render(message: Message) -> dict[str, Any]:
     """Slack-style attachment: a heading per section with its lines, then what the sections
     leave out."""
-    text = clip(f"{message.title}\n{message.summary}", 1000, escape)
+    pings = mentions(message, "mattermost", lambda handle: f"@{handle}", escape)
+    text = clip(f"{message.title}\n{message.summary}", 1000, escape) + pings
     laid = layout(message, _PIECES, Limits(total=left(MAX_TEXT, text, measure=len)))
     body = "".join(part.heading + "".join(part.lines) + (part.more or "") for part in laid.parts)
     attachment: dict[str, Any] = {

@@ -14,7 +14,7 @@ from feed.config import ConfigError, Settings
 from feed.state import Shiplog
 from feed.web.listing import listing_query
 from feed.worker import Handler
-from integrations.chat import delivery
+from integrations.chat import delivery, people_problem
 from integrations.chat.hosts import WebhookHosts
 from integrations.chat.setup import ChatConfig, ChatConfigError
 
@@ -22,7 +22,11 @@ DEFAULT_SERVED_AT = "http://127.0.0.1:8000"  # where `shiplog run` serves by def
 
 
 def chat_config(config: Mapping[str, Any], settings: Settings) -> ChatConfig:
-    """The config's [[channels]] and [[subscriptions]] with the webhook host policy."""
+    """The config's [[channels]] and [[subscriptions]] with the webhook host policy; a
+    handle in [people] that its platform could not read is a config error."""
+    problem = people_problem(settings.people)
+    if problem:
+        raise ConfigError(f"config: {problem}")
     return ChatConfig(config, WebhookHosts(settings.allow_webhook_hosts))
 
 
@@ -69,4 +73,5 @@ def delivery_handlers(
         http=http,
         hosts=WebhookHosts(settings.allow_webhook_hosts),
         clock=clock,
+        people=settings.people,
     )

@@ -32,7 +32,7 @@ OPTIONS: dict[str, tuple[type, int]] = {
 OPTION_KEYS = set(OPTIONS)
 CHANNEL_KEYS = {"name", "platform", "url", "secret"}
 SUBSCRIPTION_KEYS = {"name", "channel", "mode", "schedule", "timezone", "filter", "options"}
-SUBSCRIPTION_KEYS |= {"send_empty"}
+SUBSCRIPTION_KEYS |= {"send_empty", "mention_suspects"}
 LIMITS = {"schedule": 100, "timezone": 64}  # the columns' sizes
 
 log = logging.getLogger(__name__)
@@ -189,6 +189,9 @@ def check_subscription(entry: Mapping[str, Any]) -> dict[str, Any]:
     send_empty = entry.get("send_empty", False)
     if not isinstance(send_empty, bool):
         raise ChatConfigError(f"{what}: send_empty must be true or false")
+    mention_suspects = entry.get("mention_suspects", False)
+    if not isinstance(mention_suspects, bool):
+        raise ChatConfigError(f"{what}: mention_suspects must be true or false")
     return {
         "name": name,
         "channel": str(entry.get("channel")),
@@ -198,6 +201,7 @@ def check_subscription(entry: Mapping[str, Any]) -> dict[str, Any]:
         "filter": rule.to_dict(),
         "options": dict(options),
         "send_empty": send_empty,
+        "mention_suspects": mention_suspects,
     }
 
 

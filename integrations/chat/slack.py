@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
@@ -16,6 +17,7 @@ from integrations.chat.text import (
     fit,
     layout,
     left,
+    mentions,
     more,
     older,
     render_line,
@@ -33,13 +35,17 @@ FALLBACK_TEXT = 3000
 BLOCKS_TEXT = 10_000
 PACE = timedelta(seconds=1)  # Slack allows about one message a second per webhook
 POST = Post()  # Slack answers errors in words (`channel_is_archived`)
+# A member's id (profile, "Copy member ID"); `<@U024BE7LH>` notifies them, verbatim or not.
+HANDLE = re.compile(r"[UW][A-Z0-9]{8,11}")
+HANDLE_FORM = "a Slack member id such as U024BE7LH"
 
 
 def render(message: Message) -> dict[str, Any]:
     """A Block Kit payload within Slack's limits: a block per section, then one for what
     the sections leave out."""
     title = _plain(message.title)
-    summary = fit([clip(message.summary, 1000, escape), window(message, link)], SECTION_TEXT)
+    pings = mentions(message, "slack", lambda handle: f"<@{handle}>", escape)
+    summary = fit([clip(message.summary, 1000, escape), pings, window(message, link)], SECTION_TEXT)
     limits = Limits(
         total=left(BLOCKS_TEXT, title, summary, measure=len),
         section=SECTION_TEXT,
@@ -52,7 +58,8 @@ def render(message: Message) -> dict[str, Any]:
         *(_section(part.heading + "".join(part.lines) + (part.more or "")) for part in laid.parts),
         *([_section(laid.older)] if laid.older else []),
     ]
-    fallback = clip(f"{message.title}: {message.summary}", FALLBACK_TEXT, escape)
+    fallback = clip(f"{message.title}: {message.summary}", FALLBACK_TEXT - len(pings), escape)
+    fallback += pings
     return {"text": fallback, "blocks": blocks}
 
 

@@ -13,10 +13,12 @@ from integrations.chat.text import (
     Limits,
     Pieces,
     clip,
+    handles,
     json_size,
     layout,
     left,
     markdown_link,
+    mentions,
     more,
     older,
     render_line,
@@ -30,6 +32,15 @@ MARKDOWN = re.compile(r"([\\*_~`>#\-\[\]()<])")
 PACE = timedelta(seconds=1)
 POST = Post()
 SEPARATOR = "\n\n"
+# An incoming webhook's Adaptive Card may mention a user by their Microsoft Entra object id
+# or user principal name: `<at>name</at>` in the text and a `msteams.entities` mention
+# (learn.microsoft.com/microsoftteams/platform/task-modules-and-cards/cards/cards-format,
+# "User mention in Incoming Webhook with Adaptive Cards").
+HANDLE = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+"
+)
+HANDLE_FORM = "a Microsoft Entra object id or user principal name (name@example.com)"
 
 
 def render(message: Message) -> dict[str, Any]:
@@ -39,27 +50,49 @@ def render(message: Message) -> dict[str, Any]:
         _text(clip(message.title, 300, escape), size="Large", weight="Bolder"),
         _text(clip(message.summary, 1000, escape), isSubtle=True),
     ]
-    room = left(MAX_BYTES - 1, _payload(body, message.url))  # under 28 KB
+    entities = _entities(message)
+    pings = mentions(message, "teams", lambda handle: entities[handle]["text"], escape, "")
+    if pings:
+        body.append(_text(pings))
+    room = left(MAX_BYTES - 1, _payload(body, message.url, entities))  # under 28 KB
     laid = layout(message, _PIECES, Limits(total=room))
     for part in laid.parts:
         lines = "".join(part.lines) + (part.more or "")
         body += [_heading(part.heading), _text(lines.removeprefix(SEPARATOR))]
     if laid.older:
         body.append(_text(laid.older))
-    return _payload(body, message.url)
+    return _payload(body, message.url, entities)
 
 
 def escape(text: str) -> str:
     return MARKDOWN.sub(r"\\\1", text)
 
 
-def _payload(body: list[dict[str, Any]], url: str | None) -> dict[str, Any]:
+def _entities(message: Message) -> dict[str, dict[str, Any]]:
+    """A mention entity per handle the message may ping, named by the person's login (a
+    GitHub login: letters, digits and '-', nothing Markdown or `<at>` could read)."""
+    logins = {m.handles.get("teams"): m.login for m in message.mentions}
+    return {
+        handle: {
+            "type": "mention",
+            "text": f"<at>{logins[handle]}</at>",
+            "mentioned": {"id": handle, "name": logins[handle]},
+        }
+        for handle in handles(message, "teams")
+    }
+
+
+def _payload(
+    body: list[dict[str, Any]], url: str | None, entities: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
     card: dict[str, Any] = {
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
         "version": CARD_VERSION,
         "body": body,
     }
+    if entities:
+        card["msteams"] = {"entities": list(entities.values())}
     if safe_url(url):
         card["actions"] = [{"type": "Action.OpenUrl", "title": "Open in shiplog", "url": url}]
     return {

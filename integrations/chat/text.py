@@ -25,6 +25,7 @@ from integrations.chat.http import size
 ELLIPSIS = "…"
 LINE_TEXT = 1500  # one item at most, its quoted lines included: a few fit in any section
 LABEL = "see them all in shiplog"
+MENTIONS = 25  # people one message may name; Discord's allowed_mentions takes up to 100
 T = TypeVar("T")
 Link = Callable[[str | None, str], str]
 
@@ -130,6 +131,33 @@ def window(message: Message, link: Link, before: str = "\n") -> str:
     if message.kind != "digest" or not message.url:
         return ""
     return before + link(message.url, "open in shiplog")
+
+
+def handles(message: Message, platform: str) -> list[str]:
+    """The handles on `platform` of the people the message names, each once, at most
+    MENTIONS of them: only these may ever notify anyone."""
+    found = [m.handles[platform] for m in message.mentions if m.handles.get(platform)]
+    return list(dict.fromkeys(found))[:MENTIONS]
+
+
+def mentions(
+    message: Message,
+    platform: str,
+    mention: Callable[[str], str],
+    escape: Callable[[str], str],
+    before: str = "\n",
+) -> str:
+    """`Suspects: ` and the people the message names, after `before`: by their handle on
+    `platform` (`mention` writes the platform's syntax for it), or by their GitHub login
+    as inert text when they have none there; nothing when it names nobody."""
+    pinged = set(handles(message, platform))
+    names = [
+        mention(person.handles[platform])
+        if person.handles.get(platform) in pinged
+        else escape(person.login)
+        for person in message.mentions[:MENTIONS]
+    ]
+    return f"{before}Suspects: {', '.join(names)}" if names else ""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ MAX_LINES = 1000
 MAX_BYTES = 256 * 1000
 TEXT_BYTES = 64 * 1024  # the title and the summary, each (as JSON)
 PACE = timedelta(0)
+HANDLE = None  # a generic webhook notifies nobody
+HANDLE_FORM = "nothing: a generic webhook cannot notify anyone"
 SIGNATURE_HEADER = "X-Shiplog-Signature-256"
 # Signed like GitHub signs its webhooks: `sha256=` and the HMAC of the exact body.
 POST = Post(headers={"X-Shiplog-Schema": SCHEMA}, signature=SIGNATURE_HEADER)

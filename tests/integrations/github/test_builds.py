@@ -340,7 +340,7 @@ def test_a_break_alerts_chat_with_the_check_s_name_inert(
     assert slack_problems(slack) == []  # and every mrkdwn text is verbatim
     mrkdwn = json.dumps([slack["text"], *(block["text"]["text"] for block in slack["blocks"][1:])])
     assert "<!channel>" not in mrkdwn and "<@U123>" not in mrkdwn
-    assert "<https://evil.example|" not in mrkdwn and "broke on main" in mrkdwn
+    assert "<https://evil.example|" not in mrkdwn and "Build broken: " in mrkdwn
     assert discord["allowed_mentions"] == {"parse": []}
     assert "@everyone" not in json.dumps(mattermost).replace("@\u200beveryone", "")
 
