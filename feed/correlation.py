@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from feed.filters import glob_to_like
 from feed.models import Event, EventFile, Incident
 
-CHANGE_KINDS = ("commit", "revert", "force_push", "deployment", "release")
+CHANGE_KINDS = ("commit", "revert", "force_push", "deployment", "release", "build_broken")
 RECOVERY_KINDS = ("revert", "deployment")
 DEFAULT_WINDOW = timedelta(hours=24)
 WINDOWS = {
@@ -42,9 +42,9 @@ def changes_around(
     components: Mapping[str, Sequence[str]],
     now: datetime,
 ) -> list[Change]:
-    """Changes in `window` before the incident opened (those touching its components'
-    paths first, then newest first), then the reverts and deployments made after it opened
-    until it was resolved: the recovery."""
+    """Changes in `window` before the incident opened (builds that broke in it first, then
+    those touching its components' paths, then newest first), then the reverts and
+    deployments made after it opened until it was resolved: the recovery."""
     before = list(
         session.scalars(
             select(Event)
@@ -71,7 +71,8 @@ def changes_around(
     )
     globs = [glob for name in incident.components for glob in component_globs(name, components)]
     touching = _touching(session, [event.id for event in before + after], globs)
-    ranked = sorted(before, key=lambda event: event.id not in touching)  # stable: newest first
+    # Stable: newest first within each rank.
+    ranked = sorted(before, key=lambda e: (e.kind != "build_broken", e.id not in touching))
     return [Change(event, event.id in touching, True) for event in after] + [
         Change(event, event.id in touching, False) for event in ranked
     ]

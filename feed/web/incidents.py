@@ -17,7 +17,7 @@ from flask import (
 )
 from sqlalchemy import func, select
 
-from feed import correlation, status, syndication
+from feed import correlation, health, status, syndication
 from feed.incidents import is_overdue, of_incident, parse_note
 from feed.models import Event, Incident
 from feed.state import shiplog_state
@@ -53,6 +53,7 @@ def incident(incident_id: int) -> str:
             components=settings.components,
             now=now,
         )
+        last_deploy = health.last_deploy_before(session, found.opened_at)
     notes = {event.id: parse_note(event.body, settings.incident_rules) for event in updates}
     return render_template(
         "incident.html",
@@ -60,6 +61,7 @@ def incident(incident_id: int) -> str:
         updates=updates,
         notes=notes,
         changes=changes,
+        last_deploy=last_deploy,
         window=choice,
         windows=correlation.WINDOWS,
         overdue=is_overdue(found, now),

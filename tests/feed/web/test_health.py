@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from flask.testing import FlaskClient
 
 from tests.conftest import deliver
-from tests.feed.web.test_incident_pages import open_incident
+from tests.feed.web.test_incident_pages import incident_id, open_incident
 from tests.integrations.github.test_builds import pushed, run
 from tests.integrations.github.test_webhooks import repository
 
@@ -154,3 +155,24 @@ def test_hostile_check_names_are_inert_on_health(client: FlaskClient) -> None:
     page = client.get("/health").get_data(as_text=True)
     assert "<img src=x" not in page and "&lt;img src=x" in page
     assert client.get("/api/health").json["failing"][0]["check"] == f"Octo CI / {name}"
+
+
+def test_the_incident_page_shows_the_last_good_deploy_and_ranks_breaks_first(
+    client: FlaskClient, db
+) -> None:
+    tell(client)
+    deliver(client, "deployment_status", deployment(1, A, "success", "2026-11-20T11:00:00Z"))
+    open_incident(client, opened=OPENED, labels=("incident", "sev2"))
+    page = client.get(f"/incidents/{incident_id(db)}").get_data(as_text=True)
+    assert (
+        f'Last good deploy to production: <a href="https://github.com/acme/api/commit/{A}"' in page
+    )
+    assert (
+        "3 h before it opened; roll back with <code>redeploy aaaaaaa to production</code>" in page
+    )
+    changes = page[page.index("Changes before this incident") :]
+    titles = re.findall(r'class="title" href="[^"]+">([^<]+)</a>', changes)
+    # Both breaks (tests at B, lint at C) first, newest first; then the other changes.
+    assert titles[:2] == ["Octo CI / lint broke on main", "tests broke on main"]
+    assert "Change e" in titles[2:] and "Deployment to production: success" in titles[2:]
+    assert changes.count("broke in this window") == 2
