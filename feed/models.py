@@ -234,6 +234,7 @@ class Incident(Base):
     __table_args__ = (
         Index("ix_incidents_opened", "opened_at"),
         Index("ix_incidents_window", "window_start", "window_end"),
+        Index("ix_incidents_resolved", "resolved_at"),  # the status page's 90 days
     )
 
 

@@ -17,7 +17,7 @@ from flask import (
 )
 from sqlalchemy import func, select
 
-from feed import correlation, health, status, syndication
+from feed import correlation, health, status, syndication, uptime
 from feed.incidents import is_overdue, of_incident, parse_note
 from feed.models import Event, Incident
 from feed.state import shiplog_state
@@ -72,9 +72,15 @@ def incident(incident_id: int) -> str:
 
 @blueprint.get("/status")
 def status_page() -> str:
-    """Open incidents, each component's state, and the last 30 days."""
+    """Open incidents, each component's state and 90-day bar, and the last 30 days."""
+    shiplog = shiplog_state()
     summary, now = _summary()
-    return render_template("status.html", summary=summary, now=now, duration=status.duration)
+    with shiplog.db.read() as session:
+        in_window = uptime.incidents_in_window(session, now)
+    bars = uptime.bars(in_window, shiplog.settings.components, shiplog.settings.incident_rules, now)
+    return render_template(
+        "status.html", summary=summary, bars=bars, now=now, duration=status.duration
+    )
 
 
 @blueprint.get("/api/status")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.request
 from pathlib import Path
 
@@ -91,6 +92,30 @@ def test_a_public_page(browser, server, tmp_path, name: str) -> None:
     check(page, name, tmp_path)
     context.close()
     assert [e for e in errors if "404" not in e] == []
+
+
+def test_a_status_day_in_keyboard_focus(browser, server, tmp_path) -> None:
+    """A day of the 90-day bar in focus shows its outline and its tip, whose incident link
+    comes next in the tab order; axe finds nothing with the tip open."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors = watch_errors(page)
+    page.goto(f"{server}/status")
+    page.keyboard.press("Tab")  # from here on the keyboard leads, as for its users
+    day = page.locator("section.uptime").nth(1).locator("li.day:not(.lvl-none)").first
+    mark = day.locator(".mark")
+    mark.focus()
+    assert mark.evaluate("m => m.matches(':focus-visible')")
+    assert mark.evaluate("m => getComputedStyle(m).outlineStyle") == "solid"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d: 1 major incident, .+", mark.get_attribute("aria-label"))
+    tip = day.locator(".tip")
+    assert tip.is_visible() and "Login failures after yesterday's deploy" in tip.inner_text()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.closest('.tip') !== null")
+    assert re.search(r"/incidents/\d+$", page.evaluate("document.activeElement.href"))
+    check(page, "status-day-focused", tmp_path)
+    context.close()
+    assert errors == []
 
 
 @pytest.mark.parametrize("kind", ["reverted", "revert", "deployment"])
