@@ -221,7 +221,9 @@ def failed_environments(session: Session, links: _RepoLinks | None = None) -> li
             continue
         good = _last_success(session, repo, name, current)
         version = _deploy_version(good, links) if good else None
-        ahead = _commits_between(session, repo, good.sha, current.sha) if good else None
+        ahead = (
+            _commits_between(session, repo, current.branch, good.sha, current.sha) if good else None
+        )
         found.append(
             Environment(
                 repo=repo,
@@ -329,9 +331,11 @@ def _last_success(session: Session, repo: str, name: str, current: Event) -> Eve
     return None
 
 
-def _commits_between(session: Session, repo: str, good: str | None, bad: str | None) -> int | None:
-    """How many commits the timeline holds after `good` up to `bad` (None: either unknown);
-    counted up to AHEAD_LIMIT + 1."""
+def _commits_between(
+    session: Session, repo: str, branch: str | None, good: str | None, bad: str | None
+) -> int | None:
+    """How many commits the timeline holds after `good` up to `bad`, on `branch` when known
+    (None: either end unknown); counted up to AHEAD_LIMIT + 1."""
     if not (good and bad):
         return None
     ends = dict(
@@ -352,6 +356,7 @@ def _commits_between(session: Session, repo: str, good: str | None, bad: str | N
             Event.kind.in_(COMMIT_KINDS),
             Event.id > ends[good],
             Event.id <= ends[bad],
+            *([Event.branch == branch] if branch else []),
         )
         .limit(AHEAD_LIMIT + 1)
         .subquery()

@@ -123,6 +123,23 @@ def deliveries(now: datetime, incident_label: str) -> Iterator[tuple[str, dict[s
             pusher="li",
         ),
     )
+    for title, conclusion, hours in [
+        ("Show build status on the dashboard", "success", 45.8),
+        ("Fix dark mode contrast on tables", "success", 45.3),
+    ]:
+        yield "workflow_run", _run("acme/web", "ci", _sha("acme/web", title), conclusion, at(hours))
+    yield (
+        "deployment_status",
+        _deployment(
+            "acme/web",
+            9000,
+            "staging",
+            "success",
+            at(45),
+            "li",
+            _sha("acme/web", "Fix dark mode contrast on tables"),
+        ),
+    )
     yield (
         "release",
         _release(
@@ -250,6 +267,8 @@ def deliveries(now: datetime, incident_label: str) -> Iterator[tuple[str, dict[s
             pusher="sam",
         ),
     )
+    banner = _sha("acme/web", "Add an incident banner to the status page")
+    yield "workflow_run", _run("acme/web", "ci", banner, "failure", at(1.8))
     yield (
         "deployment_status",
         _deployment(
@@ -259,10 +278,32 @@ def deliveries(now: datetime, incident_label: str) -> Iterator[tuple[str, dict[s
             "failure",
             at(1),
             "sam",
-            _sha("acme/web", "banner"),
+            banner,
             description="Smoke test failed: /status returned 502",
         ),
     )
+
+
+def _run(repo: str, name: str, sha: str, conclusion: str, when: datetime) -> dict[str, Any]:
+    """A finished GitHub Actions run of workflow `name` on the default branch."""
+    ident = int(sha[:8], 16)
+    return {
+        "action": "completed",
+        "workflow": {"name": name, "path": f".github/workflows/{name}.yml"},
+        "workflow_run": {
+            "id": ident,
+            "name": name,
+            "head_branch": REPOS[repo],
+            "head_sha": sha,
+            "run_attempt": 1,
+            "status": "completed",
+            "conclusion": conclusion,
+            "updated_at": _iso(when),
+            "html_url": f"https://github.com/{repo}/actions/runs/{ident}",
+            "head_repository": {"full_name": repo},
+        },
+        **_common(repo, "github-actions[bot]"),
+    }
 
 
 def _common(repo: str, sender: str) -> dict[str, Any]:

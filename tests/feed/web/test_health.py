@@ -176,3 +176,14 @@ def test_the_incident_page_shows_the_last_good_deploy_and_ranks_breaks_first(
     assert titles[:2] == ["Octo CI / lint broke on main", "tests broke on main"]
     assert "Change e" in titles[2:] and "Deployment to production: success" in titles[2:]
     assert changes.count("broke in this window") == 2
+
+
+def test_the_demo_has_a_broken_check_and_a_failed_deploy(app, client: FlaskClient) -> None:
+    assert app.test_cli_runner().invoke(args=["demo"]).exit_code == 0
+    body = client.get("/api/health").json
+    [ci] = body["failing"]
+    assert (ci["repo"], ci["branch"], ci["check"]) == ("acme/web", "main", "ci")
+    assert [m["verdict"] for m in ci["recent"]] == ["passing", "passing", "failing"]
+    [staging] = body["environments"]
+    assert (staging["environment"], staging["ahead_commits"]) == ("staging", 1)
+    assert staging["last_good"]["sha"] == ci["last_good"]["sha"]
