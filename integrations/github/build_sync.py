@@ -149,6 +149,7 @@ def _sync_branch(db: Database, client: GitHubClient, repo: str, branch: str, int
             )
         )
     etags: dict[str, dict[str, str]] = state.cursor.get("etags") or {}
+    stored = {s: etags[s] for s in shas if s in etags}  # what is kept of the cursor
     changed = 0
     for sha in dict.fromkeys(sha for sha in shas if sha):
         known = dict(etags.get(sha) or {})
@@ -163,12 +164,16 @@ def _sync_branch(db: Database, client: GitHubClient, repo: str, branch: str, int
             # Force-pushed away and collected: its 404 is paid once, not on every poll.
             log.warning("github sync: %s@%s is gone; its results are not read", repo, sha[:7])
             known = {"gone": "404"}
+        if not any(payloads.values()) and known == etags.get(sha) and stored == etags:
+            continue  # all 304: nothing to write
         etags = {**etags, sha: known}
-        cursor = {"etags": {s: etags[s] for s in shas if s in etags}}
+        stored = {s: etags[s] for s in shas if s in etags}
         with db.write() as session:
             for event, items in payloads.items():
                 changed += _ingest(session, intake, repo, event, items)
-            syncstate.save(session, repo, resource, syncstate.ListingState(None, cursor))
+            cursor = syncstate.ListingState(None, {"etags": stored})
+            syncstate.save(session, repo, resource, cursor)
+        etags = stored
     return changed
 
 

@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from feed.db import Database
-from feed.models import BuildResult, Event, Repo
+from feed.models import BuildResult, Event, Repo, SyncState
 from feed.state import shiplog_state
 from integrations.github.build_sync import BUILD_COMMITS
 from integrations.github.client import RateLimited
@@ -81,6 +81,13 @@ def build_events(db: Database, repo: str) -> list[tuple[str, str | None, dict[st
 def result_count(db: Database) -> int:
     with db.read() as session:
         return session.scalar(select(func.count()).select_from(BuildResult)) or 0
+
+
+def cursor_written(app: Flask) -> datetime:
+    """When the sync last stored where the main branch's build results stand."""
+    with db_of(app).read() as session:
+        query = select(SyncState.updated_at).where(SyncState.resource == "builds:main")
+        return session.scalars(query).one()
 
 
 def delivered_run(run: dict[str, Any], repo: str = "acme/api") -> dict[str, Any]:
@@ -199,9 +206,10 @@ def test_suites_check_runs_and_statuses_are_the_checks_webhooks_make(
 def test_an_idle_re_poll_costs_no_counted_request(gh_app, emulator, client_for) -> None:
     repo = ci_story(emulator)
     sync(gh_app, client_for)
-    before, counted = len(emulator.requests), emulator.counted
+    before, counted, written = len(emulator.requests), emulator.counted, cursor_written(gh_app)
     sync(gh_app, client_for)
     assert emulator.counted == counted
+    assert cursor_written(gh_app) == written  # nothing changed, nothing written
     again = emulator.requests[before:]
     ci = [
         (p, s) for _, p, s in again if "/actions/" in p or p.endswith(("suites", "runs", "status"))
