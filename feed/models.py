@@ -18,6 +18,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -36,6 +37,8 @@ KINDS = (
 )
 INCIDENT_KINDS = ("incident_opened", "incident_update", "incident_resolved")
 BUILD_KINDS = ("build_broken", "build_fixed")
+REVERTS_WAITING = "reverts_ref IS NOT NULL AND reverts_id IS NULL"
+REVERTS_LINKED = "reverts_id IS NOT NULL"
 # The kinds that carry files: the store refuses files on any other, so a `path` filter asking
 # only other kinds matches nothing (`Filter.cannot_match`).
 FILE_KINDS = ("commit", "revert")
@@ -131,8 +134,23 @@ class Event(Base):
         Index("ix_events_branch_timeline", "branch", "occurred_at", "id"),
         Index("ix_events_actor_timeline", "actor", "occurred_at", "id"),
         Index("ix_events_sha", "sha"),
-        Index("ix_events_reverts_id", "reverts_id"),
+        # Partial: only reverts have it; a whole-table index taught SQLite's planner that
+        # `reverts_id IS NULL` is rare (its statistics count a few rows a value).
+        Index(
+            "ix_events_reverts_id",
+            "reverts_id",
+            sqlite_where=text(REVERTS_LINKED),
+            postgresql_where=text(REVERTS_LINKED),
+        ),
         Index("ix_events_repo_reverts_ref", "repo", "reverts_ref"),
+        # Reverts whose commit has not arrived yet: each stored push asks for them.
+        Index(
+            "ix_events_reverts_waiting",
+            "repo",
+            "reverts_ref",
+            sqlite_where=text(REVERTS_WAITING),
+            postgresql_where=text(REVERTS_WAITING),
+        ),
     )
 
     @property

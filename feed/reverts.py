@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import String, Update, and_, bindparam, func, select, update
+from sqlalchemy import Select, String, Update, and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from feed.models import Event
@@ -26,20 +26,8 @@ def link(session: Session, stored: Sequence[tuple[int, EventRecord]]) -> None:
         target = _target(session, event_id, record)
         if target is not None:
             session.execute(_LINK, {"this_id": event_id, "target": target})
-    events = Event.__table__
-    waiting = {
-        repo
-        for repo in {record.repo for _, record in stored if record.sha}
-        if session.scalar(
-            select(events.c.id)
-            .where(
-                events.c.repo == repo,
-                events.c.reverts_ref.is_not(None),
-                events.c.reverts_id.is_(None),
-            )
-            .limit(1)
-        )
-    }
+    repos = {record.repo for _, record in stored if record.sha}
+    waiting = {repo for repo in repos if session.scalar(waiting_revert(repo))}
     for event_id, record in stored:
         if record.sha and record.repo in waiting:
             sha = record.sha
@@ -52,6 +40,21 @@ def link(session: Session, stored: Sequence[tuple[int, EventRecord]]) -> None:
                     "this_id": event_id,
                 },
             )
+
+
+def waiting_revert(repo: str) -> Select[tuple[int]]:
+    """The id of a revert in `repo` whose target is not known yet, if any: a probe of the
+    partial index `ix_events_reverts_waiting`, which holds those reverts only."""
+    events = Event.__table__
+    return (
+        select(events.c.id)
+        .where(
+            events.c.repo == repo,
+            events.c.reverts_ref.is_not(None),
+            events.c.reverts_id.is_(None),
+        )
+        .limit(1)
+    )
 
 
 def _statements() -> tuple[Update, Update]:
