@@ -319,6 +319,9 @@ def _people(value: Any) -> dict[str, dict[str, str]]:
             raise ConfigError(
                 f'config: {where} must be a table of handles such as {{ slack = "U024BE7LH" }}'
             )
+        for name in handles:
+            if not PLAIN_NAME.fullmatch(str(name)):
+                raise ConfigError(f"config: {where}: {str(name)!r} is not a platform's name")
         people[login.lower()] = {str(name): handle for name, handle in handles.items()}
     return people
 

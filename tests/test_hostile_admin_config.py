@@ -89,6 +89,7 @@ SUBSCRIPTION_FIELDS = [
     "filter",
     "options",
     "send_empty",
+    "mention_suspects",
 ]
 FILTER_KEYS = ["repo", "kind", "branch", "author", "path", "q", "since", "until", "around", "bots"]
 SCALARS = (
@@ -348,6 +349,7 @@ def valid_subscriptions(draw: st.DrawFn, channel: str) -> dict[str, Any]:
         )
     )
     entry["send_empty"] = draw(st.booleans())
+    entry["mention_suspects"] = draw(st.booleans())
     return entry
 
 
@@ -372,6 +374,7 @@ def test_a_valid_entry_is_created_and_listed_without_its_url(admin, data) -> Non
     shown = next(s for s in listed if s["name"] == subscription["name"])
     assert (shown["channel"], shown["mode"]) == (channel["name"], subscription["mode"])
     assert shown["send_empty"] == subscription["send_empty"]
+    assert shown["mention_suspects"] == subscription["mention_suspects"]
     preview = client.get(f"/admin/subscriptions/{subscription['name']}/preview", headers=auth())
     assert preview.status_code == 200
     assert MARK not in preview.get_data(as_text=True)
@@ -452,6 +455,8 @@ BROKEN["/api/subscriptions"]["send_empty"] = (
     NOT_TEXT.filter(lambda value: not isinstance(value, bool)) | TEXT
 )
 WORDS["send_empty"] = ("send_empty",)
+BROKEN["/api/subscriptions"]["mention_suspects"] = BROKEN["/api/subscriptions"]["send_empty"]
+WORDS["mention_suspects"] = ("mention_suspects",)
 
 
 @st.composite
@@ -661,7 +666,27 @@ SUBSCRIPTION_TABLES = st.fixed_dictionaries(
         "filter": valid_filters() | BAD_FILTERS.filter(tomlable),
         "options": st.dictionaries(st.sampled_from(sorted(OPTION_KEYS)), st.integers(0, 9)),
         "send_empty": st.booleans(),
+        "mention_suspects": st.booleans() | TOML_VALUES,
     },
+)
+# [people]: logins to handles, each a platform's own form or anything else.
+HANDLES = {
+    "slack": "U024BE7LH",
+    "discord": "80351110224678912",
+    "mattermost": "octo",
+    "teams": "octo@acme.example",
+    "googlechat": "users/123",
+}
+PEOPLE_TABLES = st.dictionaries(
+    st.sampled_from(["octocat", "Mara-L", "-bad", "a b"]) | TEXT,
+    st.dictionaries(
+        st.sampled_from([*HANDLES, "webhook", "irc"]) | TEXT,
+        st.sampled_from([*HANDLES.values(), "@here", "<!channel>", "users/all", "all"])
+        | TOML_VALUES,
+        max_size=3,
+    )
+    | TOML_VALUES,
+    max_size=2,
 )
 SECTIONS = {
     "server": table_of(sorted(TOML_KEYS["server"])) | TOML_SCALARS,
@@ -672,6 +697,7 @@ SECTIONS = {
     | TOML_SCALARS,
     "channels": st.lists(CHANNEL_TABLES, max_size=3) | TOML_VALUES,
     "subscriptions": st.lists(SUBSCRIPTION_TABLES, max_size=3) | TOML_VALUES,
+    "people": PEOPLE_TABLES | TOML_SCALARS,
     "security": st.fixed_dictionaries(
         {}, optional={"allow_webhook_hosts": st.just([ALLOWED_HOST]) | TOML_VALUES}
     )
@@ -928,6 +954,7 @@ ONCE_BROKEN = [
     ("/api/subscriptions", {"name": "s", "channel": "eng", "options": {"max_items": "ten"}}),
     ("/api/subscriptions", {"name": "s", "channel": "eng", "options": {"diff_lines": None}}),
     ("/api/subscriptions", {"name": "s", "channel": "eng", "send_empty": "false"}),
+    ("/api/subscriptions", {"name": "s", "channel": "eng", "mention_suspects": "yes"}),
     ("/api/subscriptions", {"name": "s", "channel": "eng", "filtr": {"repo": "acme/api"}}),
     ("/api/channels", {"name": "c", "platform": "slack", "url": HOOKS["slack"], "secret": 12345}),
     ("/api/channels", b"[" * 100_000),
