@@ -62,7 +62,20 @@
     } else if (event.key === "/") {
       var filter = document.querySelector("form.filters input[name=q]");
       if (filter) { filter.focus(); event.preventDefault(); }
+    } else if (event.key === "Escape") {
+      document.querySelectorAll("ol.bar .day:hover, ol.bar .day:focus-within").forEach(
+        function (day) {
+          if (day.contains(document.activeElement)) day.querySelector(".mark").focus();
+          day.classList.add("tip-closed");
+        });
     }
+  });
+  // Status bars: Escape closes a day's tip until the pointer or the focus leaves that day.
+  ["focusout", "mouseout"].forEach(function (type) {
+    document.addEventListener(type, function (event) {
+      var day = event.target.closest && event.target.closest("ol.bar .day.tip-closed");
+      if (day && !day.contains(event.relatedTarget)) day.classList.remove("tip-closed");
+    });
   });
 
   // News: the page asks for what is newer than its first entry, and says so at the top

@@ -114,6 +114,12 @@ def test_a_status_day_in_keyboard_focus(browser, server, tmp_path) -> None:
     assert page.evaluate("document.activeElement.closest('.tip') !== null")
     assert re.search(r"/incidents/\d+$", page.evaluate("document.activeElement.href"))
     check(page, "status-day-focused", tmp_path)
+    page.keyboard.press("Escape")  # the tip closes (WCAG 1.4.13), the focus back on the day
+    assert tip.is_hidden() and mark.evaluate("m => m === document.activeElement")
+    page.keyboard.press("Tab")  # on to the next day, whose tip shows
+    following = day.locator("xpath=following-sibling::li[1]")
+    assert following.locator(".mark").evaluate("m => m === document.activeElement")
+    assert following.locator(".tip").is_visible() and tip.is_hidden()
     context.close()
     assert errors == []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 import html5lib
+import pytest
 from sqlalchemy import event, text
 
 from feed import uptime
@@ -13,6 +14,13 @@ from tests.conftest import deliver
 from tests.feed.web.test_incident_pages import comment, open_incident, stamp
 
 MIDNIGHT = datetime.combine(datetime.now(UTC).date(), time(), UTC)  # today's, in UTC
+
+
+@pytest.fixture(autouse=True)
+def today() -> None:
+    """Today's midnight as each test starts, so a suite running past midnight keeps its days."""
+    global MIDNIGHT
+    MIDNIGHT = datetime.combine(datetime.now(UTC).date(), time(), UTC)
 
 
 def day(offset: int) -> str:
