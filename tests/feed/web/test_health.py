@@ -122,7 +122,7 @@ def test_a_failed_deploy_shows_the_last_good_one_and_how_far_ahead(client: Flask
     assert (env["ahead_commits"], env["ahead_seconds"]) == (3, 7200)
     assert env["rollback"] == f"git revert --no-edit {A}..{D}"
     page = client.get("/health").get_data(as_text=True)
-    assert "Failed deployments" in page and "3 commits, 2 h behind the failed one" in page
+    assert "Failed deployments" in page and "the failed one is 3 commits and 2 h ahead" in page
 
     # A good deploy after it: production is no longer broken.
     deliver(client, "deployment_status", deployment(4, E, "success", "2026-11-20T13:30:00Z"))
