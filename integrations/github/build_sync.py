@@ -106,11 +106,16 @@ def _earlier_attempts(
     db: Database, client: GitHubClient, repo: str, runs: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """The finished earlier attempts of re-run runs that are not stored yet (the listing
-    shows a run's latest attempt only); each is fetched once, as it never changes."""
+    shows a run's latest attempt only); each is fetched once, as it never changes. Runs the
+    webhook handler would not record (no branch, a fork's branch) are not asked about."""
     wanted = {
-        f"workflow_run:{repo}:{run['id']}/{attempt}:{run.get('head_branch')}": (run, attempt)
+        f"workflow_run:{repo}:{run['id']}/{attempt}:{run['head_branch']}": (run, attempt)
         for run in runs
-        if isinstance(run.get("id"), int) and isinstance(run.get("run_attempt"), int)
+        if isinstance(run.get("id"), int)
+        and isinstance(run.get("run_attempt"), int)
+        and isinstance(run.get("head_branch"), str)
+        and run["head_branch"]
+        and _head_repo(run) in (None, repo.casefold())
         for attempt in range(1, run["run_attempt"])
     }
     if not wanted:
@@ -262,6 +267,12 @@ def _ingest(
 
 def _run_payload(run: dict[str, Any]) -> dict[str, Any]:
     return {"action": "completed", "workflow_run": run}
+
+
+def _head_repo(run: dict[str, Any]) -> str | None:
+    head = run.get("head_repository")
+    name = head.get("full_name") if isinstance(head, dict) else None
+    return name.casefold() if isinstance(name, str) else None
 
 
 def _app(item: dict[str, Any]) -> str | None:

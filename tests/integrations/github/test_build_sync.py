@@ -309,8 +309,12 @@ def test_hostile_and_malformed_objects_from_the_api_are_skipped_or_inert(
         make_workflow_run(A, "success", run_id=1, when=at(0), name=hostile),
         make_workflow_run(B, "failure", run_id=2, when=at(1), name=hostile),
         {**make_workflow_run(B, "failure", run_id=3, when=at(1)), "head_sha": "not-a-sha"},
+        # A fork's run, re-run: not recorded, so its first attempt is not asked for either.
+        make_workflow_run(B, "failure", run_id=4, attempt=2, when=at(1), repo="mallory/api"),
     ]
     sync(gh_app, client_for)
     assert [s for _, s, _ in build_events(db_of(gh_app), "acme/api")] == [B]
+    assert result_count(db_of(gh_app)) == 2
+    assert not [p for _, p, _ in emulator.requests if "/attempts/" in p]
     page = gh_app.test_client().get("/?kind=build").get_data(as_text=True)
     assert "<img src=x" not in page and "&lt;img src=x" in page
