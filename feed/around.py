@@ -1,9 +1,12 @@
-"""The page of `around=incidents`: incident events and what happened in the incidents' windows.
+"""SQLite's page of `around=incidents` when no part of the filter is rare: incident events and
+what happened in the incidents' windows.
 
 Two bounded walks, each checking the rest of the filter on the rows it meets: the incident
 events through the index of kinds (few, sorted), and each window's span of the timeline index
 newest first, newest window first, stopping once a page is found. Neither reads the rest of
-the timeline, however far back the cursor is.
+the timeline, however far back the cursor is. (PostgreSQL's planner does better with the
+whole filter in one statement: measured at 100,000 events, its plan took 10-27 ms where these
+walks took 19-219 ms.)
 """
 
 from __future__ import annotations
@@ -33,15 +36,14 @@ def page(
 ) -> list[Event]:
     """`limit` + 1 events of `filter` (whose `around` is "incidents") after `position`,
     newest first; `windows` as `feed.store.incident_windows` gives them, oldest first."""
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    # On SQLite only the index each walk names may serve (steered by `unindexed`).
+    # Only the index each walk names may serve (steered by `unindexed`).
     rest = replace(filter, around=None).apply(
-        select(Event.id, Event.occurred_at), drive="around" if sqlite else None, aliases=aliases
+        select(Event.id, Event.occurred_at), drive="around", aliases=aliases
     )
 
     def walk(condition: Any, wanted: int, *, by_kind: bool = False) -> list[tuple[int, datetime]]:
         when, ident = Event.occurred_at, Event.id
-        if sqlite and by_kind:  # the few incident events, sorted; not the timeline's order
+        if by_kind:  # the few incident events, sorted; not the timeline's order
             when, ident = unindexed(when), unindexed(ident)
         stmt = rest.where(condition)
         if position is not None:

