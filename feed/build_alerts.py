@@ -82,24 +82,31 @@ def mentions(suspects: Sequence[Event], people: People) -> tuple[Mention, ...]:
     return tuple(seen.values())
 
 
-def red_periods(events: Sequence[Event], until: datetime) -> list[str]:
-    """For a digest: each fix of the window as "main was red 2 h 10 min: broken by a1b2c3d,
-    fixed by d4e5f6a", and each break not fixed in it as "main red since ...: broken by ..."."""
-    fixed = {e.uid.partition(":")[2] for e in events if e.kind == "build_fixed"}
+def red_periods(events: Sequence[Event], still_red: Sequence[Event], until: datetime) -> list[str]:
+    """For a digest: each fix among `events` (the window's) as "acme/api main (tests) was
+    red 2 h 10 min: broken by a1b2c3d, fixed by d4e5f6a", then each break of `still_red`
+    (not fixed yet, whenever it broke) from before `until` as "… red since …"."""
     said = []
     for event in sorted(events, key=lambda e: (e.occurred_at, e.id)):
         data = event.data or {}
-        name = f"{event.repo} {event.branch} ({data.get('check', '')})"
-        bad = (data.get("bad") or "")[:7]
         if event.kind == "build_fixed":
             red = span(timedelta(seconds=int(data.get("red_seconds") or 0)))
             fix = (data.get("fix") or event.sha or "")[:7]
-            said.append(f"{name} was red {red}: broken by {bad}, fixed by {fix}")
-        elif event.kind == "build_broken" and event.uid.partition(":")[2] not in fixed:
+            said.append(f"{_name(event)} was red {red}: broken by {_bad(event)}, fixed by {fix}")
+    for event in still_red:
+        if event.kind == "build_broken" and event.occurred_at < until:
             since = f"{event.occurred_at:%Y-%m-%d %H:%M} UTC"
             red = span(until - event.occurred_at)
-            said.append(f"{name} red since {since} ({red}): broken by {bad}")
+            said.append(f"{_name(event)} red since {since} ({red}): broken by {_bad(event)}")
     return said
+
+
+def _name(event: Event) -> str:
+    return f"{event.repo} {event.branch} ({(event.data or {}).get('check', '')})"
+
+
+def _bad(event: Event) -> str:
+    return ((event.data or {}).get("bad") or "")[:7]
 
 
 def _commit(session: Session, repo: str, sha: str) -> Event | None:

@@ -8,7 +8,7 @@ retrying or running two workers never sends a message twice.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -31,6 +31,7 @@ from feed.digest import (
     digest_message,
 )
 from feed.filters import Filter
+from feed.health import open_breaks
 from feed.incidents import incident_uid
 from feed.jobs import enqueue, enqueue_many
 from feed.models import BUILD_KINDS, INCIDENT_KINDS, Event, Incident, Job, Subscription
@@ -306,7 +307,7 @@ def build_message(
         listing=listing_after(listing_url),
         rule=Filter.from_dict(subscription.filter),
         unlisted=unlisted,
-        notes=red_periods([e for e in events if e.kind in BUILD_KINDS], until),
+        notes=_red_periods(session, subscription, events, until),
     )
 
 
@@ -326,6 +327,16 @@ def listing_after(listing_url: Callable[[Filter], str]) -> Listing:
         return urlunsplit(parts._replace(query=query))
 
     return url
+
+
+def _red_periods(
+    session: Session, subscription: Subscription, events: Sequence[Event], until: datetime
+) -> list[str]:
+    """How long each branch the digest's filter selects was red (the fixes in its window),
+    and which of its checks are red still, however long ago they broke."""
+    rule = replace(Filter.from_dict(subscription.filter), since=None, until=None)
+    still_red = [event for event in open_breaks(session) if rule.matches(event)]
+    return red_periods([e for e in events if e.kind in BUILD_KINDS], still_red, until)
 
 
 def reminder_message(incident: Incident, url: str) -> Message:

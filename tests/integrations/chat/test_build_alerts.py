@@ -153,8 +153,11 @@ def test_a_digest_says_how_long_main_was_red_and_what_is_still_red(
 ) -> None:
     with FakeChat().running() as chat:
         channels = [{"name": "eng", "platform": "slack", "url": chat.url("/eng")}]
+        daily = {"channel": "eng", "mode": "digest", "schedule": "0 9 * * *"}
         subscriptions = [
-            {"name": "daily", "channel": "eng", "mode": "digest", "schedule": "0 9 * * *"}
+            {"name": "daily", **daily},
+            {"name": "commits", **daily, "filter": {"kind": ["commit"]}},
+            {"name": "web", **daily, "filter": {"repo": ["acme/web"]}},
         ]
         app = make_app(app_config, chat, channels, subscriptions)
     try:
@@ -163,23 +166,23 @@ def test_a_digest_says_how_long_main_was_red_and_what_is_still_red(
         # A second check breaks at C and stays red.
         deliver(client, "workflow_run", run(B, "success", name="lint", run_id=77, at=ago(120)))
         deliver(client, "workflow_run", run(C, "failure", name="lint", run_id=78, at=ago(95)))
-        summary = _digest(app).summary
+        daily_summary, commits, web = (_digest(app, name).summary for name in subscriptions)
     finally:
         shiplog_state(app).db.dispose()
-    assert "acme/api main (tests) was red 2 h 10 min: broken by bbbbbbb, fixed by eeeeeee" in (
-        summary
-    )
     since = (NOW - timedelta(minutes=95)).strftime("%Y-%m-%d %H:%M")
-    assert f"acme/api main (lint) red since {since} UTC (1 h 36 min): broken by ccccccc" in (
-        summary
-    )
-    assert "feature/x" not in summary
+    assert daily_summary.splitlines()[1:] == [
+        "acme/api main (tests) was red 2 h 10 min: broken by bbbbbbb, fixed by eeeeeee",
+        f"acme/api main (lint) red since {since} UTC (1 h 36 min): broken by ccccccc",
+    ]  # not feature/x, and not tests, which is green again
+    assert "red" not in commits and "red" not in web  # their filters select no build
 
 
-def _digest(app: Flask) -> Any:
+def _digest(app: Flask, name: dict[str, Any]) -> Any:
     shiplog = shiplog_state(app)
     with shiplog.db.read() as session:
-        subscription = session.scalars(select(Subscription)).one()
+        subscription = session.scalars(
+            select(Subscription).where(Subscription.name == name["name"])
+        ).one()
         window = {
             "since": (NOW - timedelta(hours=3)).isoformat(),
             "until": (NOW + timedelta(minutes=1)).isoformat(),

@@ -86,7 +86,7 @@ small_messages = st.builds(
 )
 
 
-@settings(PROPERTY, max_examples=15)
+@settings(PROPERTY, max_examples=10)
 @given(small_messages, st.lists(st.sampled_from(PEOPLE), max_size=3, unique_by=lambda p: p.login))
 def test_only_the_named_people_s_handles_can_ping(message: Message, people: list[Any]) -> None:
     """Hostile titles, summaries and lines, with or without people named: every mention a
