@@ -6,6 +6,8 @@ One handler per (event, action). Each names what the issue is as the delivery sh
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,26 +18,39 @@ from integrations.github.payload import optional, person, repo_name, required, s
 from integrations.github.routing import Context, IssueSnapshot, Routed, Router
 
 router = Router()
+Issue = dict[str, Any]
+IncidentHandler = Callable[[dict[str, Any], Context, Issue, str, IssueSnapshot], Routed]
 
 PULL_REQUEST = "pull requests are not incidents"
 NOT_AN_INCIDENT = "issue without the incident label"
 
 
+def _of_incident(handler: IncidentHandler) -> Callable[[dict[str, Any], Context], Routed]:
+    """A delivery handler that runs `handler` on incident issues and ignores everything else."""
+
+    @functools.wraps(handler)
+    def handle(payload: dict[str, Any], context: Context) -> Routed:
+        found = _incident(payload, context)
+        if isinstance(found, Routed):
+            return found
+        return handler(payload, context, *found)
+
+    return handle
+
+
 @router.register("issues", "opened")
-def issue_opened(payload: dict[str, Any], context: Context) -> Routed:
-    found = _incident(payload, context)
-    if isinstance(found, Routed):
-        return found
-    issue, repo, snapshot = found
+@_of_incident
+def issue_opened(
+    payload: dict[str, Any], context: Context, issue: Issue, repo: str, snapshot: IssueSnapshot
+) -> Routed:
     return Routed(records=[_opened(payload, issue, repo, "created_at")], snapshot=snapshot)
 
 
 @router.register("issues", "labeled")
-def issue_labeled(payload: dict[str, Any], context: Context) -> Routed:
-    found = _incident(payload, context)
-    if isinstance(found, Routed):
-        return found
-    issue, repo, snapshot = found
+@_of_incident
+def issue_labeled(
+    payload: dict[str, Any], context: Context, issue: Issue, repo: str, snapshot: IssueSnapshot
+) -> Routed:
     if not _names_incident_label(payload, context):
         return Routed(snapshot=snapshot)  # another label: the incident's state changes
     return Routed(records=[_opened(payload, issue, repo, "updated_at")], snapshot=snapshot)
@@ -55,11 +70,11 @@ def issue_unlabeled(payload: dict[str, Any], context: Context) -> Routed:
 
 
 @router.register("issues", "edited")
-def issue_edited(payload: dict[str, Any], context: Context) -> Routed:
-    found = _incident(payload, context)
-    if isinstance(found, Routed):
-        return found
-    return Routed(snapshot=found[2])  # a new title: the incident's state changes
+@_of_incident
+def issue_edited(
+    payload: dict[str, Any], context: Context, issue: Issue, repo: str, snapshot: IssueSnapshot
+) -> Routed:
+    return Routed(snapshot=snapshot)  # a new title: the incident's state changes
 
 
 @router.register("issues", "transferred")
@@ -73,43 +88,27 @@ def issue_deleted(payload: dict[str, Any], context: Context) -> Routed:
 
 
 @router.register("issues", "closed")
-def issue_closed(payload: dict[str, Any], context: Context) -> Routed:
-    found = _incident(payload, context)
-    if isinstance(found, Routed):
-        return found
-    issue, repo, snapshot = found
+@_of_incident
+def issue_closed(
+    payload: dict[str, Any], context: Context, issue: Issue, repo: str, snapshot: IssueSnapshot
+) -> Routed:
     when = timestamp(issue, "closed_at") or timestamp(issue, "updated_at")
-    title = required(issue, "title", str)
-    record = _incident_record(
-        issue,
-        repo,
-        uid=f"{_incident_uid(repo, issue)}/resolved/{stamp(when)}",
-        kind="incident_resolved",
-        title=f"Resolved: {title}",
-        body="",
-        actor=_actor(payload, issue),
-        when=when,
-    )
+    record = _state_record(payload, issue, repo, "resolved", kind="incident_resolved", when=when)
     return Routed(records=[record], snapshot=snapshot)
 
 
 @router.register("issues", "reopened")
-def issue_reopened(payload: dict[str, Any], context: Context) -> Routed:
-    found = _incident(payload, context)
-    if isinstance(found, Routed):
-        return found
-    issue, repo, snapshot = found
-    when = timestamp(issue, "updated_at")
-    title = required(issue, "title", str)
-    record = _incident_record(
+@_of_incident
+def issue_reopened(
+    payload: dict[str, Any], context: Context, issue: Issue, repo: str, snapshot: IssueSnapshot
+) -> Routed:
+    record = _state_record(
+        payload,
         issue,
         repo,
-        uid=f"{_incident_uid(repo, issue)}/reopened/{stamp(when)}",
+        "reopened",
         kind="incident_update",
-        title=f"Reopened: {title}",
-        body="",
-        actor=_actor(payload, issue),
-        when=when,
+        when=timestamp(issue, "updated_at"),
         extra={"reopened": True},
     )
     return Routed(records=[record], snapshot=snapshot)
@@ -203,6 +202,30 @@ def _opened(payload: dict[str, Any], issue: dict[str, Any], repo: str, when: str
         body=optional(issue, "body", str) or "",
         actor=_actor(payload, issue),
         when=timestamp(issue, when),
+    )
+
+
+def _state_record(
+    payload: dict[str, Any],
+    issue: dict[str, Any],
+    repo: str,
+    change: str,
+    *,
+    kind: str,
+    when: datetime | None,
+    extra: dict[str, Any] | None = None,
+) -> EventRecord:
+    """The record of an incident issue closed or reopened: "Resolved: <title>" and its uid."""
+    return _incident_record(
+        issue,
+        repo,
+        uid=f"{_incident_uid(repo, issue)}/{change}/{stamp(when)}",
+        kind=kind,
+        title=f"{change.capitalize()}: {required(issue, 'title', str)}",
+        body="",
+        actor=_actor(payload, issue),
+        when=when,
+        extra=extra,
     )
 
 
