@@ -99,22 +99,49 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _schema(schema: str, *, drop: bool = False) -> str:
+    """The URL of `schema` in the test PostgreSQL, made anew and migrated by Alembic (or
+    dropped, with `drop`)."""
+    assert PG_URL
+    admin = create_engine(PG_URL)
+    with admin.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        if not drop:
+            connection.execute(text(f"CREATE SCHEMA {schema}"))
+    admin.dispose()
+    separator = "&" if "?" in PG_URL else "?"
+    url = f"{PG_URL}{separator}{urlencode({'options': f'-csearch_path={schema}'})}"
+    if not drop:
+        db = Database(url)
+        upgrade(db.engine)
+        db.dispose()
+    return url
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """A schema of its own in the test PostgreSQL, migrated once by Alembic."""
     if not PG_URL:
         pytest.skip("PostgreSQL tests need SHIPLOG_TEST_DATABASE_URL")
-    admin = create_engine(PG_URL)
-    with admin.begin() as connection:
-        connection.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
-        connection.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
-    admin.dispose()
-    separator = "&" if "?" in PG_URL else "?"
-    url = f"{PG_URL}{separator}{urlencode({'options': f'-csearch_path={PG_SCHEMA}'})}"
-    db = Database(url)
-    upgrade(db.engine)
-    db.dispose()
-    return url
+    return _schema(PG_SCHEMA)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated database for the tests of one module to fill once and then only read: a
+    copy of the SQLite template, or a PostgreSQL schema of its own that no other test's
+    cleanup empties."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("module") / "shiplog.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    request.getfixturevalue("postgres_url")  # skips without PostgreSQL
+    schema = f"{PG_SCHEMA}_{request.module.__name__.rsplit('.', 1)[-1]}"
+    yield _schema(schema)
+    _schema(schema, drop=True)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

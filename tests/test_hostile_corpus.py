@@ -8,6 +8,7 @@ and an incident's title, body and note; then every output is read the way its re
 from __future__ import annotations
 
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from app import create_app
 from feed.db import Database
 from feed.jobs import enqueue
 from feed.models import Delivery, Event, Subscription
@@ -29,7 +31,7 @@ from feed.state import shiplog_state
 from feed.timefmt import iso_utc
 from integrations.chat import PLATFORMS
 from tests.chat_validators import google_chat_problems, slack_problems
-from tests.conftest import deliver
+from tests.conftest import SECRET, answer_text, assert_no_secrets, deliver
 from tests.fake_chat import FakeChat
 from tests.hostile import BIDI_CONTROLS, HOSTILE, LONG_LINE, strings
 from tests.integrations.chat.test_delivery import make_app, work
@@ -112,15 +114,30 @@ def deliver_corpus(client: FlaskClient) -> None:
     for index, text in enumerate(CORPUS):
         for event, payload in [("push", hostile_push(index, text)), *hostile_incident(index, text)]:
             response = deliver(client, event, payload)
+            assert_no_secrets("delivery", answer_text(response.headers, response.data))
             assert response.status_code == 200, (text[:60], response.json)
             assert response.json["events_created"] == 1, text[:60]
 
 
-@pytest.fixture
-def hostile(client: FlaskClient) -> FlaskClient:
-    """A client of an app whose timeline holds the whole corpus."""
-    deliver_corpus(client)
-    return client
+@pytest.fixture(scope="module")
+def hostile(module_database_url: str) -> Iterator[FlaskClient]:
+    """A client of an app whose timeline holds the whole corpus, delivered once for the
+    tests that only read it."""
+    with pytest.MonkeyPatch.context() as env:
+        for name in [name for name in os.environ if name.startswith("SHIPLOG_")]:
+            env.delenv(name)
+        app = create_app(
+            {
+                "TESTING": True,
+                "DATABASE_URL": module_database_url,
+                "GITHUB_WEBHOOK_SECRET": SECRET,
+                "SECRET_KEY": "test-secret-key",
+            }
+        )
+        client = app.test_client()
+        deliver_corpus(client)
+        yield client
+        shiplog_state(app).db.dispose()
 
 
 def get(client: FlaskClient, path: str) -> Any:
