@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feed import builds
+from feed import builds, pulls
 from feed.digest import DigestOptions, Line, Mention, Message, Section, event_line
 from feed.models import Event
 from feed.timefmt import span
@@ -37,7 +37,7 @@ def build_alert(
     if event.kind == "build_fixed":
         fix = _commit(session, event.repo, data.get("fix") or event.sha or "")
         red = span(timedelta(seconds=int(data.get("red_seconds") or 0)))
-        lines = [event_line(fix, options, event_url(fix))] if fix else []
+        lines = [event_line(fix, options, event_url(fix), pulls.via(session, [fix]))] if fix else []
         return Message(
             kind="alert",
             title=f"Build fixed: {check} on {event.branch}",
@@ -60,7 +60,7 @@ def build_alert(
         sections=[
             Section(
                 heading="Suspects",
-                lines=[event_line(e, options, event_url(e)) for e in shown],
+                lines=[event_line(e, options, event_url(e), story and story.via) for e in shown],
                 more=more,
             ),
             Section(heading="Range", lines=[range_line]),

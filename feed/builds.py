@@ -11,15 +11,16 @@ folded again whenever a result or a commit arrives, so a late result moves them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
+from feed import pulls
 from feed.filters import matches_any
-from feed.models import BUILD_KINDS, BuildResult, Event, Repo
+from feed.models import BUILD_KINDS, BuildResult, Event, PullRequest, Repo
 from feed.store import EventRecord, insert_for
 
 DEFAULT_BRANCH = ":default"  # in the counted branches: each repository's default branch
@@ -398,6 +399,8 @@ class Story:
     compare_url: str | None
     # A break's later commits on the branch while the check stayed red (up to its fix).
     while_red: tuple[Suspect, ...] = ()
+    # The merged pull request that brought each suspect, by event id (feed/pulls.py).
+    via: Mapping[int, PullRequest] = field(default_factory=dict)
 
     @property
     def bisect(self) -> str:
@@ -467,4 +470,5 @@ def story(session: Session, event: Event) -> Story | None:
         more=more,
         compare_url=f"{repo_url}/compare/{good}...{bad}" if repo_url else None,
         while_red=tuple(Suspect(e, verdicts.get(e.sha or "")) for e in later),
+        via=pulls.via(session, suspects + later),
     )

@@ -13,7 +13,9 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from feed.filters import Filter
-from feed.models import INCIDENT_KINDS, KIND_LABELS, Event
+from feed.models import INCIDENT_KINDS, KIND_LABELS, Event, PullRequest
+
+VIA_TITLE = 80  # characters of a pull request's title in a message line
 
 KIND_ORDER = (
     "incident_opened",
@@ -140,11 +142,13 @@ def digest_message(
     rule: Filter | None = None,
     unlisted: Unlisted = NONE_UNLISTED,
     notes: Sequence[str] = (),
+    via: Mapping[int, PullRequest] | None = None,
 ) -> Message:
     """One message for the events of [since, until) that `rule` selects, one section per
     repository (the busiest first), each listing its events newest first as the activity
     page does, so that what a platform leaves out is a link to exactly those events;
-    `notes` follow the summary (how long each branch was red)."""
+    `notes` follow the summary (how long each branch was red), and `via` names the merged PR
+    that brought an event, by event id (feed/pulls.py)."""
     ordered = sorted(events, key=lambda e: (e.occurred_at, e.id), reverse=True)
     by_repo: dict[str, list[Event]] = defaultdict(list)
     for event in ordered:
@@ -154,7 +158,7 @@ def digest_message(
     sections = [
         Section(
             heading=f"{repo}: {_count_phrase(Counter(e.kind for e in by_repo[repo]))}",
-            lines=[event_line(e, options, event_url(e)) for e in by_repo[repo][:shown]],
+            lines=[event_line(e, options, event_url(e), via) for e in by_repo[repo][:shown]],
             more=max(len(by_repo[repo]) - shown, 0),
         )
         for repo in repos
@@ -249,7 +253,12 @@ class InOrder:
 
 
 def alert_message(
-    event: Event, *, options: DigestOptions, event_url: str, severity: str | None = None
+    event: Event,
+    *,
+    options: DigestOptions,
+    event_url: str,
+    severity: str | None = None,
+    via: Mapping[int, PullRequest] | None = None,
 ) -> Message:
     """One message about one event that someone should hear about now."""
     label = KIND_LABELS[event.kind]
@@ -262,7 +271,7 @@ def alert_message(
         kind="alert",
         title=f"{label}: {event.title}",
         summary=f"{event.repo}" + (f" · {event.branch}" if event.branch else ""),
-        sections=[Section(heading=label, lines=[event_line(event, options, event_url)])],
+        sections=[Section(heading=label, lines=[event_line(event, options, event_url, via)])],
         url=event_url,
         severity=severity
         or ("failure" if event.data.get("state") in ("failure", "error") else None),
@@ -270,8 +279,14 @@ def alert_message(
     )
 
 
-def event_line(event: Event, options: DigestOptions, url: str) -> Line:
-    """One event as a line: its title, then kind, author, short sha and diff stat."""
+def event_line(
+    event: Event,
+    options: DigestOptions,
+    url: str,
+    via: Mapping[int, PullRequest] | None = None,
+) -> Line:
+    """One event as a line: its title, then kind, author, short sha, diff stat and the
+    merged PR that brought it (`via`, by event id)."""
     detail = [KIND_LABELS[event.kind]]
     if event.actor:
         detail.append(event.actor)
@@ -281,6 +296,10 @@ def event_line(event: Event, options: DigestOptions, url: str) -> Line:
     if stats:
         files = f"{stats['files']} file{'s' if stats['files'] != 1 else ''}"
         detail.append(f"+{stats['additions']} -{stats['deletions']} in {files}")
+    pull = (via or {}).get(event.id)
+    if pull is not None:
+        title = pull.title if len(pull.title) <= VIA_TITLE else pull.title[: VIA_TITLE - 1] + "…"
+        detail.append(f"via #{pull.number} {title}")
     quote_lines = event.body.splitlines()[: max(options.message_lines - 1, 0)]
     if options.diff_lines:
         patch_lines = [

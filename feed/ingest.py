@@ -17,12 +17,13 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from feed import builds, incidents, notify
+from feed import builds, incidents, notify, pulls
 from feed.builds import DEFAULT_COUNTED, ResultRecord
 from feed.db import Database
 from feed.incidents import IncidentRules
 from feed.jobs import enqueue_many
 from feed.models import INCIDENT_KINDS
+from feed.pulls import PullRecord
 from feed.store import EventRecord, attach_files, delete_event, diff_states, upsert_events
 
 
@@ -63,6 +64,7 @@ class Batch:
     issue: IssueSeen | None = None
     results: Sequence[ResultRecord] = ()  # CI results, folded into build events
     follow_ups: Sequence[FollowUp] = ()
+    pulls: Sequence[PullRecord] = ()  # merged PRs, context for their commits
     alerts: bool = True  # tell realtime subscriptions (the demo tells nobody)
 
 
@@ -112,6 +114,7 @@ class Intake:
         created = [r for r, o in zip(batch.records, outcomes, strict=True) if o == "created"]
         unchanged = [r for r, o in zip(batch.records, outcomes, strict=True) if o == "unchanged"]
         _complete_files(session, unchanged)
+        pulls.store(session, batch.pulls)
         _enqueue(session, batch.follow_ups, {record.uid for record in created})
         _refresh_incidents(session, batch, self.rules)
         now = now or datetime.now(UTC)

@@ -417,3 +417,28 @@ class FeedToken(Base):
     last_used_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_feed_tokens_person", "person_id"),)
+
+
+class PullRequest(Base):
+    """A merged pull request, kept as context for the commits it brought (never an event).
+
+    A commit is linked to it when its SHA is the merge or squash commit (`merge_sha`) or the
+    PR's last commit (`head_sha`), or when its title ends with GitHub's `(#number)`.
+    """
+
+    __tablename__ = "pull_requests"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    repo: Mapped[str] = mapped_column(String(200))
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    merge_sha: Mapped[str | None] = mapped_column(String(64))
+    head_sha: Mapped[str | None] = mapped_column(String(64))
+    merged_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("repo", "number", name="uq_pull_requests_number"),
+        Index("ix_pull_requests_merge_sha", "repo", "merge_sha"),
+        Index("ix_pull_requests_head_sha", "repo", "head_sha"),
+    )

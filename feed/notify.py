@@ -19,6 +19,7 @@ from croniter import croniter
 from sqlalchemy import Select, delete, func, or_, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
+from feed import pulls
 from feed.build_alerts import People, build_alert, red_periods
 from feed.digest import (
     DigestOptions,
@@ -283,7 +284,13 @@ def build_message(
         if event.kind in INCIDENT_KINDS:  # the incident's severity now, as reminders say it
             uid = incident_uid(event.uid)
             severity = session.scalar(select(Incident.severity).where(Incident.uid == uid))
-        return alert_message(event, options=options, event_url=event_url(event), severity=severity)
+        return alert_message(
+            event,
+            options=options,
+            event_url=event_url(event),
+            severity=severity,
+            via=pulls.via(session, [event]),
+        )
     since = datetime.fromisoformat(payload["since"])
     until = datetime.fromisoformat(payload["until"])
     newest_first = (Event.occurred_at.desc(), Event.id.desc())
@@ -308,6 +315,7 @@ def build_message(
         rule=Filter.from_dict(subscription.filter),
         unlisted=unlisted,
         notes=_red_periods(session, subscription, events, until),
+        via=pulls.via(session, events),
     )
 
 

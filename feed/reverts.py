@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Select, String, Update, and_, bindparam, func, select, update
+from sqlalchemy import Select, String, Update, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from feed.models import Event
@@ -108,8 +108,11 @@ def _target(session: Session, event_id: int, record: EventRecord) -> int | None:
             .order_by(Event.occurred_at.desc())
             .limit(1)
         )
+    # The subject of a squashed PR's commit, or the PR's title its squash commit adds
+    # `(#123)` to (GitHub's revert button names the PR by its title).
+    titled = or_(Event.title == subject, Event.title.startswith(f"{subject} (#", autoescape=True))
     return session.scalar(
-        base.where(and_(Event.title == subject, Event.occurred_at <= record.occurred_at))
+        base.where(and_(titled, Event.occurred_at <= record.occurred_at))
         .order_by(Event.occurred_at.desc())
         .limit(1)
     )

@@ -9,7 +9,7 @@ from flask import Blueprint, abort, render_template
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from feed import builds, reverts
+from feed import builds, pulls, reverts
 from feed.filters import KIND_CHOICES
 from feed.incidents import incident_uid
 from feed.models import INCIDENT_KINDS, Event, Incident
@@ -31,6 +31,7 @@ def activity() -> str:
         demo = demo_repos(session)
         reverted = reverts.reverted_by(session, [event.id for event in page.events])
         incident_of = _incidents_of(session, page.events)
+        via = pulls.via(session, page.events)
     days = [(day, list(events)) for day, events in groupby(page.events, _day)]
     return render_template(
         "activity.html",
@@ -44,6 +45,7 @@ def activity() -> str:
         demo_repos=demo,
         reverted=reverted,
         incident_of=incident_of,
+        via=via,
     )
 
 
@@ -58,6 +60,7 @@ def event(event_id: int) -> str:
         reverted = reverts.reverted_by(session, [found.id]).get(found.id)
         incident = _incidents_of(session, [found]).get(found.id)
         build = builds.story(session, found)
+        via = pulls.via(session, [found])
     return render_template(
         "event.html",
         event=found,
@@ -65,6 +68,7 @@ def event(event_id: int) -> str:
         reverted_by=reverted,
         incident=incident,
         build=build,
+        via=via,
         large_patch_lines=LARGE_PATCH_LINES,
     )
 

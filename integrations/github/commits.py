@@ -13,7 +13,8 @@ from feed.store import EventRecord, FileRecord
 TITLE_LIMIT = 300
 # `git revert` writes "This reverts commit <sha>." (with --reference: "<abbrev> (subject, date)").
 REVERTS_SHA = re.compile(r"This reverts commit ([0-9a-fA-F]{7,64})\b")
-REVERT_SUBJECT = re.compile(r'^(Revert|Reapply) "(.+)"\s*$')
+# GitHub's revert button, squash-merged, adds its own PR: `Revert "Add x (#12)" (#13)`.
+REVERT_SUBJECT = re.compile(r'^(Revert|Reapply) "(.+)"(?:\s*\(#[0-9]+\))?\s*$')
 DEFAULT_PATCH_CAP = SETTINGS["sync_patch_cap"].default
 # GitHub's private commit addresses, `12345+login@users.noreply.github.com` and the older
 # `login@users.noreply.github.com`: they give the author's login (a bot's with `[bot]`).

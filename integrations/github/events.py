@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from integrations.github import builds, change_events, incident_events
+from integrations.github import builds, change_events, incident_events, pulls
 from integrations.github.payload import branch_or_none, optional, repo_name
 from integrations.github.routing import Context, Routed, Router
 
@@ -16,7 +16,7 @@ def ping(payload: dict[str, Any], context: Context) -> Routed:
     return Routed()
 
 
-ROUTER = Router(pings, change_events.router, incident_events.router, builds.router)
+ROUTER = Router(pings, change_events.router, incident_events.router, builds.router, pulls.router)
 
 
 def route(event: str, payload: dict[str, Any], context: Context) -> Routed:

@@ -24,6 +24,7 @@ def batch(routed: Routed, *, demo: bool = False) -> Batch:
         deletions=routed.deletions,
         issue=routed.snapshot,
         results=routed.results,
+        pulls=routed.pulls,
         follow_ups=() if demo else follow_ups(routed),
         alerts=not demo,
     )

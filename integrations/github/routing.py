@@ -12,6 +12,7 @@ from typing import Any
 
 from feed.builds import ResultRecord
 from feed.ingest import IssueSeen
+from feed.pulls import PullRecord
 from feed.store import EventRecord
 
 Key = tuple[str, str | None]  # (event, action); action None: the event has no actions
@@ -49,6 +50,8 @@ class Routed:
     snapshot: IssueSnapshot | None = None
     # Finished CI results (integrations/github/builds.py).
     results: list[ResultRecord] = field(default_factory=list)
+    # Merged pull requests, context for their commits (integrations/github/pulls.py).
+    pulls: list[PullRecord] = field(default_factory=list)
 
 
 DeliveryHandler = Callable[[dict[str, Any], Context], Routed]

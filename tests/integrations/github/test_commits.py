@@ -42,7 +42,9 @@ def record(message: str):
             "Fix login",
             True,
         ),
-        ('Revert "Fix login" (#123)', "commit", None, None, False),
+        # GitHub's revert button, squash-merged as PR 123:
+        ('Revert "Fix login" (#123)', "revert", None, "Fix login", False),
+        ('Revert "Fix login" then more', "commit", None, None, False),
         ('Revert "Fix login"', "revert", None, "Fix login", False),
         ("Mention: this reverts nothing", "commit", None, None, False),
     ],

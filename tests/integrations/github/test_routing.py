@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from integrations.github import builds, change_events, incident_events
+from integrations.github import builds, change_events, incident_events, pulls
 from integrations.github.events import ROUTER, pings, route
 from integrations.github.routing import Context, Routed, Router
 from tests.conftest import SHARED_PAYLOADS
@@ -34,6 +34,7 @@ INTENDED = {
     ("check_suite", "completed"): "check_suite",
     ("check_run", "completed"): "check_run",
     ("status", None): "status",
+    ("pull_request", "closed"): "pull_request_closed",
 }
 
 # Each real delivery in ../shared/github-payloads, and the handler it must reach (None: none).
@@ -43,7 +44,7 @@ DELIVERIES = {
     "push/with-new-branch.payload.json": "push",
     "release/published.payload.json": "release",
     "deployment_status/payload.json": "deployment_status",
-    "pull_request/closed.payload.json": None,
+    "pull_request/closed.payload.json": "pull_request_closed",
     "issues/opened.payload.json": "issue_opened",
     "issues/labeled.payload.json": "issue_labeled",
     "issues/reopened.payload.json": "issue_reopened",
@@ -67,7 +68,7 @@ def test_every_route_has_its_intended_handler() -> None:
 
 
 def test_subject_routers_share_no_route_and_the_composition_keeps_them_all() -> None:
-    subjects = [pings, change_events.router, incident_events.router, builds.router]
+    subjects = [pings, change_events.router, incident_events.router, builds.router, pulls.router]
     keys = [key for router in subjects for key in router.routes]
     assert len(keys) == len(set(keys))
     assert set(keys) == set(ROUTER.routes)

@@ -1,0 +1,105 @@
+"""Merged pull requests as context: which PR brought a commit, read when a surface shows it.
+
+A PR is not an event of its own. It is stored once per (repository, number) and looked up
+when entries, suspects or messages are shown, so it links the commits it brought whether it
+arrived before or after them: the merge or squash commit (GitHub's `merge_commit_sha`), the
+PR's head commit, or a commit whose title ends with GitHub's `(#123)` suffix or is a
+"Merge pull request #123 from ..." commit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select, tuple_
+from sqlalchemy.orm import Session
+
+from feed.models import BUILD_KINDS, Event, PullRequest
+from feed.records import COLUMN_LIMITS
+
+COMMIT_KINDS = ("commit", "revert")
+SUFFIX = re.compile(r"\(#([0-9]{1,9})\)\s*$")
+MERGE_TITLE = re.compile(r"^Merge pull request #([0-9]{1,9}) from \S")
+
+
+@dataclass(frozen=True)
+class PullRecord:
+    """A merged pull request as a source reports it."""
+
+    repo: str
+    number: int
+    title: str
+    url: str | None
+    merge_sha: str | None
+    head_sha: str | None
+    merged_at: datetime
+
+    def __post_init__(self) -> None:
+        if len(self.repo) > COLUMN_LIMITS["repo"] or self.number < 1:
+            raise ValueError("pulls: a pull request needs a repository and a number")
+        if self.merged_at.tzinfo is None:
+            raise ValueError("pulls: merged_at must carry a time zone")
+
+
+def store(session: Session, pulls: Sequence[PullRecord]) -> None:
+    """Keep each PR once by (repository, number); a later delivery updates it."""
+    for pull in pulls:
+        row = session.scalars(
+            select(PullRequest).where(
+                PullRequest.repo == pull.repo, PullRequest.number == pull.number
+            )
+        ).one_or_none()
+        if row is None:
+            row = PullRequest(repo=pull.repo, number=pull.number)
+            session.add(row)
+        row.title, row.url, row.merged_at = pull.title, pull.url, pull.merged_at
+        row.merge_sha, row.head_sha = pull.merge_sha, pull.head_sha
+    session.flush()
+
+
+def number_in(title: str) -> int | None:
+    """The PR number a commit title names: GitHub's squash suffix or its merge subject."""
+    found = SUFFIX.search(title) or MERGE_TITLE.match(title)
+    return int(found.group(1)) if found else None
+
+
+def via(session: Session, events: Sequence[Event]) -> dict[int, PullRequest]:
+    """The PR that brought each of `events` (commits, and build events by their first
+    failing commit), by event id; events no stored PR brought are left out."""
+    wanted: dict[int, tuple[str, str | None, int | None]] = {}
+    for event in events:
+        data = event.data or {}
+        if event.kind in COMMIT_KINDS:
+            wanted[event.id] = (event.repo, event.sha, number_in(event.title))
+        elif event.kind in BUILD_KINDS and isinstance(data.get("bad"), str):
+            wanted[event.id] = (event.repo, data["bad"], None)
+    if not wanted:
+        return {}
+    shas = {(repo, sha) for repo, sha, _ in wanted.values() if sha}
+    numbers = {(repo, number) for repo, _, number in wanted.values() if number}
+    clauses = []
+    if shas:
+        clauses += [
+            tuple_(PullRequest.repo, PullRequest.merge_sha).in_(shas),
+            tuple_(PullRequest.repo, PullRequest.head_sha).in_(shas),
+        ]
+    if numbers:
+        clauses.append(tuple_(PullRequest.repo, PullRequest.number).in_(numbers))
+    if not clauses:
+        return {}
+    by_sha: dict[tuple[str, str], PullRequest] = {}
+    by_number: dict[tuple[str, int], PullRequest] = {}
+    for pull in session.scalars(select(PullRequest).where(or_(*clauses))):
+        by_number[(pull.repo, pull.number)] = pull
+        for sha in (pull.head_sha, pull.merge_sha):  # the merge commit wins a tie
+            if sha:
+                by_sha[(pull.repo, sha)] = pull
+    found: dict[int, PullRequest] = {}
+    for event_id, (repo, sha, number) in wanted.items():
+        pull = by_sha.get((repo, sha or "")) or by_number.get((repo, number or 0))
+        if pull is not None:
+            found[event_id] = pull
+    return found
