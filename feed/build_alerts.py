@@ -35,13 +35,15 @@ def build_alert(
     suspects = [suspect.event for suspect in story.suspects] if story else []
     thread = "build:" + event.uid.partition(":")[2]  # a break and its fix share one thread
     if event.kind == "build_fixed":
-        fix = _commit(session, event.repo, data.get("fix") or event.sha or "")
+        fixed_by = data.get("fix") or event.sha or ""
+        fix = _commit(session, event.repo, fixed_by)
         red = span(timedelta(seconds=int(data.get("red_seconds") or 0)))
-        lines = [event_line(fix, options, event_url(fix), pulls.via(session, [fix]))] if fix else []
+        via = pulls.via(session, [fix]) if fix else None
+        lines = [event_line(fix, options, event_url(fix), via) if fix else Line(text=fixed_by[:7])]
         return Message(
             kind="alert",
             title=f"Build fixed: {check} on {event.branch}",
-            summary=f"{where} · red {red} · broken by {bad[:7]}, fixed by {(event.sha or '')[:7]}",
+            summary=f"{where} · red {red} · broken by {bad[:7]}, fixed by {fixed_by[:7]}",
             sections=[Section(heading="Fixed by", lines=lines)],
             url=event_url(event),
             thread_key=thread,
@@ -52,16 +54,16 @@ def build_alert(
         detail=story.bisect if story else "",
     )
     shown = suspects[: max(options.max_items, 1)]
-    more = len(suspects) - len(shown) + (story.more if story else 0)
+    total = len(suspects) + (story.more if story else 0)
     return Message(
         kind="alert",
         title=f"Build broken: {check} on {event.branch}",
-        summary=f"{where} · failing since {bad[:7]} · {_count(len(suspects) + more)}",
+        summary=f"{where} · failing since {bad[:7]} · {_count(total)}",
         sections=[
             Section(
                 heading="Suspects",
                 lines=[event_line(e, options, event_url(e), story and story.via) for e in shown],
-                more=more,
+                more=total - len(shown),
             ),
             Section(heading="Range", lines=[range_line]),
         ],

@@ -82,7 +82,8 @@ def alerted(app_config: dict[str, Any], isolated_env: None) -> Any:
             {"name": f"{p}-alerts", "channel": p, "mode": "realtime", "mention_suspects": True}
             for p in PLATFORMS
         ]
-        subscriptions.append({"name": "quiet-alerts", "channel": "quiet", "mode": "realtime"})
+        quiet = {"name": "quiet-alerts", "channel": "quiet", "mode": "realtime"}
+        subscriptions.append({**quiet, "options": {"max_items": 1}})
         app = make_app({**app_config, "PEOPLE": PEOPLE}, chat, channels, subscriptions)
         try:
             story(app.test_client())
@@ -106,8 +107,9 @@ def test_every_platform_hears_one_break_and_one_fix_naming_configured_suspects(
         assert "Build broken: tests on main" in broken and "Build fixed" not in broken, path
         assert "Build fixed: tests on main" in fixed, path
         assert "feature/x" not in broken + fixed, path
-        for text in (f"{A}...{B}", "Drop the old path", "Tidy", "bbbbbbb", "9999999", "sam"):
+        for text in (f"{A}...{B}", "Tidy", "9999999", "sam", "bbbbbbb"):
             assert text in broken, (path, text)  # the range, the compare link, the suspects
+        assert ("Drop the old path" in broken) is (path != "quiet"), path  # quiet lists one
         assert "red 2 h 10 min" in fixed and "eeeeeee" in fixed, path
         assert "Fix the cache key" in fixed, path  # the fixing commit
     _only_the_configured_suspects_are_mentioned(alerted)
@@ -146,6 +148,10 @@ def _only_the_configured_suspects_are_mentioned(alerted: dict[str, list[Any]]) -
 
     [quiet, _] = alerted["quiet"]  # a subscription that did not ask names nobody
     assert "<@" not in json.dumps(quiet) and "Suspects:" not in json.dumps(quiet)
+    # max_items 1: the first suspect, the other counted; the summary counts both.
+    quiet_text = json.dumps(quiet, ensure_ascii=False)
+    assert "2 suspect commits" in quiet_text and "…and 1 more" in quiet_text
+    assert "Tidy" in quiet_text and "Drop the old path" not in quiet_text
 
 
 def test_a_digest_says_how_long_main_was_red_and_what_is_still_red(
