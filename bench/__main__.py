@@ -16,6 +16,7 @@ from bench import (
     build_catchup,
     chat,
     fanout,
+    health,
     importgit,
     load,
     queries,
@@ -208,6 +209,7 @@ def import_git_section() -> list[str]:
 SECTIONS: dict[str, Callable[[], list[str]]] = {
     "sync": sync_section,
     "builds": builds_section,
+    "health": lambda: health.lines(health.run()),
     "chat": chat_section,
     "scale": scale_section,
     "web": web_section,

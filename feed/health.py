@@ -12,16 +12,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, exists, func, literal, select
+from sqlalchemy import Select, case, exists, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
-from feed.builds import COMMIT_KINDS, PAGE, Placed, Suspect, story
+from feed.builds import COMMIT_KINDS, PAGE, Placed, Suspect
 from feed.models import BuildResult, Event, Incident, Repo
 
 STRIP = 20  # commits shown in a check's strip of recent results
 SUSPECTS_SHOWN = 5
 RECENT_DEPLOYS = 500  # the newest deployments an environment's state is read from
-HISTORY_DEPLOYS = 200  # a failed environment's deployments searched for its last success
+HISTORY_DEPLOYS = 50  # a failed environment's deployments searched for its last success
 AHEAD_LIMIT = 1000  # commits counted between a last good version and the current one
 FAILED_STATES = ("failure", "error")
 FINAL_STATES = ("success", *FAILED_STATES)
@@ -155,32 +155,23 @@ def report(session: Session, now: datetime) -> Report:
 
 def open_breaks(session: Session) -> list[Event]:
     """Every `build_broken` event not yet followed by its `build_fixed`, oldest first."""
+    return list(session.scalars(open_breaks_query()))
+
+
+def open_breaks_query() -> Select[tuple[Event]]:
+    """The breaks with no fix: by the kind index, and the uid index for each fix."""
     fixed = aliased(Event)
     fix_uid = literal("build_fixed:") + func.substr(Event.uid, len(BROKEN_PREFIX) + 1)
-    query = (
+    return (
         select(Event)
         .where(Event.kind == "build_broken", ~exists().where(fixed.uid == fix_uid))
         .order_by(Event.occurred_at, Event.id)
     )
-    return list(session.scalars(query))
 
 
 def strip(session: Session, repo: str, branch: str, check: str) -> tuple[Placed, ...]:
     """The check's newest STRIP commits on the branch with their results, oldest first."""
-    positions = list(
-        session.scalars(
-            select(BuildResult.position)
-            .where(
-                BuildResult.repo == repo,
-                BuildResult.branch == branch,
-                BuildResult.check == check,
-                BuildResult.position.is_not(None),
-            )
-            .group_by(BuildResult.position)
-            .order_by(BuildResult.position.desc())
-            .limit(STRIP)
-        )
-    )
+    positions = list(session.scalars(strip_positions_query(repo, branch, check)))
     if not positions:
         return ()
     commits: dict[int, Placed] = {}
@@ -198,6 +189,22 @@ def strip(session: Session, repo: str, branch: str, check: str) -> tuple[Placed,
         position = result.position or 0
         commits.setdefault(position, Placed(result.sha, position, None)).results.append(result)
     return tuple(commits.values())
+
+
+def strip_positions_query(repo: str, branch: str, check: str) -> Select[tuple[int | None]]:
+    """The positions of the check's newest STRIP commits on the branch, by its index."""
+    return (
+        select(BuildResult.position)
+        .where(
+            BuildResult.repo == repo,
+            BuildResult.branch == branch,
+            BuildResult.check == check,
+            BuildResult.position.is_not(None),
+        )
+        .group_by(BuildResult.position)
+        .order_by(BuildResult.position.desc())
+        .limit(STRIP)
+    )
 
 
 def failed_environments(session: Session, links: _RepoLinks | None = None) -> list[Environment]:
@@ -267,18 +274,43 @@ def last_deploy_before(
 def _failing(session: Session, event: Event, links: _RepoLinks) -> Failing:
     data = event.data or {}
     check = str(data.get("check", ""))
-    told = story(session, event)
-    suspects = told.suspects + told.while_red if told else ()
-    total = len(suspects) + (told.more if told else 0)
     good = data.get("good")
+    last_good = _commit_version(session, event.repo, good, links) if good else None
+    bad = _commit_version(session, event.repo, event.sha, links) if event.sha else None
+    suspects: list[Event] = []
+    total = 0
+    if last_good and bad and last_good.event_id and bad.event_id:
+        suspects, total = _range(session, event, last_good.event_id, bad.event_id)
     return Failing(
         broken=event,
         check=check,
-        last_good=_commit_version(session, event.repo, good, links) if good else None,
-        suspects=suspects[:SUSPECTS_SHOWN],
-        more=total - min(len(suspects), SUSPECTS_SHOWN),
+        last_good=last_good,
+        suspects=tuple(Suspect(e, None) for e in suspects),
+        more=total - len(suspects),
         strip=strip(session, event.repo, event.branch or "", check),
     )
+
+
+def _range(session: Session, event: Event, good: int, bad: int) -> tuple[list[Event], int]:
+    """The first SUSPECTS_SHOWN commits of the break's range (after `good`, up to `bad`) and
+    how many it holds. Walked by id, the primary key: `coalesce` keeps the planner off the
+    repository and branch indexes, which would read all of a busy branch."""
+    in_range = (
+        Event.id > good,
+        Event.id <= bad,
+        func.coalesce(Event.repo, "") == event.repo,
+        func.coalesce(Event.kind, "").in_(COMMIT_KINDS),
+        (func.coalesce(Event.branch, "") == (event.branch or "")) | (Event.id == bad),
+    )
+    shown = list(
+        session.scalars(select(Event).where(*in_range).order_by(Event.id).limit(SUSPECTS_SHOWN))
+    )
+    total = session.scalar(
+        select(func.count()).select_from(
+            select(Event.id).where(*in_range).limit(AHEAD_LIMIT).subquery()
+        )
+    )
+    return shown, total or 0
 
 
 def _branch_last_good(
@@ -365,14 +397,17 @@ def _commits_between(
 
 
 def _commit_version(session: Session, repo: str, sha: str, links: _RepoLinks) -> Version:
-    found = session.execute(
-        select(Event.id, Event.occurred_at)
-        .where(Event.repo == repo, Event.kind.in_(COMMIT_KINDS), Event.sha == sha)
-        .order_by(Event.id)
-        .limit(1)
-    ).first()
-    at = found[1] if found else None
-    return Version(sha, at, links.commit(repo, sha), found[0] if found else None)
+    """The commit as a version; by the SHA index alone (the repository's index would read
+    all its events), the repository and kind sorted out here."""
+    found = [
+        (event_id, at)
+        for event_id, at, in_repo, kind in session.execute(
+            select(Event.id, Event.occurred_at, Event.repo, Event.kind).where(Event.sha == sha)
+        )
+        if in_repo == repo and kind in COMMIT_KINDS
+    ]
+    first = min(found) if found else None
+    return Version(sha, first[1] if first else None, links.commit(repo, sha), first and first[0])
 
 
 def _deploy_version(event: Event, links: _RepoLinks) -> Version:

@@ -30,9 +30,11 @@ def test_a_section_not_in_the_file_yet_is_added_at_its_end() -> None:
 
 
 def test_every_section_has_a_name_and_an_unknown_one_is_refused(monkeypatch) -> None:
-    sections = ["sync", "builds", "chat", "scale", "web", "load", "alerts", "import-git"]
+    sections = ["sync", "builds", "health", "chat", "scale", "web", "load", "alerts", "import-git"]
     sections += ["test-time"]
     assert list(bench_main.SECTIONS) == sections
     monkeypatch.setattr(bench_main, "RESULTS", None)  # nothing may be written
-    with pytest.raises(SystemExit, match="unknown section 'speed'; sections: sync, builds, chat"):
+    with pytest.raises(
+        SystemExit, match="unknown section 'speed'; sections: sync, builds, health, chat"
+    ):
         bench_main.main(["speed"])

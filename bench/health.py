@@ -1,0 +1,243 @@
+"""/health and /api/health over 1,000 repositories with build results, on a timeline of
+growing size, in SQLite and (when one answers) PostgreSQL: p95 of each, and the plans of the
+queries behind them."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, text
+from sqlalchemy.orm import Session
+
+from app import create_app
+from bench import dataset
+from bench.databases import postgres_schema, postgres_url
+from feed import health
+from feed.db import Database
+from feed.models import BuildResult, Event, Repo
+from feed.state import shiplog_state
+
+REPOS = 1_000
+COMMITS = 30  # per repository, each with a result of each check
+CHECKS = ("ci", "lint")
+BROKEN_EVERY = 50  # one repository in 50 has `ci` red now; every other one broke and was fixed
+SIZES = (20_000, 200_000)  # timeline events before the build repositories are added
+REQUESTS = 40
+
+
+def run(sizes: tuple[int, ...] = SIZES, requests: int = REQUESTS) -> dict[str, Any]:
+    """For each size and database: build, add the build repositories, time both URLs."""
+    results: dict[str, Any] = {}
+    for size in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            results[f"SQLite, {size:,}"] = _measure(f"sqlite:///{tmp}/health.db", size, requests)
+        admin = postgres_url()
+        if admin:
+            with postgres_schema(admin, "shiplog_health") as url:
+                results[f"PostgreSQL, {size:,}"] = _measure(url, size, requests)
+    return results
+
+
+def _measure(url: str, size: int, requests: int) -> dict[str, Any]:
+    print(f"bench: health over {size:,} events at {url.split(':')[0]} ...", file=sys.stderr)
+    dataset.build(url, size)
+    db = Database(url)
+    try:
+        added = _add_builds(db, first_id=size + 1)
+        with db.engine.begin() as connection:
+            connection.exec_driver_sql("ANALYZE")
+        with db.read() as session:
+            plans = _plans(session)
+    finally:
+        db.dispose()
+    app = create_app({"DATABASE_URL": url})
+    try:
+        client = app.test_client()
+        timings = {path: _time(client, path, requests) for path in ("/health", "/api/health")}
+        shown = client.get("/api/health").json
+    finally:
+        shiplog_state(app).db.dispose()
+    return {
+        "events": size + added,
+        "failing": len(shown["failing"]),
+        "environments": len(shown["environments"]),
+        "incidents": len(shown["incidents"]),
+        "timings": timings,
+        "plans": plans,
+    }
+
+
+def _time(client: Any, path: str, requests: int) -> dict[str, float]:
+    for _ in range(3):
+        assert client.get(path).status_code == 200
+    taken = []
+    for _ in range(requests):
+        began = time.perf_counter()
+        response = client.get(path)
+        taken.append((time.perf_counter() - began) * 1000)
+        assert response.status_code == 200
+    taken.sort()
+    return {
+        "median": statistics.median(taken),
+        "p95": taken[max(0, round(0.95 * len(taken)) - 1)],
+    }
+
+
+def _add_builds(db: Database, first_id: int) -> int:
+    """REPOS repositories of COMMITS commits each, every commit with a result of each check;
+    `ci` broke and was fixed on each, and stays red on one in BROKEN_EVERY. The events'
+    ids go on from `first_id`."""
+    start = datetime.now(UTC) - timedelta(days=2)
+    events: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    event_id = first_id
+    for n in range(REPOS):
+        repo = f"ci-{n // 100}/service-{n:04d}"
+        red_now = n % BROKEN_EVERY == 0
+        shas = []
+        for c in range(COMMITS):
+            sha = f"{n:08x}{c:08x}".ljust(40, "0")
+            at = start + timedelta(minutes=c * 10)
+            shas.append((event_id, sha, at))
+            events.append(_event(event_id, f"commit:{repo}:{sha}", "commit", repo, sha, at))
+            for check in CHECKS:
+                # ci: red on commits 10-12 (fixed at 13); red again from 27 when red now.
+                failed = check == "ci" and (10 <= c <= 12 or (red_now and c >= 27))
+                results.append(_result(repo, check, sha, event_id, not failed, at))
+            event_id += 1
+        good, bad, fix = shas[9], shas[10], shas[13]
+        data = {"check": "ci", "source": "workflow_run", "good": good[1], "bad": bad[1]}
+        uid = f"{repo}:ci:{good[1]}"
+        events.append(
+            _event(event_id, f"build_broken:{uid}", "build_broken", repo, bad[1], bad[2], data)
+        )
+        events.append(
+            _event(
+                event_id + 1,
+                f"build_fixed:{uid}",
+                "build_fixed",
+                repo,
+                fix[1],
+                fix[2],
+                {**data, "fix": fix[1]},
+            )
+        )
+        event_id += 2
+        if red_now:
+            good, bad = shas[26], shas[27]
+            data = {"check": "ci", "source": "workflow_run", "good": good[1], "bad": bad[1]}
+            uid = f"{repo}:ci:{good[1]}"
+            events.append(
+                _event(event_id, f"build_broken:{uid}", "build_broken", repo, bad[1], bad[2], data)
+            )
+            event_id += 1
+    with db.write() as session:
+        session.execute(
+            insert(Repo),
+            [
+                {
+                    "full_name": f"ci-{n // 100}/service-{n:04d}",
+                    "default_branch": "main",
+                    "html_url": f"https://github.com/ci-{n // 100}/service-{n:04d}",
+                }
+                for n in range(REPOS)
+            ],
+        )
+        for chunk in range(0, len(events), 5_000):
+            session.execute(insert(Event), events[chunk : chunk + 5_000])
+        for chunk in range(0, len(results), 5_000):
+            session.execute(insert(BuildResult), results[chunk : chunk + 5_000])
+    return len(events)
+
+
+def _event(
+    event_id: int, uid: str, kind: str, repo: str, sha: str, at: datetime, data: dict | None = None
+) -> dict[str, Any]:
+    title = f"{(data or {}).get('check', 'Change')} {kind} {sha[:7]}"
+    return {
+        "id": event_id,
+        "uid": uid,
+        "kind": kind,
+        "repo": repo,
+        "branch": "main",
+        "actor": "dev001",
+        "sha": sha,
+        "title": title,
+        "body": "",
+        "url": None,
+        "occurred_at": at,
+        "updated_at": at,
+        "ingested_at": at,
+        "data": data or {},
+    }
+
+
+def _result(
+    repo: str, check: str, sha: str, position: int, passed: bool, at: datetime
+) -> dict[str, Any]:
+    return {
+        "key": f"{repo}:{check}:{sha}",
+        "repo": repo,
+        "branch": "main",
+        "check": check,
+        "sha": sha,
+        "source": "workflow_run",
+        "conclusion": "success" if passed else "failure",
+        "passed": passed,
+        "url": None,
+        "completed_at": at,
+        "position": position,
+    }
+
+
+def _plans(session: Session) -> dict[str, list[str]]:
+    """How the database reads the open breaks and a check's strip."""
+    dialect = session.get_bind().dialect
+    queries = {
+        "open breaks": health.open_breaks_query(),
+        "strip": health.strip_positions_query("ci-0/service-0000", "main", "ci"),
+    }
+    plans = {}
+    for name, query in queries.items():
+        sql = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        explain = "EXPLAIN QUERY PLAN " if dialect.name == "sqlite" else "EXPLAIN "
+        rows = session.execute(text(explain + sql)).all()
+        plans[name] = [str(row[-1]) for row in rows]
+    return plans
+
+
+def lines(results: dict[str, Any]) -> list[str]:
+    out = [
+        "## Health",
+        "",
+        f"`bench/health.py`: {REPOS:,} repositories with {COMMITS} commits each and a result of "
+        f"{len(CHECKS)} checks on every commit ({REPOS * COMMITS * len(CHECKS):,} results); "
+        f"`ci` broke and was fixed once on each, and is red now on one in {BROKEN_EVERY}; "
+        "added to the realistic timeline of `bench/dataset.py` at two sizes, so a growth "
+        f"with the event count shows. {REQUESTS} requests each through the Flask test client "
+        "(rendering included, no network), after 3 warm-ups.",
+        "",
+        "| database, timeline events | events in all | failing checks shown "
+        "| failed environments | open incidents | /health median / p95 "
+        "| /api/health median / p95 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        page, api = r["timings"]["/health"], r["timings"]["/api/health"]
+        out.append(
+            f"| {name} | {r['events']:,} | {r['failing']} | {r['environments']} | "
+            f"{r['incidents']} | {page['median']:.0f} / {page['p95']:.0f} ms | "
+            f"{api['median']:.0f} / {api['p95']:.0f} ms |"
+        )
+    out += ["", "Plans (largest timeline):", ""]
+    for name, r in results.items():
+        if not name.endswith(f"{SIZES[-1]:,}"):
+            continue
+        for query, plan in r["plans"].items():
+            out.append(f"- {name.split(',')[0]}, {query}: `{' / '.join(p.strip() for p in plan)}`")
+    return [*out, ""]
