@@ -318,6 +318,8 @@ def _scan_then_look_up(
     if len(events) > limit or bound is None:
         return events
     walk_at_most = min(LOTS, max(depths[1:], default=LOTS))
+    if windows is not None:  # the incidents' windows are walked unless a part is rarer
+        walk_at_most = min(walk_at_most, FEW)
     driver = _most_selective(session, filter, aliases, walk_at_most)
     if driver:
         stmt = filter.apply(select(Event), windows=windows, drive=driver, aliases=aliases)
