@@ -55,7 +55,10 @@ def store(session: Session, pulls: Sequence[PullRecord]) -> None:
         if row is None:
             row = PullRequest(repo=pull.repo, number=pull.number)
             session.add(row)
-        row.title, row.url, row.merged_at = pull.title, pull.url, pull.merged_at
+        # NUL, which databases refuse, becomes U+FFFD as in events; a URL holding it is no URL.
+        row.title = pull.title.replace("\x00", "\ufffd")
+        row.url = pull.url if pull.url and "\x00" not in pull.url else None
+        row.merged_at = pull.merged_at
         row.merge_sha, row.head_sha = pull.merge_sha, pull.head_sha
     session.flush()
 

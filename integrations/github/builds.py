@@ -69,6 +69,8 @@ def check_suite(payload: dict[str, Any], context: Context) -> Routed:
     suite = required(payload, "check_suite", dict)
     if optional(suite, "app.slug", str) == ACTIONS_APP:
         return Routed(ignored="GitHub Actions results are recorded from workflow_run")
+    if _from_fork(repo, optional(suite, "head_repository.full_name", str)):
+        return Routed(ignored="check suites of a fork's branch are not recorded")
     branch = _branch(optional(suite, "head_branch", str), "check_suite.head_branch")
     if branch is None:
         return Routed(ignored="a check suite without a head branch is not recorded")
@@ -92,6 +94,8 @@ def check_run(payload: dict[str, Any], context: Context) -> Routed:
     run = required(payload, "check_run", dict)
     if optional(run, "app.slug", str) == ACTIONS_APP:
         return Routed(ignored="GitHub Actions results are recorded from workflow_run")
+    if _from_fork(repo, optional(run, "check_suite.head_repository.full_name", str)):
+        return Routed(ignored="check runs of a fork's branch are not recorded")
     branch = _branch(
         optional(run, "check_suite.head_branch", str), "check_run.check_suite.head_branch"
     )
