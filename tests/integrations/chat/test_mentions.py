@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from app import create_app
 from feed.config import ConfigError, Settings, read_toml
 from feed.digest import Mention, Message
+from feed.state import shiplog_state
 from integrations.chat import discord, googlechat, mattermost, slack, teams, webhook
 from tests.integrations.chat.test_renderers import PROPERTY, sections, text, urls
 from tests.validators import adaptive_card_problems
@@ -127,3 +128,31 @@ def test_a_person_without_a_handle_is_named_as_inert_text() -> None:
     assert "Suspects: <@U024BE7LH>, <@W0123ABCD>, sam" in slack.render(message)["text"]
     text = mattermost.render(message)["text"]
     assert text.endswith("Suspects: @octo, mara, sam")
+
+
+def test_the_admin_api_sets_mention_suspects_and_refuses_anything_but_a_boolean(
+    app_config: dict[str, Any], isolated_env: None
+) -> None:
+    app = create_app({**app_config, "ADMIN_TOKEN": "admin-token-123"})
+    try:
+        admin, auth = app.test_client(), {"Authorization": "Bearer admin-token-123"}
+
+        def subscribe(**fields: Any) -> Any:
+            entry = {"name": "alerts", "channel": "eng", "mode": "realtime", **fields}
+            return admin.post("/api/subscriptions", headers=auth, json=entry)
+
+        channel = {
+            "name": "eng",
+            "platform": "slack",
+            "url": "https://hooks.slack.com/services/T/B/X",
+        }
+        assert admin.post("/api/channels", headers=auth, json=channel).status_code == 201
+        refused = subscribe(mention_suspects="yes")
+        assert refused.status_code == 400 and "mention_suspects" in refused.json["error"]
+        assert admin.get("/api/subscriptions", headers=auth).json["subscriptions"] == []
+        made = subscribe(mention_suspects=True)
+        assert made.status_code == 201 and made.json["mention_suspects"] is True
+        plain = subscribe()  # the default
+        assert plain.json["mention_suspects"] is False
+    finally:
+        shiplog_state(app).db.dispose()
