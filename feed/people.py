@@ -9,11 +9,14 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from feed.models import FeedToken, Person
+
+Holder = TypeVar("Holder", Person, FeedToken)
 
 ACCESS_PREFIX = "shiplog_a_"
 FEED_PREFIX = "shiplog_f_"
@@ -89,10 +92,8 @@ def list_people(session: Session) -> list[tuple[Person, int]]:
 
 
 def by_access_token(session: Session, token: str) -> Person | None:
-    if not _plausible(token, ACCESS_PREFIX):
-        return None
-    query = select(Person).where(Person.token_hash == digest(token)).limit(1)
-    return session.scalars(query).first()
+    """The person whose access token this is, or None."""
+    return _holder(session, Person, ACCESS_PREFIX, token)
 
 
 def add_feed_token(session: Session, person_id: int, label: str) -> Issued:
@@ -123,10 +124,8 @@ def revoke_feed_token(session: Session, token_id: int, person_id: int | None = N
 
 
 def by_feed_token(session: Session, token: str) -> FeedToken | None:
-    if not _plausible(token, FEED_PREFIX):
-        return None
-    query = select(FeedToken).where(FeedToken.token_hash == digest(token)).limit(1)
-    return session.scalars(query).first()
+    """The feed token row this token is, or None."""
+    return _holder(session, FeedToken, FEED_PREFIX, token)
 
 
 def touch_feed_token(session: Session, token_id: int, now: datetime) -> None:
@@ -150,6 +149,14 @@ def touch_person(session: Session, person_id: int, now: datetime) -> None:
 
 def _new(prefix: str) -> str:
     return prefix + secrets.token_urlsafe(32)
+
+
+def _holder(session: Session, model: type[Holder], prefix: str, token: str) -> Holder | None:
+    """The row of `model` that holds `token` (matched by its digest), or None; a token
+    without `prefix` or of the wrong shape is not looked up."""
+    if not _plausible(token, prefix):
+        return None
+    return session.scalars(select(model).where(model.token_hash == digest(token)).limit(1)).first()
 
 
 def _plausible(token: str, prefix: str) -> bool:
