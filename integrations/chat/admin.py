@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +17,7 @@ from flask import (
     url_for,
 )
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from feed import metrics, notify
 from feed.models import Channel, Job, Subscription
@@ -42,13 +44,9 @@ def channels() -> Response:
 def add_channel() -> tuple[Response, int]:
     entry = json_object("admin API")
     hosts = WebhookHosts(shiplog_state().settings.allow_webhook_hosts)
-    try:
-        with _db().write() as session:
-            row = save_channel(session, entry, source="api", hosts=hosts)
-            shown = channel_json(row)
-    except ChatConfigError as exc:
-        abort(400, description=str(exc))
-    return jsonify(shown), 201
+    return _created(
+        lambda session: channel_json(save_channel(session, entry, source="api", hosts=hosts))
+    )
 
 
 @blueprint.delete("/api/channels/<name>")
@@ -75,7 +73,7 @@ def remove_channel(name: str) -> tuple[str, int]:
 def subscriptions() -> Response:
     with _db().read() as session:
         rows = session.scalars(select(Subscription).order_by(Subscription.name)).all()
-        names = {c.id: c.name for c in session.scalars(select(Channel))}
+        names = _channel_names(session)
     return jsonify(subscriptions=[subscription_json(row, names) for row in rows])
 
 
@@ -83,14 +81,11 @@ def subscriptions() -> Response:
 @admin_only
 def add_subscription() -> tuple[Response, int]:
     entry = json_object("admin API")
-    try:
-        with _db().write() as session:
-            row = save_subscription(session, entry, source="api")
-            names = {c.id: c.name for c in session.scalars(select(Channel))}
-            shown = subscription_json(row, names)
-    except ChatConfigError as exc:
-        abort(400, description=str(exc))
-    return jsonify(shown), 201
+    return _created(
+        lambda session: subscription_json(
+            save_subscription(session, entry, source="api"), _channel_names(session)
+        )
+    )
 
 
 @blueprint.delete("/api/subscriptions/<name>")
@@ -111,9 +106,7 @@ def remove_subscription(name: str) -> tuple[str, int]:
 def deliveries() -> Response:
     """Each message: its key, state, attempts and last error, newest first."""
     with _db().read() as session:
-        rows = session.scalars(
-            select(Job).where(Job.kind == "deliver").order_by(Job.updated_at.desc()).limit(500)
-        ).all()
+        rows = _recent_deliveries(session)
     return jsonify(
         deliveries=[
             {
@@ -134,9 +127,7 @@ def deliveries() -> Response:
 def delivery_log() -> str:
     """The delivery log as a page: each message's state, attempts and last error."""
     with _db().read() as session:
-        rows = session.scalars(
-            select(Job).where(Job.kind == "deliver").order_by(Job.updated_at.desc()).limit(500)
-        ).all()
+        rows = _recent_deliveries(session)
         channels = session.scalars(select(Channel).order_by(Channel.name)).all()
         now = datetime.now(UTC)
         return render_template(
@@ -229,3 +220,26 @@ def _db():  # type: ignore[no-untyped-def]
     shiplog = shiplog_state()
     shiplog.intake.ready(shiplog.db)
     return shiplog.db
+
+
+def _created(save: Callable[[Session], dict[str, Any]]) -> tuple[Response, int]:
+    """Answer 201 with what `save` shows of the row it wrote in one transaction; a
+    ChatConfigError is a 400 with its message, and nothing is written."""
+    try:
+        with _db().write() as session:
+            shown = save(session)
+    except ChatConfigError as exc:
+        abort(400, description=str(exc))
+    return jsonify(shown), 201
+
+
+def _channel_names(session: Session) -> dict[int, str]:
+    """Every channel's name by its id."""
+    return {c.id: c.name for c in session.scalars(select(Channel))}
+
+
+def _recent_deliveries(session: Session) -> Sequence[Job]:
+    """The delivery log's rows: the newest 500 deliver jobs, most recently changed first."""
+    return session.scalars(
+        select(Job).where(Job.kind == "deliver").order_by(Job.updated_at.desc()).limit(500)
+    ).all()
