@@ -17,6 +17,7 @@ from sqlalchemy import select
 from feed import notify
 from feed.models import Subscription
 from feed.state import shiplog_state
+from feed.timefmt import span
 from integrations.chat.options import chat_links
 from tests.chat_validators import google_chat_problems, slack_problems
 from tests.conftest import deliver
@@ -172,18 +173,22 @@ def test_a_digest_says_how_long_main_was_red_and_what_is_still_red(
         # A second check breaks at C and stays red.
         deliver(client, "workflow_run", run(B, "success", name="lint", run_id=77, at=ago(120)))
         deliver(client, "workflow_run", run(C, "failure", name="lint", run_id=78, at=ago(95)))
-        daily_summary, commits, web = (_digest(app, name).summary for name in subscriptions)
+        # The window ends a minute from the wall clock: NOW is when the module was imported.
+        until = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+        summaries = [_digest(app, name, until).summary for name in subscriptions]
     finally:
         shiplog_state(app).db.dispose()
-    since = (NOW - timedelta(minutes=95)).strftime("%Y-%m-%d %H:%M")
+    daily_summary, commits, web = summaries
+    broke = NOW - timedelta(minutes=95)
     assert daily_summary.splitlines()[1:] == [
         "acme/api main (tests) was red 2 h 10 min: broken by bbbbbbb, fixed by eeeeeee",
-        f"acme/api main (lint) red since {since} UTC (1 h 36 min): broken by ccccccc",
+        f"acme/api main (lint) red since {broke:%Y-%m-%d %H:%M} UTC ({span(until - broke)}): "
+        "broken by ccccccc",
     ]  # not feature/x, and not tests, which is green again
     assert "red" not in commits and "red" not in web  # their filters select no build
 
 
-def _digest(app: Flask, name: dict[str, Any]) -> Any:
+def _digest(app: Flask, name: dict[str, Any], until: datetime) -> Any:
     shiplog = shiplog_state(app)
     with shiplog.db.read() as session:
         subscription = session.scalars(
@@ -191,7 +196,7 @@ def _digest(app: Flask, name: dict[str, Any]) -> Any:
         ).one()
         window = {
             "since": (NOW - timedelta(hours=3)).isoformat(),
-            "until": (NOW + timedelta(minutes=1)).isoformat(),
+            "until": until.isoformat(),
         }
         payload = {"subscription": subscription.id, **window}
         return notify.build_message(session, subscription, payload, **chat_links(shiplog))
