@@ -67,13 +67,9 @@ def workflow_run(payload: dict[str, Any], context: Context) -> Routed:
 def check_suite(payload: dict[str, Any], context: Context) -> Routed:
     repo = repo_name(payload)
     suite = required(payload, "check_suite", dict)
-    if optional(suite, "app.slug", str) == ACTIONS_APP:
-        return Routed(ignored="GitHub Actions results are recorded from workflow_run")
-    if _from_fork(repo, optional(suite, "head_repository.full_name", str)):
-        return Routed(ignored="check suites of a fork's branch are not recorded")
-    branch = _branch(optional(suite, "head_branch", str), "check_suite.head_branch")
-    if branch is None:
-        return Routed(ignored="a check suite without a head branch is not recorded")
+    branch = _suite_branch(repo, suite, "check_suite", "")
+    if isinstance(branch, Routed):
+        return branch
     completed_at = timestamp(suite, "updated_at")
     return _result(
         repo,
@@ -92,15 +88,9 @@ def check_suite(payload: dict[str, Any], context: Context) -> Routed:
 def check_run(payload: dict[str, Any], context: Context) -> Routed:
     repo = repo_name(payload)
     run = required(payload, "check_run", dict)
-    if optional(run, "app.slug", str) == ACTIONS_APP:
-        return Routed(ignored="GitHub Actions results are recorded from workflow_run")
-    if _from_fork(repo, optional(run, "check_suite.head_repository.full_name", str)):
-        return Routed(ignored="check runs of a fork's branch are not recorded")
-    branch = _branch(
-        optional(run, "check_suite.head_branch", str), "check_run.check_suite.head_branch"
-    )
-    if branch is None:
-        return Routed(ignored="a check run without a head branch is not recorded")
+    branch = _suite_branch(repo, run, "check_run", "check_suite.")
+    if isinstance(branch, Routed):
+        return branch
     app = required(run, "app.name", str)
     completed_at = timestamp(run, "completed_at")
     return _result(
@@ -203,6 +193,22 @@ def _sha(value: str, field: str) -> str:
     if not SHA.fullmatch(value):
         raise PayloadError(f"payload: {field} is not a hexadecimal SHA")
     return value
+
+
+def _suite_branch(repo: str, check: dict[str, Any], field: str, suite: str) -> str | Routed:
+    """The branch a check suite or run (`check`, the payload's `field`; its suite's fields
+    under the prefix `suite`) ran on, or why it is ignored: GitHub Actions' own are recorded
+    from workflow_run, a fork's branch is not ours, a result without a head branch has none."""
+    what = field.replace("_", " ")
+    if optional(check, "app.slug", str) == ACTIONS_APP:
+        return Routed(ignored="GitHub Actions results are recorded from workflow_run")
+    if _from_fork(repo, optional(check, f"{suite}head_repository.full_name", str)):
+        return Routed(ignored=f"{what}s of a fork's branch are not recorded")
+    head_branch = f"{suite}head_branch"
+    branch = _branch(optional(check, head_branch, str), f"{field}.{head_branch}")
+    if branch is None:
+        return Routed(ignored=f"a {what} without a head branch is not recorded")
+    return branch
 
 
 def _from_fork(repo: str, head_repo: str | None) -> bool:

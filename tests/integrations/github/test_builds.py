@@ -238,6 +238,35 @@ def test_results_without_a_verdict_are_ignored_with_202(
     assert results(db) == 0
 
 
+def _checks(**suite: Any) -> list[tuple[str, dict[str, Any]]]:
+    """A failing check suite and check run of A whose suite has `suite`'s fields."""
+    app = suite.pop("app", {"name": "Octo CI", "slug": "octo-ci"})
+    head = {"head_branch": "main", "head_sha": A, **suite}
+    body = {"id": 7, "conclusion": "failure", "app": app, "updated_at": "2026-11-20T10:00:00Z"}
+    check_run = {**body, "name": "lint", "head_sha": A, "check_suite": head}
+    return [("check_suite", {**body, **head}), ("check_run", check_run)]
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"head_repository": {"full_name": "mallory/api"}}, "of a fork's branch are not recorded"),
+        ({"head_branch": None}, "without a head branch is not recorded"),
+        ({"app": {"name": "GitHub Actions", "slug": "github-actions"}}, "from workflow_run"),
+    ],
+)
+def test_check_suites_and_runs_of_forks_no_branch_or_actions_are_ignored_with_202(
+    client: FlaskClient, db: Database, fields: dict[str, Any], reason: str
+) -> None:
+    for event, body in _checks(**fields):
+        payload = {"action": "completed", event: body, "repository": repository()}
+        response = deliver(client, event, payload)
+        assert response.status_code == 202 and reason in response.json["detail"], event
+        if "fork" in reason or "head branch" in reason:
+            assert event.replace("_", " ") in response.json["detail"]
+    assert results(db) == 0
+
+
 @pytest.mark.parametrize(
     "payload",
     [
