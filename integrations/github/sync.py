@@ -128,12 +128,8 @@ def fetch_patches(db: Database, client: GitHubClient, repo: str, sha: str, cap: 
     with db.read() as session:
         if diff_states(session, [uid]).get(uid) != "pending":
             return False
-    try:
-        commit = client.commit(repo, sha)
-    except Unavailable as exc:
-        if exc.status != "gone":
-            raise
-        log.warning("github sync: %s@%s is gone; its diff stays unavailable", repo, sha[:7])
+    commit = _commit_unless_gone(client, repo, sha, "is gone; its diff stays unavailable")
+    if commit is None:
         return False
     files = capped_files(commit.raw_data.get("files") or [], cap)
     with db.write() as session:
@@ -245,13 +241,9 @@ def _sync_listing(
             if not isinstance(sha, str):
                 continue
             if known.get(f"commit:{repo}:{sha}") != "fetched":
-                try:
-                    commit = client.commit(repo, sha)
-                except Unavailable as exc:
-                    if exc.status != "gone":
-                        raise
-                    # Listed a moment ago, gone now (a force push and a gc): nothing to keep.
-                    log.warning("github sync: %s@%s vanished while syncing", repo, sha[:7])
+                # Listed a moment ago, gone now (a force push and a gc): nothing to keep.
+                commit = _commit_unless_gone(client, repo, sha, "vanished while syncing")
+                if commit is None:
                     continue
                 fetched.append(_commit_from_api(commit, repo, branch, options.patch_cap))
                 stored += 1
@@ -361,6 +353,18 @@ def _sync_releases(db: Database, client: GitHubClient, repo: str, options: SyncO
         stored = sum(options.intake.ingest(session, batch(r)).created for r in routed)
         syncstate.save(session, repo, "releases", syncstate.ListingState(first.etag, {}))
     return stored
+
+
+def _commit_unless_gone(client: GitHubClient, repo: str, sha: str, gone: str) -> Commit | None:
+    """The commit with its files, or None (logged with `gone`) when GitHub no longer has it;
+    any other failure raises."""
+    try:
+        return client.commit(repo, sha)
+    except Unavailable as exc:
+        if exc.status != "gone":
+            raise
+        log.warning("github sync: %s@%s %s", repo, sha[:7], gone)
+        return None
 
 
 def _commit_from_api(commit: Commit, repo: str, branch: str, cap: int) -> EventRecord:
