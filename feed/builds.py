@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.orm import Session
@@ -313,52 +314,46 @@ def _by_repo(commits: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
 
 def _broken(health: Health, good: Placed | None, bad: Placed) -> EventRecord:
     failure = bad.first(passed=False)
-    key = (health.repo, health.branch, health.check)
-    return EventRecord(
-        uid=_uid("build_broken", key, good.sha if good else "start"),
-        kind="build_broken",
-        repo=health.repo,
-        branch=health.branch,
-        sha=bad.sha,
-        actor=bad.actor,
-        title=f"{health.check} broke on {health.branch}"[:TITLE_LIMIT],
-        url=failure.url,
-        occurred_at=failure.completed_at,
-        updated_at=failure.completed_at,
-        data={
-            "check": health.check,
-            "source": failure.source,
-            "conclusion": failure.conclusion,
-            "good": good.sha if good else None,
-            "bad": bad.sha,
-        },
-    )
+    data = {"conclusion": failure.conclusion, "good": good.sha if good else None, "bad": bad.sha}
+    return _change(health, "build_broken", good.sha if good else "start", bad, failure, data)
 
 
 def _fixed(health: Health, good: Placed, bad: Placed, fix: Placed) -> EventRecord:
     success = fix.first(passed=True)
     broken_at = bad.first(passed=False).completed_at
-    key = (health.repo, health.branch, health.check)
+    data = {
+        "good": good.sha,
+        "bad": bad.sha,
+        "fix": fix.sha,
+        "broken_at": broken_at.isoformat(),
+        "red_seconds": max(0, int((success.completed_at - broken_at).total_seconds())),
+    }
+    return _change(health, "build_fixed", good.sha, fix, success, data)
+
+
+def _change(
+    health: Health,
+    kind: str,
+    good: str,
+    commit: Placed,
+    result: BuildResult,
+    data: dict[str, Any],
+) -> EventRecord:
+    """The build_broken or build_fixed record of `commit`, whose `result` changed the check's
+    state on the branch; `good` names the break (see `_uid`)."""
+    verb = "broke" if kind == "build_broken" else "fixed"
     return EventRecord(
-        uid=_uid("build_fixed", key, good.sha),
-        kind="build_fixed",
+        uid=_uid(kind, (health.repo, health.branch, health.check), good),
+        kind=kind,
         repo=health.repo,
         branch=health.branch,
-        sha=fix.sha,
-        actor=fix.actor,
-        title=f"{health.check} fixed on {health.branch}"[:TITLE_LIMIT],
-        url=success.url,
-        occurred_at=success.completed_at,
-        updated_at=success.completed_at,
-        data={
-            "check": health.check,
-            "source": success.source,
-            "good": good.sha,
-            "bad": bad.sha,
-            "fix": fix.sha,
-            "broken_at": broken_at.isoformat(),
-            "red_seconds": max(0, int((success.completed_at - broken_at).total_seconds())),
-        },
+        sha=commit.sha,
+        actor=commit.actor,
+        title=f"{health.check} {verb} on {health.branch}"[:TITLE_LIMIT],
+        url=result.url,
+        occurred_at=result.completed_at,
+        updated_at=result.completed_at,
+        data={"check": health.check, "source": result.source, **data},
     )
 
 
