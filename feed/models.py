@@ -192,7 +192,14 @@ class EventFile(Base):
 
     __table_args__ = (
         Index("ix_event_files_event", "event_id", "position"),
-        Index("ix_event_files_path", "path", "event_id"),
+        # On PostgreSQL with the pattern operator class: a path glob such as `src/*` is an
+        # index range under any collation (the default class serves LIKE under "C" only).
+        Index(
+            "ix_event_files_path",
+            "path",
+            "event_id",
+            postgresql_ops={"path": "varchar_pattern_ops"},
+        ),
     )
 
 

@@ -284,3 +284,19 @@ def test_a_push_probes_only_the_reverts_still_waiting(timeline: Database) -> Non
         assert linked.scalar_one() > 10
     plan = "\n".join(str(row[-1] if sqlite else row[0]) for row in rows)
     assert "ix_events_reverts_waiting" in plan, plan
+
+
+def test_postgresql_finds_a_path_prefix_as_a_range_of_the_paths_index(timeline: Database) -> None:
+    """`path=db/migrations/race_condition_*` is a range of ix_event_files_path (pattern
+    operator class), not a walk of the trigram index, which costs more the longer the
+    prefix."""
+    if timeline.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's operator class")
+    filter = parse("path=db/migrations/race_condition_*&branch=feature/*")
+    with timeline.read() as session:
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+        compiled = filter.apply(select(Event.id)).compile(session.get_bind())
+        explained = session.connection().exec_driver_sql(f"EXPLAIN {compiled}", compiled.params)
+        plan = "\n".join(row[0] for row in explained)
+    assert re.search(r"ix_event_files_path\b(?!_trgm)", plan), plan
+    assert "~>=~ 'db/migrations/race_condition_'" in plan, plan
