@@ -15,138 +15,15 @@ from feed.incidents import IncidentRules, parse_note
 from feed.store import EventRecord
 from integrations.github.commits import TITLE_LIMIT
 from integrations.github.payload import optional, person, repo_name, required, stamp, timestamp
-from integrations.github.routing import Context, IssueSnapshot, Routed, Router
+from integrations.github.routing import Context, DeliveryHandler, IssueSnapshot, Routed, Router
 
 router = Router()
 Issue = dict[str, Any]
-IncidentHandler = Callable[[dict[str, Any], Context, Issue, str, IssueSnapshot], Routed]
+Finder = Callable[[dict[str, Any], Context], tuple[Any, ...] | Routed]
+Handler = Callable[..., Routed]
 
 PULL_REQUEST = "pull requests are not incidents"
 NOT_AN_INCIDENT = "issue without the incident label"
-
-
-def _of_incident(handler: IncidentHandler) -> Callable[[dict[str, Any], Context], Routed]:
-    """A delivery handler that runs `handler` on incident issues and ignores everything else."""
-
-    @functools.wraps(handler)
-    def handle(payload: dict[str, Any], context: Context) -> Routed:
-        found = _incident(payload, context)
-        if isinstance(found, Routed):
-            return found
-        return handler(payload, context, *found)
-
-    return handle
-
-
-@router.register("issues", "opened")
-@_of_incident
-def issue_opened(
-    payload: dict[str, Any], context: Context, issue: Issue, repo: str, snapshot: IssueSnapshot
-) -> Routed:
-    return Routed(records=[_opened(payload, issue, repo, "created_at")], snapshot=snapshot)
-
-
-@router.register("issues", "labeled")
-@_of_incident
-def issue_labeled(
-    payload: dict[str, Any], context: Context, issue: Issue, repo: str, snapshot: IssueSnapshot
-) -> Routed:
-    if not _names_incident_label(payload, context):
-        return Routed(snapshot=snapshot)  # another label: the incident's state changes
-    return Routed(records=[_opened(payload, issue, repo, "updated_at")], snapshot=snapshot)
-
-
-@router.register("issues", "unlabeled")
-def issue_unlabeled(payload: dict[str, Any], context: Context) -> Routed:
-    seen = _seen(payload)
-    if seen is None:
-        return Routed(ignored=PULL_REQUEST)
-    issue, _, snapshot = seen
-    if _names_incident_label(payload, context):
-        return Routed(snapshot=snapshot.but(active=False, reason="the incident label was removed"))
-    if not _is_incident(issue, context):
-        return Routed(ignored=NOT_AN_INCIDENT)
-    return Routed(snapshot=snapshot)  # another label: the incident's state changes
-
-
-@router.register("issues", "edited")
-@_of_incident
-def issue_edited(
-    payload: dict[str, Any], context: Context, issue: Issue, repo: str, snapshot: IssueSnapshot
-) -> Routed:
-    return Routed(snapshot=snapshot)  # a new title: the incident's state changes
-
-
-@router.register("issues", "transferred")
-def issue_transferred(payload: dict[str, Any], context: Context) -> Routed:
-    return _ended(payload, "the issue was moved to another repository")
-
-
-@router.register("issues", "deleted")
-def issue_deleted(payload: dict[str, Any], context: Context) -> Routed:
-    return _ended(payload, "the issue was deleted on GitHub")
-
-
-@router.register("issues", "closed")
-@_of_incident
-def issue_closed(
-    payload: dict[str, Any], context: Context, issue: Issue, repo: str, snapshot: IssueSnapshot
-) -> Routed:
-    when = timestamp(issue, "closed_at") or timestamp(issue, "updated_at")
-    record = _state_record(payload, issue, repo, "resolved", kind="incident_resolved", when=when)
-    return Routed(records=[record], snapshot=snapshot)
-
-
-@router.register("issues", "reopened")
-@_of_incident
-def issue_reopened(
-    payload: dict[str, Any], context: Context, issue: Issue, repo: str, snapshot: IssueSnapshot
-) -> Routed:
-    record = _state_record(
-        payload,
-        issue,
-        repo,
-        "reopened",
-        kind="incident_update",
-        when=timestamp(issue, "updated_at"),
-        extra={"reopened": True},
-    )
-    return Routed(records=[record], snapshot=snapshot)
-
-
-@router.register("issue_comment", "created")
-@router.register("issue_comment", "edited")
-def comment_written(payload: dict[str, Any], context: Context) -> Routed:
-    found = _commented(payload, context)
-    if isinstance(found, Routed):
-        return found
-    issue, repo, snapshot, uid = found
-    note = optional(payload, "comment.body", str) or ""
-    title = required(issue, "title", str)
-    headline = _headline(note)
-    record = _incident_record(
-        issue,
-        repo,
-        uid=uid,
-        kind="incident_update",
-        title=f"{title} — {headline}" if headline else title,
-        body=note,
-        actor=person(optional(payload, "comment.user.login", str)),
-        when=timestamp(payload, "comment.created_at"),
-        updated=timestamp(payload, "comment.updated_at"),
-        url=optional(payload, "comment.html_url", str),
-        extra={"comment_id": required(payload, "comment.id", int)},
-    )
-    return Routed(records=[record], replace=True, snapshot=snapshot)
-
-
-@router.register("issue_comment", "deleted")
-def comment_deleted(payload: dict[str, Any], context: Context) -> Routed:
-    found = _commented(payload, context)
-    if isinstance(found, Routed):
-        return found
-    _, _, snapshot, uid = found
-    return Routed(deletions=[uid], snapshot=snapshot)
 
 
 def _seen(payload: dict[str, Any]) -> tuple[dict[str, Any], str, IssueSnapshot] | None:
@@ -170,13 +47,6 @@ def _incident(
     return seen
 
 
-def _ended(payload: dict[str, Any], reason: str) -> Routed:
-    seen = _seen(payload)
-    if seen is None:
-        return Routed(ignored=PULL_REQUEST)
-    return Routed(snapshot=seen[2].but(active=False, reason=reason))
-
-
 def _commented(
     payload: dict[str, Any], context: Context
 ) -> tuple[dict[str, Any], str, IssueSnapshot, str] | Routed:
@@ -190,6 +60,149 @@ def _commented(
     comment_id = required(payload, "comment.id", int)
     uid = f"{_incident_uid(repo, issue)}/comment/{comment_id}"
     return issue, repo, _snapshot(repo, issue), uid
+
+
+def _when_found(find: Finder) -> Callable[[Handler], DeliveryHandler]:
+    """Run the decorated handler with what `find` finds in the delivery (the issue, its
+    repository, its snapshot...); when `find` answers why the delivery is ignored, answer that."""
+
+    def wrap(handler: Handler) -> DeliveryHandler:
+        @functools.wraps(handler)
+        def handle(payload: dict[str, Any], context: Context) -> Routed:
+            found = find(payload, context)
+            if isinstance(found, Routed):
+                return found
+            return handler(payload, context, *found)
+
+        return handle
+
+    return wrap
+
+
+@router.register("issues", "opened")
+@_when_found(_incident)
+def issue_opened(
+    payload: dict[str, Any], context: Context, issue: Issue, repo: str, snapshot: IssueSnapshot
+) -> Routed:
+    return Routed(records=[_opened(payload, issue, repo, "created_at")], snapshot=snapshot)
+
+
+@router.register("issues", "labeled")
+@_when_found(_incident)
+def issue_labeled(
+    payload: dict[str, Any], context: Context, issue: Issue, repo: str, snapshot: IssueSnapshot
+) -> Routed:
+    if not _names_incident_label(payload, context):
+        return Routed(snapshot=snapshot)  # another label: the incident's state changes
+    return Routed(records=[_opened(payload, issue, repo, "updated_at")], snapshot=snapshot)
+
+
+@router.register("issues", "unlabeled")
+def issue_unlabeled(payload: dict[str, Any], context: Context) -> Routed:
+    seen = _seen(payload)
+    if seen is None:
+        return Routed(ignored=PULL_REQUEST)
+    issue, _, snapshot = seen
+    if _names_incident_label(payload, context):
+        return Routed(snapshot=snapshot.but(active=False, reason="the incident label was removed"))
+    if not _is_incident(issue, context):
+        return Routed(ignored=NOT_AN_INCIDENT)
+    return Routed(snapshot=snapshot)  # another label: the incident's state changes
+
+
+@router.register("issues", "edited")
+@_when_found(_incident)
+def issue_edited(
+    payload: dict[str, Any], context: Context, issue: Issue, repo: str, snapshot: IssueSnapshot
+) -> Routed:
+    return Routed(snapshot=snapshot)  # a new title: the incident's state changes
+
+
+@router.register("issues", "transferred")
+def issue_transferred(payload: dict[str, Any], context: Context) -> Routed:
+    return _ended(payload, "the issue was moved to another repository")
+
+
+@router.register("issues", "deleted")
+def issue_deleted(payload: dict[str, Any], context: Context) -> Routed:
+    return _ended(payload, "the issue was deleted on GitHub")
+
+
+@router.register("issues", "closed")
+@_when_found(_incident)
+def issue_closed(
+    payload: dict[str, Any], context: Context, issue: Issue, repo: str, snapshot: IssueSnapshot
+) -> Routed:
+    when = timestamp(issue, "closed_at") or timestamp(issue, "updated_at")
+    record = _state_record(payload, issue, repo, "resolved", kind="incident_resolved", when=when)
+    return Routed(records=[record], snapshot=snapshot)
+
+
+@router.register("issues", "reopened")
+@_when_found(_incident)
+def issue_reopened(
+    payload: dict[str, Any], context: Context, issue: Issue, repo: str, snapshot: IssueSnapshot
+) -> Routed:
+    record = _state_record(
+        payload,
+        issue,
+        repo,
+        "reopened",
+        kind="incident_update",
+        when=timestamp(issue, "updated_at"),
+        extra={"reopened": True},
+    )
+    return Routed(records=[record], snapshot=snapshot)
+
+
+@router.register("issue_comment", "created")
+@router.register("issue_comment", "edited")
+@_when_found(_commented)
+def comment_written(
+    payload: dict[str, Any],
+    context: Context,
+    issue: Issue,
+    repo: str,
+    snapshot: IssueSnapshot,
+    uid: str,
+) -> Routed:
+    note = optional(payload, "comment.body", str) or ""
+    title = required(issue, "title", str)
+    headline = _headline(note)
+    record = _incident_record(
+        issue,
+        repo,
+        uid=uid,
+        kind="incident_update",
+        title=f"{title} — {headline}" if headline else title,
+        body=note,
+        actor=person(optional(payload, "comment.user.login", str)),
+        when=timestamp(payload, "comment.created_at"),
+        updated=timestamp(payload, "comment.updated_at"),
+        url=optional(payload, "comment.html_url", str),
+        extra={"comment_id": required(payload, "comment.id", int)},
+    )
+    return Routed(records=[record], replace=True, snapshot=snapshot)
+
+
+@router.register("issue_comment", "deleted")
+@_when_found(_commented)
+def comment_deleted(
+    payload: dict[str, Any],
+    context: Context,
+    issue: Issue,
+    repo: str,
+    snapshot: IssueSnapshot,
+    uid: str,
+) -> Routed:
+    return Routed(deletions=[uid], snapshot=snapshot)
+
+
+def _ended(payload: dict[str, Any], reason: str) -> Routed:
+    seen = _seen(payload)
+    if seen is None:
+        return Routed(ignored=PULL_REQUEST)
+    return Routed(snapshot=seen[2].but(active=False, reason=reason))
 
 
 def _opened(payload: dict[str, Any], issue: dict[str, Any], repo: str, when: str) -> EventRecord:
