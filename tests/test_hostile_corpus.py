@@ -59,6 +59,11 @@ OWN_ELEMENTS = (
     | {"span", "div"}
 )
 URL_ATTRIBUTES = {"href", "src", "action", "formaction", "xlink:href", "poster", "background"}
+REPO = {"repository": repository(), "sender": {"login": "mara"}}
+# Every third string (each kind of attack has several) as a workflow's name: a break costs
+# two deliveries and a page, and this module is the suite's slowest already.
+CHECK_NAMES = HOSTILE[::3]
+MAIN = ("e" * 40, "f" * 40)  # main's two commits, that each hostile workflow passes and fails
 MASS_MENTIONS = re.compile(r"<!(channel|here|everyone)\b|@(everyone|here|channel|all)\b")
 
 
@@ -109,14 +114,52 @@ def hostile_incident(index: int, text: str) -> list[tuple[str, dict[str, Any]]]:
     return [("issues", opened), ("issue_comment", note)]
 
 
-def deliver_corpus(client: FlaskClient) -> None:
-    """Every string of the corpus, as a push and as an incident with a note; all are taken."""
+def hostile_pull(index: int, text: str) -> dict[str, Any]:
+    """A merged pull request titled `text` that brought the commit of `text`."""
+    pull = {
+        "number": index + 1,
+        "title": text,
+        "merged": True,
+        "merged_at": iso_utc(NOW),
+        "merge_commit_sha": f"{index + 1:040x}",
+        "html_url": f"https://github.com/acme/api/pull/{index + 1}",
+    }
+    return {"action": "closed", "number": index + 1, "pull_request": pull, **REPO}
+
+
+def hostile_build(index: int, text: str, sha: str, conclusion: str) -> dict[str, Any]:
+    """A workflow named `text` (as GitHub allows: no NUL, 255 characters) finished on main."""
+    name = branch_name(text)
+    workflow = {"id": 2 * index + (conclusion == "failure") + 1, "name": name, "run_attempt": 1}
+    workflow |= {"head_branch": "main", "head_sha": sha, "conclusion": conclusion}
+    workflow |= {"status": "completed", "updated_at": iso_utc(NOW)}
+    return {"action": "completed", "workflow": {"name": name}, "workflow_run": workflow, **REPO}
+
+
+def deliver_corpus(client: FlaskClient, *, context: bool = True) -> None:
+    """Every string of the corpus, as a push and as an incident with a note; all are taken.
+    With `context`, each is also the title of the pull request that merged its push, and each
+    of CHECK_NAMES names a workflow that passes on main's first commit and fails on its
+    second: a break each."""
     for index, text in enumerate(CORPUS):
-        for event, payload in [("push", hostile_push(index, text)), *hostile_incident(index, text)]:
+        pull = [("pull_request", hostile_pull(index, text))] if context else []
+        for event, payload in [
+            ("push", hostile_push(index, text)),
+            *hostile_incident(index, text),
+            *pull,
+        ]:
             response = deliver(client, event, payload)
             assert_no_secrets("delivery", answer_text(response.headers, response.data))
             assert response.status_code == 200, (text[:60], response.json)
-            assert response.json["events_created"] == 1, text[:60]
+            assert response.json["events_created"] == (event != "pull_request"), text[:60]
+    if not context:
+        return
+    good, bad = MAIN
+    deliver(client, "push", push(commit(good, "Good"), commit(bad, "Bad")))
+    for index, text in enumerate(CHECK_NAMES):
+        for sha, conclusion in ((good, "success"), (bad, "failure")):
+            response = deliver(client, "workflow_run", hostile_build(index, text, sha, conclusion))
+            assert response.status_code == 200, (text[:60], response.json)
 
 
 @pytest.fixture(scope="module")
@@ -221,11 +264,19 @@ def html_pages(client: FlaskClient) -> Iterator[str]:
 
 
 def test_every_page_shows_the_corpus_only_as_text(hostile: FlaskClient) -> None:
-    titles = {f"/events/{e['id']}": e["title"] for e in api_events(hostile)}
+    events = api_events(hostile)
+    titles = {f"/events/{e['id']}": e["title"] for e in events}
+    commits = {
+        f"/events/{e['id']}": int(e["sha"], 16)
+        for e in events
+        if e["kind"] == "commit" and e["sha"] not in MAIN
+    }
     for path in html_pages(hostile):
         page = assert_inert_html(get(hostile, path).get_data(as_text=True), path)
         if path in titles:  # what was written is what people read
             assert titles[path] in "".join(page.text), path
+        if path in commits:  # and the pull request that brought it
+            assert f"via #{commits[path]}" in "".join(page.text), path
 
 
 def test_names_show_direction_overrides_rather_than_obey_them(hostile: FlaskClient) -> None:
@@ -286,6 +337,8 @@ def test_the_api_gives_the_text_back_as_written(hostile: FlaskClient) -> None:
         assert opened["body"] == stored(text)
     incidents = get(hostile, "/api/incidents").json["incidents"]
     assert {i["title"] for i in incidents} == {stored(text)[:300] for text in CORPUS}
+    breaks = [event for event in by_uid.values() if event["kind"] == "build_broken"]
+    assert sorted(e["data"]["check"] for e in breaks) == sorted(branch_name(t) for t in CHECK_NAMES)
 
 
 # --- bodies that are not text -----------------------------------------------------------------
@@ -449,7 +502,9 @@ def test_every_chat_message_is_inert(
             },
         ]
     app = make_app({**app_config, **ALLOWED_HOSTS}, chat, channels, subscriptions)
-    deliver_corpus(app.test_client())
+    # Without PRs and builds, which cost time here: a PR's title goes where an author's name
+    # does (a line's detail), and test_builds.py sends a hostile check name to chat.
+    deliver_corpus(app.test_client(), context=False)
     shiplog = shiplog_state(app)
     window = {
         "since": iso_utc(NOW - timedelta(hours=1)),
