@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from feed.digest import DigestOptions, alert_message, digest_message
 from feed.filters import Filter
-from feed.models import Event
+from feed.models import Event, PullRequest
 from feed.store import encode_cursor
 
 T0 = datetime(2026, 11, 25, 9, tzinfo=UTC)
@@ -76,6 +76,24 @@ def test_options_choose_what_each_line_shows() -> None:
     line = message.sections[0].lines[0]
     assert line.quote == "line two"
     assert "+5" not in line.detail
+
+
+def test_a_line_names_the_pull_request_that_brought_it_with_its_title_cut() -> None:
+    pull = PullRequest(repo="acme/api", number=7, title="Search <b>by</b> author " + "x" * 80)
+    message = digest_message(
+        [event(1), event(2)],
+        since=T0,
+        until=T0 + timedelta(hours=1),
+        options=DigestOptions(diff_stats=False),
+        event_url=lambda e: "u",
+        listing=listing,
+        via={1: pull},
+    )
+    first, second = reversed(message.sections[0].lines)
+    assert first.detail.endswith(f" · via #7 {pull.title[:79]}…")
+    assert "via" not in second.detail
+    alert = alert_message(event(1), options=DigestOptions(), event_url="u", via={1: pull})
+    assert "via #7 Search" in alert.sections[0].lines[0].detail
 
 
 def test_an_empty_digest_says_so() -> None:
