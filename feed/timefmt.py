@@ -37,8 +37,8 @@ def ago(moment: datetime, now: datetime) -> str:
 
 
 def span(length: timedelta) -> str:
-    """`2 h 5 min`, `3 d 4 h`, `45 min`, `30 s`."""
-    seconds = int(length.total_seconds())
+    """`2 h 5 min`, `3 d 4 h`, `45 min`, `30 s`; a negative length (clocks apart) is `0 s`."""
+    seconds = max(int(length.total_seconds()), 0)
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     minutes = rest // 60
@@ -46,4 +46,4 @@ def span(length: timedelta) -> str:
         return f"{days} d {hours} h" if hours else f"{days} d"
     if hours:
         return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    return f"{minutes} min" if minutes else f"{max(seconds, 0)} s"
+    return f"{minutes} min" if minutes else f"{seconds} s"
