@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import event, insert, text
 from sqlalchemy.orm import Session
 
 from app import create_app
@@ -28,6 +28,14 @@ CHECKS = ("ci", "lint")
 BROKEN_EVERY = 50  # one repository in 50 has `ci` red now; every other one broke and was fixed
 SIZES = (20_000, 200_000)  # timeline events before the build repositories are added
 REQUESTS = 40
+NOTE = (
+    "Not met: issue 13 asks for under 50 ms. The cost follows what is broken, about six "
+    "statements per failing check (its range, strip, last good versions) and one to three "
+    "per failed environment, not the event count: the 200,000-event rows are no slower than "
+    "the 20,000 ones (the difference is the noise of two cores at load 5 to 9). A million "
+    "events was not built here: the shared machine was too busy; batching the per-check "
+    "reads into a few statements is the next step."
+)
 
 
 def run(sizes: tuple[int, ...] = SIZES, requests: int = REQUESTS) -> dict[str, Any]:
@@ -59,7 +67,15 @@ def _measure(url: str, size: int, requests: int) -> dict[str, Any]:
     try:
         client = app.test_client()
         timings = {path: _time(client, path, requests) for path in ("/health", "/api/health")}
+        statements = [0]
+
+        def counted(*_: Any) -> None:
+            statements[0] += 1
+
+        engine = shiplog_state(app).db.engine
+        event.listen(engine, "before_cursor_execute", counted)
         shown = client.get("/api/health").json
+        event.remove(engine, "before_cursor_execute", counted)
     finally:
         shiplog_state(app).db.dispose()
     return {
@@ -68,6 +84,7 @@ def _measure(url: str, size: int, requests: int) -> dict[str, Any]:
         "environments": len(shown["environments"]),
         "incidents": len(shown["incidents"]),
         "timings": timings,
+        "statements": statements[0],
         "plans": plans,
     }
 
@@ -223,18 +240,18 @@ def lines(results: dict[str, Any]) -> list[str]:
         "(rendering included, no network), after 3 warm-ups.",
         "",
         "| database, timeline events | events in all | failing checks shown "
-        "| failed environments | open incidents | /health median / p95 "
+        "| failed environments | open incidents | SQL statements | /health median / p95 "
         "| /api/health median / p95 |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         page, api = r["timings"]["/health"], r["timings"]["/api/health"]
         out.append(
             f"| {name} | {r['events']:,} | {r['failing']} | {r['environments']} | "
-            f"{r['incidents']} | {page['median']:.0f} / {page['p95']:.0f} ms | "
+            f"{r['incidents']} | {r['statements']} | {page['median']:.0f} / {page['p95']:.0f} ms | "
             f"{api['median']:.0f} / {api['p95']:.0f} ms |"
         )
-    out += ["", "Plans (largest timeline):", ""]
+    out += ["", NOTE, "", "Plans (largest timeline):", ""]
     for name, r in results.items():
         if not name.endswith(f"{SIZES[-1]:,}"):
             continue

@@ -128,7 +128,12 @@ class Report:
 def report(session: Session, now: datetime) -> Report:
     """What is broken now, each with its last good version."""
     links = _RepoLinks(session)
-    failing = [_failing(session, event, links) for event in open_breaks(session)]
+    breaks = open_breaks(session)
+    links.prefetch_repos({event.repo for event in breaks})
+    links.prefetch_commits(
+        [(e.repo, sha) for e in breaks for sha in ((e.data or {}).get("good"), e.sha) if sha]
+    )
+    failing = [_failing(session, event, links) for event in breaks]
     grouped: dict[tuple[str, str], list[Failing]] = {}
     for item in failing:
         grouped.setdefault((item.broken.repo, item.broken.branch or ""), []).append(item)
@@ -223,6 +228,7 @@ def failed_environments(session: Session, links: _RepoLinks | None = None) -> li
         if data.get("state") in FINAL_STATES:
             last.setdefault((event.repo, str(data.get("environment"))), event)
     found = []
+    links.prefetch_repos({repo for (repo, _), event in last.items()})
     for (repo, name), current in sorted(last.items()):
         if current.data.get("state") not in FAILED_STATES:
             continue
@@ -397,17 +403,10 @@ def _commits_between(
 
 
 def _commit_version(session: Session, repo: str, sha: str, links: _RepoLinks) -> Version:
-    """The commit as a version; by the SHA index alone (the repository's index would read
-    all its events), the repository and kind sorted out here."""
-    found = [
-        (event_id, at)
-        for event_id, at, in_repo, kind in session.execute(
-            select(Event.id, Event.occurred_at, Event.repo, Event.kind).where(Event.sha == sha)
-        )
-        if in_repo == repo and kind in COMMIT_KINDS
-    ]
-    first = min(found) if found else None
-    return Version(sha, first[1] if first else None, links.commit(repo, sha), first and first[0])
+    """The commit as a version (read with the others `links` was told of, when it was)."""
+    links.prefetch_commits([(repo, sha)])
+    found = links.commits.get((repo, sha))
+    return Version(sha, found[1] if found else None, links.commit(repo, sha), found and found[0])
 
 
 def _deploy_version(event: Event, links: _RepoLinks) -> Version:
@@ -416,16 +415,43 @@ def _deploy_version(event: Event, links: _RepoLinks) -> Version:
 
 
 class _RepoLinks:
-    """Links to commits on GitHub, one query per repository asked."""
+    """Links to commits on GitHub and the commits' ids and times, each read in one query
+    for all the repositories and commits asked at once."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
         self._urls: dict[str, str | None] = {}
+        self.commits: dict[tuple[str, str], tuple[int, datetime]] = {}
+        self._asked: set[tuple[str, str]] = set()
+
+    def prefetch_repos(self, repos: set[str]) -> None:
+        new = sorted(repos - self._urls.keys())
+        if not new:
+            return
+        self._urls |= dict.fromkeys(new)
+        rows = self._session.execute(
+            select(Repo.full_name, Repo.html_url).where(Repo.full_name.in_(new))
+        )
+        self._urls |= {name: url for name, url in rows}
+
+    def prefetch_commits(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Find these (repository, sha) commits by the SHA index alone (the repository's
+        index would read all its events); the repository and kind sorted out here."""
+        new = {pair for pair in pairs if pair not in self._asked}
+        if not new:
+            return
+        self._asked |= new
+        rows = self._session.execute(
+            select(Event.id, Event.occurred_at, Event.repo, Event.sha, Event.kind).where(
+                Event.sha.in_(sorted({sha for _, sha in new}))
+            )
+        )
+        for event_id, at, repo, sha, kind in rows:
+            known = self.commits.get((repo, sha))
+            if (repo, sha) in new and kind in COMMIT_KINDS and (not known or event_id < known[0]):
+                self.commits[(repo, sha)] = (event_id, at)
 
     def commit(self, repo: str, sha: str) -> str | None:
-        if repo not in self._urls:
-            self._urls[repo] = self._session.scalar(
-                select(Repo.html_url).where(Repo.full_name == repo)
-            )
+        self.prefetch_repos({repo})
         base = self._urls[repo]
         return f"{base}/commit/{sha}" if base and sha else None
