@@ -14,8 +14,10 @@ from app import create_app
 from feed.db import Database
 from feed.models import Event, PullRequest
 from feed.state import shiplog_state
+from integrations.chat import slack
 from tests.conftest import SHARED_PAYLOADS, deliver
 from tests.fake_chat import FakeChat
+from tests.integrations.chat.test_delivery import work
 from tests.integrations.github.test_builds import run
 from tests.integrations.github.test_webhooks import commit, push
 
@@ -45,8 +47,8 @@ def merged(number: int, title: str, merge_sha: str | None, **changes: Any) -> di
     return payload
 
 
-def pushed(client: FlaskClient, *commits: tuple[str, str]) -> None:
-    response = deliver(client, "push", push(*(commit(sha, msg) for sha, msg in commits)))
+def pushed(client: FlaskClient, *commits: tuple[str, str], **changes: Any) -> None:
+    response = deliver(client, "push", push(*(commit(sha, m, **changes) for sha, m in commits)))
     assert response.status_code == 200, response.json
 
 
@@ -125,9 +127,10 @@ def test_a_revert_of_a_squashed_pr_links_to_it(client: FlaskClient, db: Database
     assert "reverted by" in entry(client, A)
 
 
-def test_a_break_s_suspects_and_its_alert_say_which_pr_brought_them(
-    app_config: dict[str, Any], isolated_env: None
+def test_a_break_s_suspects_and_the_alerts_say_which_pr_brought_them(
+    app_config: dict[str, Any], isolated_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(slack, "PACE", timedelta(0))  # three messages at once
     now = datetime.now(UTC).replace(microsecond=0)
     with FakeChat().running() as chat:
         channel = {"name": "slack", "platform": "slack", "url": chat.url("/slack")}
@@ -136,24 +139,27 @@ def test_a_break_s_suspects_and_its_alert_say_which_pr_brought_them(
             {
                 **app_config,
                 "CHANNELS": [channel],
-                "SUBSCRIPTIONS": [subscription | {"filter": {"kind": ["build"]}}],
+                "SUBSCRIPTIONS": [
+                    subscription | {"filter": {"kind": ["build"]}},
+                    subscription | {"name": "commits", "filter": {"kind": ["commit"]}},
+                ],
             }
         )
         try:
             client = app.test_client()
             deliver(client, "pull_request", merged(5, HOSTILE, B))
-            pushed(client, (A, "Good"), (B, "Break it (#5)"))
+            pushed(client, (A, "Good"), (B, "Break it (#5)"), timestamp=now.isoformat())
             for sha, conclusion, minutes in ((A, "success", 20), (B, "failure", 10)):
                 at = (now - timedelta(minutes=minutes)).isoformat()
                 deliver(client, "workflow_run", run(sha, conclusion, at=at))
             [broken] = client.get("/api/events?kind=build_broken").json["events"]
             page = client.get(f"/events/{broken['id']}").get_data(as_text=True)
-            result = app.test_cli_runner().invoke(args=["worker", "--once"])
-            assert result.exit_code == 0, result.output
+            work(app)
         finally:
             shiplog_state(app).db.dispose()
-        [slack] = [r.json for r in chat.to("/slack")]
+        sent = [json.dumps(r.json) for r in chat.to("/slack")]
     suspects = page.split('class="suspects"')[1].split("</ol>")[0]
     assert ">#5</a> &lt;img src=x" in suspects and "<img src=x" not in page
-    text = json.dumps(slack)
-    assert "via #5" in text and "<!channel>" not in text
+    [good, bad, broken] = sorted(sent, key=lambda text: ("Build" in text, "Break it" in text))
+    assert "via #" not in good and "<!channel>" not in "".join(sent)
+    assert "via #5" in bad and "via #5" in broken
