@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from feed.incidents import IncidentRules, parse_note
 from feed.store import EventRecord
@@ -18,38 +18,45 @@ from integrations.github.payload import optional, person, repo_name, required, s
 from integrations.github.routing import Context, DeliveryHandler, IssueSnapshot, Routed, Router
 
 router = Router()
-Issue = dict[str, Any]
-Finder = Callable[[dict[str, Any], Context], tuple[Any, ...] | Routed]
-Handler = Callable[..., Routed]
 
 PULL_REQUEST = "pull requests are not incidents"
 NOT_AN_INCIDENT = "issue without the incident label"
 
 
-def _seen(payload: dict[str, Any]) -> tuple[dict[str, Any], str, IssueSnapshot] | None:
-    """The issue, its repository and its snapshot; None for a pull request."""
+class Found(NamedTuple):
+    """What a delivery is about: the issue, its repository, its snapshot, and the uid of the
+    incident (or, for a comment, of the update)."""
+
+    issue: dict[str, Any]
+    repo: str
+    snapshot: IssueSnapshot
+    uid: str
+
+
+Finder = Callable[[dict[str, Any], Context], Found | Routed]
+Handler = Callable[[dict[str, Any], Context, Found], Routed]
+
+
+def _seen(payload: dict[str, Any]) -> Found | None:
+    """The issue, its repository, snapshot and incident uid; None for a pull request."""
     issue = required(payload, "issue", dict)
     if "pull_request" in issue:
         return None
     repo = repo_name(payload)
-    return issue, repo, _snapshot(repo, issue)
+    return Found(issue, repo, _snapshot(repo, issue), _incident_uid(repo, issue))
 
 
-def _incident(
-    payload: dict[str, Any], context: Context
-) -> tuple[dict[str, Any], str, IssueSnapshot] | Routed:
-    """The incident issue, its repository and its snapshot, or why the delivery is ignored."""
+def _incident(payload: dict[str, Any], context: Context) -> Found | Routed:
+    """The incident issue the delivery is about, or why the delivery is ignored."""
     seen = _seen(payload)
     if seen is None:
         return Routed(ignored=PULL_REQUEST)
-    if not _is_incident(seen[0], context):
+    if not _is_incident(seen.issue, context):
         return Routed(ignored=NOT_AN_INCIDENT)
     return seen
 
 
-def _commented(
-    payload: dict[str, Any], context: Context
-) -> tuple[dict[str, Any], str, IssueSnapshot, str] | Routed:
+def _commented(payload: dict[str, Any], context: Context) -> Found | Routed:
     """The incident a comment belongs to, with the comment's uid, or why it is ignored."""
     issue = required(payload, "issue", dict)
     if "pull_request" in issue:
@@ -59,12 +66,12 @@ def _commented(
     repo = repo_name(payload)
     comment_id = required(payload, "comment.id", int)
     uid = f"{_incident_uid(repo, issue)}/comment/{comment_id}"
-    return issue, repo, _snapshot(repo, issue), uid
+    return Found(issue, repo, _snapshot(repo, issue), uid)
 
 
 def _when_found(find: Finder) -> Callable[[Handler], DeliveryHandler]:
     """Run the decorated handler with what `find` finds in the delivery (the issue, its
-    repository, its snapshot...); when `find` answers why the delivery is ignored, answer that."""
+    repository, its snapshot); when `find` answers why the delivery is ignored, answer that."""
 
     def wrap(handler: Handler) -> DeliveryHandler:
         @functools.wraps(handler)
@@ -72,7 +79,7 @@ def _when_found(find: Finder) -> Callable[[Handler], DeliveryHandler]:
             found = find(payload, context)
             if isinstance(found, Routed):
                 return found
-            return handler(payload, context, *found)
+            return handler(payload, context, found)
 
         return handle
 
@@ -81,20 +88,16 @@ def _when_found(find: Finder) -> Callable[[Handler], DeliveryHandler]:
 
 @router.register("issues", "opened")
 @_when_found(_incident)
-def issue_opened(
-    payload: dict[str, Any], context: Context, issue: Issue, repo: str, snapshot: IssueSnapshot
-) -> Routed:
-    return Routed(records=[_opened(payload, issue, repo, "created_at")], snapshot=snapshot)
+def issue_opened(payload: dict[str, Any], context: Context, found: Found) -> Routed:
+    return Routed(records=[_opened(payload, found, "created_at")], snapshot=found.snapshot)
 
 
 @router.register("issues", "labeled")
 @_when_found(_incident)
-def issue_labeled(
-    payload: dict[str, Any], context: Context, issue: Issue, repo: str, snapshot: IssueSnapshot
-) -> Routed:
+def issue_labeled(payload: dict[str, Any], context: Context, found: Found) -> Routed:
     if not _names_incident_label(payload, context):
-        return Routed(snapshot=snapshot)  # another label: the incident's state changes
-    return Routed(records=[_opened(payload, issue, repo, "updated_at")], snapshot=snapshot)
+        return Routed(snapshot=found.snapshot)  # another label: the incident's state changes
+    return Routed(records=[_opened(payload, found, "updated_at")], snapshot=found.snapshot)
 
 
 @router.register("issues", "unlabeled")
@@ -102,20 +105,18 @@ def issue_unlabeled(payload: dict[str, Any], context: Context) -> Routed:
     seen = _seen(payload)
     if seen is None:
         return Routed(ignored=PULL_REQUEST)
-    issue, _, snapshot = seen
     if _names_incident_label(payload, context):
-        return Routed(snapshot=snapshot.but(active=False, reason="the incident label was removed"))
-    if not _is_incident(issue, context):
+        removed = "the incident label was removed"
+        return Routed(snapshot=seen.snapshot.but(active=False, reason=removed))
+    if not _is_incident(seen.issue, context):
         return Routed(ignored=NOT_AN_INCIDENT)
-    return Routed(snapshot=snapshot)  # another label: the incident's state changes
+    return Routed(snapshot=seen.snapshot)  # another label: the incident's state changes
 
 
 @router.register("issues", "edited")
 @_when_found(_incident)
-def issue_edited(
-    payload: dict[str, Any], context: Context, issue: Issue, repo: str, snapshot: IssueSnapshot
-) -> Routed:
-    return Routed(snapshot=snapshot)  # a new title: the incident's state changes
+def issue_edited(payload: dict[str, Any], context: Context, found: Found) -> Routed:
+    return Routed(snapshot=found.snapshot)  # a new title: the incident's state changes
 
 
 @router.register("issues", "transferred")
@@ -130,49 +131,30 @@ def issue_deleted(payload: dict[str, Any], context: Context) -> Routed:
 
 @router.register("issues", "closed")
 @_when_found(_incident)
-def issue_closed(
-    payload: dict[str, Any], context: Context, issue: Issue, repo: str, snapshot: IssueSnapshot
-) -> Routed:
-    when = timestamp(issue, "closed_at") or timestamp(issue, "updated_at")
-    record = _state_record(payload, issue, repo, "resolved", kind="incident_resolved", when=when)
-    return Routed(records=[record], snapshot=snapshot)
+def issue_closed(payload: dict[str, Any], context: Context, found: Found) -> Routed:
+    when = timestamp(found.issue, "closed_at") or timestamp(found.issue, "updated_at")
+    record = _state_record(payload, found, "resolved", kind="incident_resolved", when=when)
+    return Routed(records=[record], snapshot=found.snapshot)
 
 
 @router.register("issues", "reopened")
 @_when_found(_incident)
-def issue_reopened(
-    payload: dict[str, Any], context: Context, issue: Issue, repo: str, snapshot: IssueSnapshot
-) -> Routed:
-    record = _state_record(
-        payload,
-        issue,
-        repo,
-        "reopened",
-        kind="incident_update",
-        when=timestamp(issue, "updated_at"),
-        extra={"reopened": True},
-    )
-    return Routed(records=[record], snapshot=snapshot)
+def issue_reopened(payload: dict[str, Any], context: Context, found: Found) -> Routed:
+    when = timestamp(found.issue, "updated_at")
+    record = _state_record(payload, found, "reopened", kind="incident_update", when=when)
+    return Routed(records=[record], snapshot=found.snapshot)
 
 
 @router.register("issue_comment", "created")
 @router.register("issue_comment", "edited")
 @_when_found(_commented)
-def comment_written(
-    payload: dict[str, Any],
-    context: Context,
-    issue: Issue,
-    repo: str,
-    snapshot: IssueSnapshot,
-    uid: str,
-) -> Routed:
+def comment_written(payload: dict[str, Any], context: Context, found: Found) -> Routed:
     note = optional(payload, "comment.body", str) or ""
-    title = required(issue, "title", str)
+    title = required(found.issue, "title", str)
     headline = _headline(note)
     record = _incident_record(
-        issue,
-        repo,
-        uid=uid,
+        found,
+        uid=found.uid,
         kind="incident_update",
         title=f"{title} — {headline}" if headline else title,
         body=note,
@@ -182,63 +164,53 @@ def comment_written(
         url=optional(payload, "comment.html_url", str),
         extra={"comment_id": required(payload, "comment.id", int)},
     )
-    return Routed(records=[record], replace=True, snapshot=snapshot)
+    return Routed(records=[record], replace=True, snapshot=found.snapshot)
 
 
 @router.register("issue_comment", "deleted")
 @_when_found(_commented)
-def comment_deleted(
-    payload: dict[str, Any],
-    context: Context,
-    issue: Issue,
-    repo: str,
-    snapshot: IssueSnapshot,
-    uid: str,
-) -> Routed:
-    return Routed(deletions=[uid], snapshot=snapshot)
+def comment_deleted(payload: dict[str, Any], context: Context, found: Found) -> Routed:
+    return Routed(deletions=[found.uid], snapshot=found.snapshot)
 
 
 def _ended(payload: dict[str, Any], reason: str) -> Routed:
     seen = _seen(payload)
     if seen is None:
         return Routed(ignored=PULL_REQUEST)
-    return Routed(snapshot=seen[2].but(active=False, reason=reason))
+    return Routed(snapshot=seen.snapshot.but(active=False, reason=reason))
 
 
-def _opened(payload: dict[str, Any], issue: dict[str, Any], repo: str, when: str) -> EventRecord:
+def _opened(payload: dict[str, Any], found: Found, when: str) -> EventRecord:
     return _incident_record(
-        issue,
-        repo,
-        uid=_incident_uid(repo, issue),
+        found,
+        uid=found.uid,
         kind="incident_opened",
-        title=required(issue, "title", str),
-        body=optional(issue, "body", str) or "",
-        actor=_actor(payload, issue),
-        when=timestamp(issue, when),
+        title=required(found.issue, "title", str),
+        body=optional(found.issue, "body", str) or "",
+        actor=_actor(payload, found.issue),
+        when=timestamp(found.issue, when),
     )
 
 
 def _state_record(
     payload: dict[str, Any],
-    issue: dict[str, Any],
-    repo: str,
+    found: Found,
     change: str,
     *,
     kind: str,
     when: datetime | None,
-    extra: dict[str, Any] | None = None,
 ) -> EventRecord:
-    """The record of an incident issue closed or reopened: "Resolved: <title>" and its uid."""
+    """The record of an incident issue closed or reopened: "Resolved: <title>" or
+    "Reopened: <title>" (marked `reopened` in its data), one per moment."""
     return _incident_record(
-        issue,
-        repo,
-        uid=f"{_incident_uid(repo, issue)}/{change}/{stamp(when)}",
+        found,
+        uid=f"{found.uid}/{change}/{stamp(when)}",
         kind=kind,
-        title=f"{change.capitalize()}: {required(issue, 'title', str)}",
+        title=f"{change.capitalize()}: {required(found.issue, 'title', str)}",
         body="",
-        actor=_actor(payload, issue),
+        actor=_actor(payload, found.issue),
         when=when,
-        extra=extra,
+        extra={"reopened": True} if change == "reopened" else None,
     )
 
 
@@ -247,8 +219,7 @@ def _actor(payload: dict[str, Any], issue: dict[str, Any]) -> str | None:
 
 
 def _incident_record(
-    issue: dict[str, Any],
-    repo: str,
+    found: Found,
     *,
     uid: str,
     kind: str,
@@ -260,10 +231,12 @@ def _incident_record(
     url: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> EventRecord:
+    """An incident's record: `found`'s issue fields in `data` beside `extra`."""
+    issue = found.issue
     return EventRecord(
         uid=uid,
         kind=kind,
-        repo=repo,
+        repo=found.repo,
         actor=actor,
         title=title[:TITLE_LIMIT],
         body=body,
