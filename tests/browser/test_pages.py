@@ -22,7 +22,9 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is
 
 def test_the_demo_timeline_renders_with_local_times(page, server) -> None:
     page.goto(server)
-    assert page.locator("li.entry").count() == 20
+    assert (
+        page.locator("li.entry").count() == 22
+    )  # the demo: 20 events, a staging deploy and a break (for /health)
     assert "demo data" in page.inner_text("aside.notice")
     first = page.locator("li.entry time").first
     assert first.get_attribute("title").endswith("UTC")
@@ -158,7 +160,7 @@ def test_a_new_event_appears_without_a_reload(page, server) -> None:
     urllib.request.urlopen(request).close()
     page.wait_for_selector("#news:not([hidden])", timeout=5000)
     assert page.inner_text("#news") == "1 new event — show"
-    assert page.locator("li.entry").count() == 20  # nothing moved under the reader
+    assert page.locator("li.entry").count() == 22  # nothing moved under the reader
     page.click("#news a")
     page.wait_for_selector("li.entry.new")
     assert "Hotfix the banner" in page.locator("li.entry.new").first.inner_text()
@@ -272,7 +274,7 @@ def test_private_mode_signs_in_through_the_form_with_a_secure_cookie(
     page.fill("input[name=token]", token)
     page.click("form.panel button[type=submit]")
     page.wait_for_url(f"{url}/")
-    assert page.locator("li.entry").count() == 20
+    assert page.locator("li.entry").count() == 22
     [cookie] = context.cookies()
     assert (cookie["name"], cookie["secure"], cookie["httpOnly"], cookie["sameSite"]) == (
         "shiplog_session",
