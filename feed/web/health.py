@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, url_for
+from sqlalchemy.orm import Session
 
-from feed import health
+from feed import health, pulls
 from feed.builds import Placed
+from feed.models import PullRequest
+from feed.render import safe_url
 from feed.state import shiplog_state
 from feed.timefmt import iso_utc
 from feed.web.listing import absolute
@@ -22,7 +26,7 @@ def health_page() -> str:
     now = datetime.now(UTC)
     with shiplog_state().db.read() as session:
         found = health.report(session, now)
-        return render_template("health.html", report=found, now=now)
+        return render_template("health.html", report=found, now=now, via=_via(session, found))
 
 
 @blueprint.get("/api/health")
@@ -31,10 +35,11 @@ def health_json() -> Response:
     now = datetime.now(UTC)
     with shiplog_state().db.read() as session:
         found = health.report(session, now)
+        via = _via(session, found)
         document = {
             "ok": found.ok,
             "failing": [
-                _failing(branch, item) for branch in found.branches for item in branch.checks
+                _failing(branch, item, via) for branch in found.branches for item in branch.checks
             ],
             "branches": [
                 {"repo": b.repo, "branch": b.branch, "last_good": _version(b.last_good, now)}
@@ -59,7 +64,15 @@ def health_json() -> Response:
     return jsonify(document)
 
 
-def _failing(branch: health.BrokenBranch, item: health.Failing) -> dict[str, Any]:
+def _via(session: Session, found: health.Report) -> Mapping[int, PullRequest]:
+    """The merged PR that brought each suspect on the report, by event id."""
+    suspects = [s.event for b in found.branches for item in b.checks for s in item.suspects]
+    return pulls.via(session, suspects)
+
+
+def _failing(
+    branch: health.BrokenBranch, item: health.Failing, via: Mapping[int, PullRequest]
+) -> dict[str, Any]:
     broken = item.broken
     return {
         "repo": branch.repo,
@@ -77,12 +90,19 @@ def _failing(branch: health.BrokenBranch, item: health.Failing) -> dict[str, Any
                 "author": s.event.actor,
                 "verdict": s.verdict,
                 "html_url": absolute(url_for("pages.event", event_id=s.event.id)),
+                "pull": _pull(via.get(s.event.id)),
             }
             for s in item.suspects
         ],
         "more_suspects": item.more,
         "recent": [_mark(commit) for commit in item.strip],
     }
+
+
+def _pull(pull: PullRequest | None) -> dict[str, Any] | None:
+    if pull is None:
+        return None
+    return {"number": pull.number, "title": pull.title, "html_url": safe_url(pull.url)}
 
 
 def _environment(env: health.Environment, now: datetime) -> dict[str, Any]:

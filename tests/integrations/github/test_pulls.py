@@ -154,12 +154,18 @@ def test_a_break_s_suspects_and_the_alerts_say_which_pr_brought_them(
                 deliver(client, "workflow_run", run(sha, conclusion, at=at))
             [broken] = client.get("/api/events?kind=build_broken").json["events"]
             page = client.get(f"/events/{broken['id']}").get_data(as_text=True)
+            health = client.get("/health").get_data(as_text=True)
+            [failing] = client.get("/api/health").json["failing"]
             work(app)
         finally:
             shiplog_state(app).db.dispose()
         sent = [json.dumps(r.json) for r in chat.to("/slack")]
     suspects = page.split('class="suspects"')[1].split("</ol>")[0]
     assert ">#5</a> &lt;img src=x" in suspects and "<img src=x" not in page
+    assert ">#5</a> &lt;img src=x" in health and "<img src=x" not in health
+    assert [s["pull"] for s in failing["suspects"]] == [
+        {"number": 5, "title": HOSTILE, "html_url": "https://github.com/acme/api/pull/5"}
+    ]
     [good, bad, broken] = sorted(sent, key=lambda text: ("Build" in text, "Break it" in text))
     assert "via #" not in good and "<!channel>" not in "".join(sent)
     assert "via #5" in bad and "via #5" in broken
