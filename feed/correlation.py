@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from feed.filters import glob_to_like
@@ -45,29 +45,17 @@ def changes_around(
     """Changes in `window` before the incident opened (builds that broke in it first, then
     those touching its components' paths, then newest first), then the reverts and
     deployments made after it opened until it was resolved: the recovery."""
-    before = list(
-        session.scalars(
-            select(Event)
-            .where(
-                Event.kind.in_(CHANGE_KINDS),
-                Event.occurred_at >= incident.opened_at - window,
-                Event.occurred_at < incident.opened_at,
-            )
-            .order_by(Event.occurred_at.desc(), Event.id.desc())
-            .limit(LIMIT)
-        )
+    before = _newest(
+        session,
+        Event.kind.in_(CHANGE_KINDS),
+        Event.occurred_at >= incident.opened_at - window,
+        Event.occurred_at < incident.opened_at,
     )
-    after = list(
-        session.scalars(
-            select(Event)
-            .where(
-                Event.kind.in_(RECOVERY_KINDS),
-                Event.occurred_at >= incident.opened_at,
-                Event.occurred_at <= (incident.resolved_at or now),
-            )
-            .order_by(Event.occurred_at.desc(), Event.id.desc())
-            .limit(LIMIT)
-        )
+    after = _newest(
+        session,
+        Event.kind.in_(RECOVERY_KINDS),
+        Event.occurred_at >= incident.opened_at,
+        Event.occurred_at <= (incident.resolved_at or now),
     )
     globs = [glob for name in incident.components for glob in component_globs(name, components)]
     touching = _touching(session, [event.id for event in before + after], globs)
@@ -81,6 +69,12 @@ def changes_around(
 def component_globs(name: str, components: Mapping[str, Sequence[str]]) -> Sequence[str]:
     """The path globs of a component: as configured, else any directory of that name."""
     return components.get(name) or (f"{name}/*", f"*/{name}/*")
+
+
+def _newest(session: Session, *conditions: ColumnElement[bool]) -> list[Event]:
+    """The events meeting `conditions`, newest first, LIMIT at most."""
+    query = select(Event).where(*conditions).order_by(Event.occurred_at.desc(), Event.id.desc())
+    return list(session.scalars(query.limit(LIMIT)))
 
 
 def _touching(session: Session, event_ids: list[int], globs: list[str]) -> set[int]:
