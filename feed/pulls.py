@@ -13,12 +13,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from feed.models import BUILD_KINDS, Event, PullRequest
 from feed.records import COLUMN_LIMITS
+from feed.render import safe_url
 
 COMMIT_KINDS = ("commit", "revert")
 SUFFIX = re.compile(r"\(#([0-9]{1,9})\)\s*$")
@@ -106,3 +108,10 @@ def via(session: Session, events: Sequence[Event]) -> dict[int, PullRequest]:
         if pull is not None:
             found[event_id] = pull
     return found
+
+
+def as_json(pull: PullRequest | None) -> dict[str, Any] | None:
+    """A PR as the JSON API shows it beside an event or a suspect (None: no PR known)."""
+    if pull is None:
+        return None
+    return {"number": pull.number, "title": pull.title, "html_url": safe_url(pull.url)}

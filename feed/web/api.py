@@ -7,7 +7,8 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request, url_for
 
-from feed.models import Event
+from feed import pulls
+from feed.models import Event, PullRequest
 from feed.state import shiplog_state
 from feed.store import get_event, list_events
 from feed.timefmt import iso_utc
@@ -22,8 +23,10 @@ def events() -> Response:
     listing = parse_listing(allow_limit=True)
     with shiplog_state().db.read() as session:
         page = list_events(session, listing.filter, cursor=listing.cursor, limit=listing.limit)
+        via = pulls.via(session, page.events)
     response = jsonify(
-        events=[event_json(event) for event in page.events], next_cursor=page.next_cursor
+        events=[event_json(event, via.get(event.id)) for event in page.events],
+        next_cursor=page.next_cursor,
     )
     # Open pages poll this; an unchanged answer is a 304.
     response.set_etag(hashlib.sha256(response.get_data()).hexdigest()[:32])
@@ -37,7 +40,7 @@ def event(event_id: int) -> Response:
         found = get_event(session, event_id)
         if found is None:
             abort(404, description=f"There is no event {event_id}.")
-        document = event_json(found)
+        document = event_json(found, pulls.via(session, [found]).get(found.id))
         document["files"] = [
             {
                 "path": file.path,
@@ -53,8 +56,8 @@ def event(event_id: int) -> Response:
     return jsonify(document)
 
 
-def event_json(event: Event) -> dict[str, Any]:
-    """The fields of an event as the API shows them."""
+def event_json(event: Event, pull: PullRequest | None = None) -> dict[str, Any]:
+    """The fields of an event as the API shows them, with the merged PR that brought it."""
     return {
         "id": event.id,
         "uid": event.uid,
@@ -70,4 +73,5 @@ def event_json(event: Event) -> dict[str, Any]:
         "updated_at": iso_utc(event.updated_at),
         "data": event.data,
         "html_url": absolute(url_for("pages.event", event_id=event.id)),
+        "pull": pulls.as_json(pull),
     }

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 from feed import health, pulls
 from feed.builds import Placed
 from feed.models import PullRequest
-from feed.render import safe_url
 from feed.state import shiplog_state
 from feed.timefmt import iso_utc
 from feed.web.listing import absolute
@@ -90,19 +89,13 @@ def _failing(
                 "author": s.event.actor,
                 "verdict": s.verdict,
                 "html_url": absolute(url_for("pages.event", event_id=s.event.id)),
-                "pull": _pull(via.get(s.event.id)),
+                "pull": pulls.as_json(via.get(s.event.id)),
             }
             for s in item.suspects
         ],
         "more_suspects": item.more,
         "recent": [_mark(commit) for commit in item.strip],
     }
-
-
-def _pull(pull: PullRequest | None) -> dict[str, Any] | None:
-    if pull is None:
-        return None
-    return {"number": pull.number, "title": pull.title, "html_url": safe_url(pull.url)}
 
 
 def _environment(env: health.Environment, now: datetime) -> dict[str, Any]:

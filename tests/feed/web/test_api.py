@@ -36,7 +36,9 @@ def test_events_have_the_design_fields_and_page_with_a_cursor(client, db) -> Non
         "updated_at",
         "data",
         "html_url",
+        "pull",  # the merged PR that brought it: tests/integrations/github/test_pulls.py
     }
+    assert event["pull"] is None
     assert event["occurred_at"] == "2026-11-01T09:04:00Z"
     assert event["html_url"] == f"http://localhost/events/{event['id']}"
     second = client.get(f"/api/events?limit=2&cursor={first['next_cursor']}").json

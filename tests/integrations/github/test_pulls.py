@@ -88,6 +88,14 @@ def test_a_merged_pr_links_its_commits_whether_it_comes_before_or_after_them(
     event_id = entry(client, A).split('href="/events/')[1].split('"')[0]
     page = client.get(f"/events/{event_id}").get_data(as_text=True)
     assert "<dt>Pull request</dt>" in page and ">#7</a> Search by author" in page
+    pulled = {e["sha"]: e["pull"] for e in client.get("/api/events").json["events"]}
+    assert pulled[A] == {
+        "number": 7,
+        "title": "Search by author",
+        "html_url": "https://github.com/acme/api/pull/7",
+    }
+    assert pulled[D] is None
+    assert client.get(f"/api/events/{event_id}").json["pull"]["number"] == 7
 
 
 def test_prs_closed_unmerged_or_not_closed_answer_202_and_store_nothing(
