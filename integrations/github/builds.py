@@ -20,6 +20,7 @@ from integrations.github.payload import (
     optional,
     repo_name,
     required,
+    stamp,
     timestamp,
 )
 from integrations.github.routing import Context, Routed, Router
@@ -216,4 +217,5 @@ def _from_fork(repo: str, head_repo: str | None) -> bool:
 
 
 def _stamp(moment: datetime | None) -> str:
-    return moment.strftime("%Y%m%dT%H%M%SZ") if moment else "unknown"
+    """The uid stamp of a result's time (payload.stamp's form); `unknown` without one."""
+    return stamp(moment) if moment else "unknown"
