@@ -176,9 +176,7 @@ def open_breaks_query() -> Select[tuple[Event]]:
 
 def strip(session: Session, repo: str, branch: str, check: str) -> tuple[Placed, ...]:
     """The check's newest STRIP commits on the branch with their results, oldest first."""
-    positions = list(session.scalars(strip_positions_query(repo, branch, check)))
-    if not positions:
-        return ()
+    newest = strip_positions_query(repo, branch, check).subquery()
     commits: dict[int, Placed] = {}
     rows = session.scalars(
         select(BuildResult)
@@ -186,7 +184,7 @@ def strip(session: Session, repo: str, branch: str, check: str) -> tuple[Placed,
             BuildResult.repo == repo,
             BuildResult.branch == branch,
             BuildResult.check == check,
-            BuildResult.position >= min(positions),
+            BuildResult.position >= select(func.min(newest.c.position)).scalar_subquery(),
         )
         .order_by(BuildResult.position, BuildResult.id)
     )
@@ -308,15 +306,13 @@ def _range(session: Session, event: Event, good: int, bad: int) -> tuple[list[Ev
         func.coalesce(Event.kind, "").in_(COMMIT_KINDS),
         (func.coalesce(Event.branch, "") == (event.branch or "")) | (Event.id == bad),
     )
-    shown = list(
-        session.scalars(select(Event).where(*in_range).order_by(Event.id).limit(SUSPECTS_SHOWN))
-    )
-    total = session.scalar(
-        select(func.count()).select_from(
-            select(Event.id).where(*in_range).limit(AHEAD_LIMIT).subquery()
-        )
-    )
-    return shown, total or 0
+    rows = session.execute(
+        select(Event, func.count().over())  # the count is the whole range's, before LIMIT
+        .where(*in_range)
+        .order_by(Event.id)
+        .limit(SUSPECTS_SHOWN)
+    ).all()
+    return [event for event, _ in rows], (rows[0][1] if rows else 0)
 
 
 def _branch_last_good(

@@ -188,3 +188,14 @@ def test_the_demo_has_a_broken_check_and_a_failed_deploy(app, client: FlaskClien
     [staging] = body["environments"]
     assert (staging["environment"], staging["ahead_commits"]) == ("staging", 1)
     assert staging["last_good"]["sha"] == ci["last_good"]["sha"]
+
+
+def test_a_long_range_shows_five_suspects_and_counts_the_rest(client: FlaskClient) -> None:
+    middle = [f"{n:x}" * 40 for n in range(1, 8)]  # seven commits after A, the last one red
+    pushed(client, A, *middle)
+    deliver(client, "workflow_run", run(A, "success"))
+    deliver(client, "workflow_run", run(middle[-1], "failure"))
+    [tests] = client.get("/api/health").json["failing"]
+    assert [s["sha"] for s in tests["suspects"]] == middle[:5]
+    assert tests["more_suspects"] == 2
+    assert "and 2 more." in client.get("/health").get_data(as_text=True)
