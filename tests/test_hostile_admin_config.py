@@ -404,6 +404,15 @@ NOT_TEXT |= st.dictionaries(st.sampled_from(["name", "url"]), st.just("x"), max_
 # A URL of the wrong type still holds a secret.
 HOOKS_NOT_TEXT = st.lists(st.sampled_from(sorted(HOOKS.values())), min_size=1, max_size=2)
 HOOKS_NOT_TEXT |= st.dictionaries(st.just("url"), st.sampled_from(sorted(HOOKS.values())))
+
+
+def not_text_nor_names(value: Any) -> bool:
+    """A filter value of the wrong type: not text, and not a list of names either, which is
+    how a filter lists several (hypothesis found `{"branch": ["eng"]}` taken for wrong)."""
+    names = isinstance(value, list) and all(isinstance(item, str) for item in value)
+    return value not in (None, [], False) and not isinstance(value, str) and not names
+
+
 BAD_FILTERS = st.one_of(
     st.dictionaries(TEXT.filter(lambda key: key not in FILTER_KEYS), JSON_VALUES, min_size=1),
     st.sampled_from(
@@ -425,9 +434,7 @@ BAD_FILTERS = st.one_of(
         ]
     ),
     st.fixed_dictionaries({}, optional=dict.fromkeys(FILTER_KEYS, NOT_TEXT)).filter(
-        lambda rule: any(
-            value not in (None, [], False) and not isinstance(value, str) for value in rule.values()
-        )
+        lambda rule: any(not_text_nor_names(value) for value in rule.values())
     ),
 )
 BROKEN: dict[str, dict[str, st.SearchStrategy[Any]]] = {
