@@ -8,11 +8,11 @@ whole. Environments are read from the newest deployments (`RECENT_DEPLOYS`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Select, case, exists, func, literal, select
+from sqlalchemy import Row, Select, case, exists, func, literal, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from feed.builds import COMMIT_KINDS, PAGE, Placed, Suspect
@@ -27,6 +27,7 @@ FAILED_STATES = ("failure", "error")
 FINAL_STATES = ("success", *FAILED_STATES)
 PRODUCTION = ("production", "prod")
 BROKEN_PREFIX = "build_broken:"
+UNION_CHUNK = 200  # bounded selects sent as one UNION ALL (SQLite allows 500 terms)
 
 
 @dataclass(frozen=True)
@@ -133,29 +134,48 @@ def report(session: Session, now: datetime) -> Report:
     links.prefetch_commits(
         [(e.repo, sha) for e in breaks for sha in ((e.data or {}).get("good"), e.sha) if sha]
     )
-    failing = [_failing(session, event, links) for event in breaks]
+    failing = _failings(session, breaks, links)
     grouped: dict[tuple[str, str], list[Failing]] = {}
     for item in failing:
         grouped.setdefault((item.broken.repo, item.broken.branch or ""), []).append(item)
+    good = _branches_last_good(session, grouped, links)
     branches = tuple(
-        BrokenBranch(
-            repo, branch, _branch_last_good(session, repo, branch, checks, links), tuple(checks)
-        )
+        BrokenBranch(repo, branch, good.get((repo, branch)), tuple(checks))
         for (repo, branch), checks in sorted(grouped.items())
     )
-    incidents = session.scalars(
-        select(Incident)
-        .where(Incident.active, Incident.status != "resolved", Incident.opened_at <= now)
-        .order_by(Incident.opened_at.desc())
-        .limit(100)
+    incidents = list(
+        session.scalars(
+            select(Incident)
+            .where(Incident.active, Incident.status != "resolved", Incident.opened_at <= now)
+            .order_by(Incident.opened_at.desc())
+            .limit(100)
+        )
     )
+    deploys = last_deploys_before(session, [i.opened_at for i in incidents], links)
     return Report(
         branches=branches,
         environments=tuple(failed_environments(session, links)),
-        incidents=tuple(
-            OpenIncident(i, last_deploy_before(session, i.opened_at, links)) for i in incidents
-        ),
+        incidents=tuple(OpenIncident(i, deploys[i.opened_at]) for i in incidents),
     )
+
+
+def _bounded(session: Session, parts: Sequence[Select]) -> list[Row]:
+    """The rows of each of `parts` (selects with their own index, order and LIMIT), read
+    as one UNION ALL per UNION_CHUNK of them, so the statements do not grow with the parts."""
+    rows: list[Row] = []
+    for start in range(0, len(parts), UNION_CHUNK):
+        chunk = [select(*part.subquery().c) for part in parts[start : start + UNION_CHUNK]]
+        rows += session.execute(union_all(*chunk) if len(chunk) > 1 else chunk[0]).all()
+    return rows
+
+
+def _bounded_ids(parts: Sequence[Select]) -> list[Select]:
+    """`parts` (each selecting one id column) as UNION ALL selects to use in an `IN`."""
+    found = []
+    for start in range(0, len(parts), UNION_CHUNK):
+        chunk = [select(*part.subquery().c) for part in parts[start : start + UNION_CHUNK]]
+        found.append(union_all(*chunk) if len(chunk) > 1 else chunk[0])
+    return found
 
 
 def open_breaks(session: Session) -> list[Event]:
@@ -174,24 +194,35 @@ def open_breaks_query() -> Select[tuple[Event]]:
     )
 
 
-def strip(session: Session, repo: str, branch: str, check: str) -> tuple[Placed, ...]:
-    """The check's newest STRIP commits on the branch with their results, oldest first."""
-    newest = strip_positions_query(repo, branch, check).subquery()
-    commits: dict[int, Placed] = {}
-    rows = session.scalars(
-        select(BuildResult)
-        .where(
-            BuildResult.repo == repo,
-            BuildResult.branch == branch,
-            BuildResult.check == check,
-            BuildResult.position >= select(func.min(newest.c.position)).scalar_subquery(),
+def strips(
+    session: Session, checks: Sequence[tuple[str, str, str]]
+) -> dict[tuple[str, str, str], tuple[Placed, ...]]:
+    """Each (repository, branch, check)'s newest STRIP commits with their results, oldest
+    first; every check's results found by its own indexed search, all in one statement."""
+    found: dict[tuple[str, str, str], dict[int, Placed]] = {key: {} for key in checks}
+    parts = []
+    for repo, branch, check in dict.fromkeys(checks):
+        newest = strip_positions_query(repo, branch, check).subquery()
+        parts.append(
+            select(BuildResult.id).where(
+                BuildResult.repo == repo,
+                BuildResult.branch == branch,
+                BuildResult.check == check,
+                BuildResult.position >= select(func.min(newest.c.position)).scalar_subquery(),
+            )
         )
-        .order_by(BuildResult.position, BuildResult.id)
-    )
-    for result in rows:
-        position = result.position or 0
-        commits.setdefault(position, Placed(result.sha, position, None)).results.append(result)
-    return tuple(commits.values())
+    for ids in _bounded_ids(parts):
+        rows = session.scalars(
+            select(BuildResult)
+            .where(BuildResult.id.in_(ids))
+            .order_by(BuildResult.position, BuildResult.id)
+        )
+        for result in rows:
+            commits = found[(result.repo, result.branch or "", result.check)]
+            position = result.position or 0
+            placed = commits.setdefault(position, Placed(result.sha, position, None))
+            placed.results.append(result)
+    return {key: tuple(commits.values()) for key, commits in found.items()}
 
 
 def strip_positions_query(repo: str, branch: str, check: str) -> Select[tuple[int | None]]:
@@ -225,24 +256,30 @@ def failed_environments(session: Session, links: _RepoLinks | None = None) -> li
         data = event.data or {}
         if data.get("state") in FINAL_STATES:
             last.setdefault((event.repo, str(data.get("environment"))), event)
+    failed = [
+        (repo, name, current)
+        for (repo, name), current in sorted(last.items())
+        if current.data.get("state") in FAILED_STATES
+    ]
+    links.prefetch_repos({repo for repo, _, _ in failed})
+    successes = _last_successes(session, [current for _, _, current in failed])
+    ahead = _commits_between(
+        session,
+        links,
+        [(current, successes.get(current.id)) for _, _, current in failed],
+    )
     found = []
-    links.prefetch_repos({repo for (repo, _), event in last.items()})
-    for (repo, name), current in sorted(last.items()):
-        if current.data.get("state") not in FAILED_STATES:
-            continue
-        good = _last_success(session, repo, name, current)
-        version = _deploy_version(good, links) if good else None
-        ahead = (
-            _commits_between(session, repo, current.branch, good.sha, current.sha) if good else None
-        )
+    for repo, name, current in failed:
+        good = successes.get(current.id)
+        count = ahead.get(current.id)
         found.append(
             Environment(
                 repo=repo,
                 name=name,
                 current=current,
-                last_good=version,
-                ahead_commits=None if ahead is None else min(ahead, AHEAD_LIMIT),
-                ahead_more=ahead is not None and ahead > AHEAD_LIMIT,
+                last_good=_deploy_version(good, links) if good else None,
+                ahead_commits=None if count is None else min(count, AHEAD_LIMIT),
+                ahead_more=count is not None and count > AHEAD_LIMIT,
                 ahead_time=current.occurred_at - good.occurred_at if good else None,
             )
         )
@@ -254,151 +291,250 @@ def last_deploy_before(
 ) -> LastDeploy | None:
     """The last successful deployment before `moment` (to production when one is among the
     newest HISTORY_DEPLOYS, else to any environment)."""
+    return last_deploys_before(session, [moment], links)[moment]
+
+
+def last_deploys_before(
+    session: Session, moments: Sequence[datetime], links: _RepoLinks | None = None
+) -> dict[datetime, LastDeploy | None]:
+    """`last_deploy_before` for each of `moments`, read in one statement."""
     links = links or _RepoLinks(session)
-    deploys = list(
-        session.scalars(
-            select(Event)
-            .where(Event.kind == "deployment", Event.occurred_at <= moment)
-            .order_by(Event.occurred_at.desc(), Event.id.desc())
-            .limit(HISTORY_DEPLOYS)
+    moments = sorted(set(moments))
+    parts = [
+        select(Event.id)
+        .where(Event.kind == "deployment", Event.occurred_at <= moment)
+        .order_by(Event.occurred_at.desc(), Event.id.desc())
+        .limit(HISTORY_DEPLOYS)
+        for moment in moments
+    ]
+    deploys = _events_in(session, parts)
+    deploys.sort(key=lambda e: (e.occurred_at, e.id), reverse=True)
+    found: dict[datetime, LastDeploy | None] = {}
+    for moment in moments:
+        before = [e for e in deploys if _naive(e.occurred_at) <= _naive(moment)]
+        good = [
+            e
+            for e in before[:HISTORY_DEPLOYS]
+            if (e.data or {}).get("state") == "success" and e.sha
+        ]
+        production = [e for e in good if str(e.data.get("environment", "")).lower() in PRODUCTION]
+        chosen = (production or good or [None])[0]
+        found[moment] = chosen and LastDeploy(
+            environment=str(chosen.data.get("environment")),
+            version=_deploy_version(chosen, links),
+            before=moment - chosen.occurred_at,
         )
-    )
-    good = [e for e in deploys if (e.data or {}).get("state") == "success" and e.sha]
-    production = [e for e in good if str(e.data.get("environment", "")).lower() in PRODUCTION]
-    chosen = (production or good or [None])[0]
-    if chosen is None:
-        return None
-    return LastDeploy(
-        environment=str(chosen.data.get("environment")),
-        version=_deploy_version(chosen, links),
-        before=moment - chosen.occurred_at,
-    )
+    return found
 
 
-def _failing(session: Session, event: Event, links: _RepoLinks) -> Failing:
-    data = event.data or {}
-    check = str(data.get("check", ""))
-    good = data.get("good")
-    last_good = _commit_version(session, event.repo, good, links) if good else None
-    bad = _commit_version(session, event.repo, event.sha, links) if event.sha else None
-    suspects: list[Event] = []
-    total = 0
-    if last_good and bad and last_good.event_id and bad.event_id:
-        suspects, total = _range(session, event, last_good.event_id, bad.event_id)
-    return Failing(
-        broken=event,
-        check=check,
-        last_good=last_good,
-        suspects=tuple(Suspect(e, None) for e in suspects),
-        more=total - len(suspects),
-        strip=strip(session, event.repo, event.branch or "", check),
+def _naive(moment: datetime) -> datetime:
+    """`moment` comparable whether or not the database kept its zone (stored as UTC)."""
+    return (
+        moment.replace(tzinfo=None)
+        if moment.tzinfo is None
+        else moment.astimezone(UTC).replace(tzinfo=None)
     )
 
 
-def _range(session: Session, event: Event, good: int, bad: int) -> tuple[list[Event], int]:
-    """The first SUSPECTS_SHOWN commits of the break's range (after `good`, up to `bad`) and
-    how many it holds. Walked by id, the primary key: `coalesce` keeps the planner off the
-    repository and branch indexes, which would read all of a busy branch."""
-    in_range = (
-        Event.id > good,
-        Event.id <= bad,
-        func.coalesce(Event.repo, "") == event.repo,
-        func.coalesce(Event.kind, "").in_(COMMIT_KINDS),
-        (func.coalesce(Event.branch, "") == (event.branch or "")) | (Event.id == bad),
-    )
-    rows = session.execute(
-        select(Event, func.count().over())  # the count is the whole range's, before LIMIT
-        .where(*in_range)
-        .order_by(Event.id)
-        .limit(SUSPECTS_SHOWN)
-    ).all()
-    return [event for event, _ in rows], (rows[0][1] if rows else 0)
+def _events_in(session: Session, parts: Sequence[Select]) -> list[Event]:
+    """The events whose ids `parts` (bounded, indexed selects of one id column) find."""
+    events: dict[int, Event] = {}
+    for ids in _bounded_ids(parts):
+        events |= {e.id: e for e in session.scalars(select(Event).where(Event.id.in_(ids)))}
+    return list(events.values())
 
 
-def _branch_last_good(
-    session: Session, repo: str, branch: str, checks: Sequence[Failing], links: _RepoLinks
-) -> Version | None:
-    """The newest commit of the branch, no newer than any failing check's last passing one,
-    whose results all passed (a flaky commit does not count as good)."""
-    bounds = [c.last_good.event_id for c in checks if c.last_good and c.last_good.event_id]
-    if len(bounds) < len(checks):
-        return None  # a check with no passing commit before it broke: nothing was all green
-    position = min(bounds) + 1
+def _failings(session: Session, breaks: Sequence[Event], links: _RepoLinks) -> list[Failing]:
+    """Each break as a failing check: its last good commit, suspects and strip, each kind
+    read for all the breaks at once."""
+    ends = []
+    for event in breaks:
+        good = (event.data or {}).get("good")
+        last_good = _commit_version(event.repo, good, links) if good else None
+        bad = _commit_version(event.repo, event.sha, links) if event.sha else None
+        ends.append((last_good, bad))
+    ranges = _ranges(session, breaks, ends)
+    checks = [(e.repo, e.branch or "", str((e.data or {}).get("check", ""))) for e in breaks]
+    strip_of = strips(session, checks)
+    failing = []
+    for index, (event, (last_good, _), key) in enumerate(zip(breaks, ends, checks, strict=True)):
+        suspects, total = ranges.get(index, ([], 0))
+        failing.append(
+            Failing(
+                broken=event,
+                check=key[2],
+                last_good=last_good,
+                suspects=tuple(Suspect(e, None) for e in suspects),
+                more=total - len(suspects),
+                strip=strip_of[key],
+            )
+        )
+    return failing
+
+
+def _ranges(
+    session: Session, breaks: Sequence[Event], ends: Sequence[tuple[Version | None, Version | None]]
+) -> dict[int, tuple[list[Event], int]]:
+    """For each break (by its index) with both ends stored, the first SUSPECTS_SHOWN commits
+    of its range (after the last good commit, up to the first failing one) and how many it
+    holds. Walked by id, the primary key: `coalesce` keeps the planner off the repository
+    and branch indexes, which would read all of a busy branch."""
+    parts = []
+    for index, (event, (good, bad)) in enumerate(zip(breaks, ends, strict=True)):
+        if not (good and bad and good.event_id and bad.event_id):
+            continue
+        parts.append(
+            select(literal(index).label("item"), Event.id, func.count().over().label("total"))
+            .where(
+                Event.id > good.event_id,
+                Event.id <= bad.event_id,
+                func.coalesce(Event.repo, "") == event.repo,
+                func.coalesce(Event.kind, "").in_(COMMIT_KINDS),
+                (func.coalesce(Event.branch, "") == (event.branch or ""))
+                | (Event.id == bad.event_id),
+            )
+            .order_by(Event.id)
+            .limit(SUSPECTS_SHOWN)
+        )
+    rows = _bounded(session, parts)
+    events = _events_by_id(session, {event_id for _, event_id, _ in rows})
+    found: dict[int, tuple[list[Event], int]] = {}
+    for index, event_id, total in sorted(rows, key=lambda row: (row[0], row[1])):
+        found.setdefault(index, ([], total))[0].append(events[event_id])
+    return found
+
+
+def _events_by_id(session: Session, ids: set[int]) -> dict[int, Event]:
+    if not ids:
+        return {}
+    return {e.id: e for e in session.scalars(select(Event).where(Event.id.in_(sorted(ids))))}
+
+
+def _branches_last_good(
+    session: Session, grouped: Mapping[tuple[str, str], Sequence[Failing]], links: _RepoLinks
+) -> dict[tuple[str, str], Version]:
+    """For each branch, the newest commit no newer than any failing check's last passing
+    one whose results all passed (a flaky commit does not count as good). The first PAGE
+    of every branch is read in one statement; a branch red for longer pages on alone."""
+    position: dict[tuple[str, str], int] = {}
+    for key, checks in grouped.items():
+        bounds = [c.last_good.event_id for c in checks if c.last_good and c.last_good.event_id]
+        if len(bounds) == len(checks):  # else a check never passed before it broke
+            position[key] = min(bounds) + 1
     failures = func.sum(case((BuildResult.passed, 0), else_=1))
-    while True:
-        page = session.execute(
-            select(BuildResult.position, BuildResult.sha, failures)
+    passing: dict[tuple[str, str], str] = {}
+    while position:
+        keys = sorted(position)
+        parts = [
+            select(
+                literal(index).label("item"),
+                BuildResult.position,
+                BuildResult.sha,
+                failures.label("failures"),
+            )
             .where(
                 BuildResult.repo == repo,
                 BuildResult.branch == branch,
-                BuildResult.position < position,
+                BuildResult.position < position[(repo, branch)],
             )
             .group_by(BuildResult.position, BuildResult.sha)
             .order_by(BuildResult.position.desc())
             .limit(PAGE)
-        ).all()
-        passing = next((sha for _, sha, failed in page if not failed), None)
-        if passing is not None:
-            return _commit_version(session, repo, passing, links)
-        if len(page) < PAGE:
-            return None
-        position = page[-1][0]
+            for index, (repo, branch) in enumerate(keys)
+        ]
+        pages: dict[int, list[Row]] = {index: [] for index in range(len(keys))}
+        for row in _bounded(session, parts):
+            pages[row[0]].append(row)
+        for index, key in enumerate(keys):
+            page = sorted(pages[index], key=lambda row: -row[1])
+            sha = next((row[2] for row in page if not row[3]), None)
+            if sha is not None:
+                passing[key] = sha
+            if sha is not None or len(page) < PAGE:
+                del position[key]
+            else:
+                position[key] = page[-1][1]
+    links.prefetch_commits([(repo, sha) for (repo, _), sha in passing.items()])
+    return {key: _commit_version(key[0], sha, links) for key, sha in passing.items()}
 
 
-def _last_success(session: Session, repo: str, name: str, current: Event) -> Event | None:
-    """The environment's newest successful deployment before `current`."""
-    earlier = session.scalars(
-        select(Event)
+def _last_successes(session: Session, failed: Sequence[Event]) -> dict[int, Event]:
+    """Each failed deployment's environment's newest successful deployment before it (among
+    its repository's HISTORY_DEPLOYS before it), by the failed one's id."""
+    parts = [
+        select(Event.id)
         .where(
-            Event.repo == repo,
+            Event.repo == current.repo,
             Event.kind == "deployment",
             Event.occurred_at <= current.occurred_at,
             Event.id != current.id,
         )
         .order_by(Event.occurred_at.desc(), Event.id.desc())
         .limit(HISTORY_DEPLOYS)
-    )
-    for event in earlier:
-        data = event.data or {}
-        if str(data.get("environment")) == name and data.get("state") == "success" and event.sha:
-            return event
-    return None
+        for current in failed
+    ]
+    deploys = _events_in(session, parts)
+    deploys.sort(key=lambda e: (e.occurred_at, e.id), reverse=True)
+    found: dict[int, Event] = {}
+    for current in failed:
+        name = str(current.data.get("environment"))
+        earlier = [
+            e
+            for e in deploys
+            if e.repo == current.repo
+            and e.occurred_at <= current.occurred_at
+            and e.id != current.id
+        ]
+        for event in earlier[:HISTORY_DEPLOYS]:
+            data = event.data or {}
+            if (
+                str(data.get("environment")) == name
+                and data.get("state") == "success"
+                and event.sha
+            ):
+                found[current.id] = event
+                break
+    return found
 
 
 def _commits_between(
-    session: Session, repo: str, branch: str | None, good: str | None, bad: str | None
-) -> int | None:
-    """How many commits the timeline holds after `good` up to `bad`, on `branch` when known
-    (None: either end unknown); counted up to AHEAD_LIMIT + 1."""
-    if not (good and bad):
-        return None
-    ends = dict(
-        session.execute(
-            select(Event.sha, func.min(Event.id))
-            .where(Event.repo == repo, Event.kind.in_(COMMIT_KINDS), Event.sha.in_([good, bad]))
-            .group_by(Event.sha)
-        ).all()
-    )
-    if good not in ends or bad not in ends:
-        return None
-    if good == bad:
-        return 0
-    inside = (
-        select(Event.id)
-        .where(
-            Event.repo == repo,
-            Event.kind.in_(COMMIT_KINDS),
-            Event.id > ends[good],
-            Event.id <= ends[bad],
-            *([Event.branch == branch] if branch else []),
+    session: Session, links: _RepoLinks, pairs: Sequence[tuple[Event, Event | None]]
+) -> dict[int, int]:
+    """For each (failed, last good) deployment pair, how many commits the timeline holds
+    after the good one's commit up to the failed one's, on its branch when known; counted
+    up to AHEAD_LIMIT + 1, by the failed one's id (left out: either end unknown)."""
+    known = [(bad, good) for bad, good in pairs if good and good.sha and bad.sha]
+    links.prefetch_commits([(e.repo, e.sha) for pair in known for e in pair])
+    found: dict[int, int] = {}
+    parts = []
+    for bad, good in known:
+        ends = links.commits.get((bad.repo, good.sha)), links.commits.get((bad.repo, bad.sha))
+        if not (ends[0] and ends[1]):
+            continue
+        if good.sha == bad.sha:
+            found[bad.id] = 0
+            continue
+        parts.append(
+            select(literal(bad.id).label("item"), Event.id)
+            .where(
+                Event.repo == bad.repo,
+                Event.kind.in_(COMMIT_KINDS),
+                Event.id > ends[0][0],
+                Event.id <= ends[1][0],
+                *([Event.branch == bad.branch] if bad.branch else []),
+            )
+            .limit(AHEAD_LIMIT + 1)
         )
-        .limit(AHEAD_LIMIT + 1)
-        .subquery()
-    )
-    return session.scalar(select(func.count()).select_from(inside)) or 0
+    for item, _ in _bounded(session, parts):
+        found[item] = found.get(item, 0) + 1
+    for bad, good in known:
+        ends = links.commits.get((bad.repo, good.sha)), links.commits.get((bad.repo, bad.sha))
+        if ends[0] and ends[1]:
+            found.setdefault(bad.id, 0)
+    return found
 
 
-def _commit_version(session: Session, repo: str, sha: str, links: _RepoLinks) -> Version:
+def _commit_version(repo: str, sha: str, links: _RepoLinks) -> Version:
     """The commit as a version (read with the others `links` was told of, when it was)."""
     links.prefetch_commits([(repo, sha)])
     found = links.commits.get((repo, sha))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
+from sqlalchemy import event
 
 from tests.conftest import deliver
 from tests.feed.web.test_incident_pages import incident_id, open_incident
@@ -34,13 +35,15 @@ def check_run(sha: str, conclusion: str, name: str = "lint", attempt: int = 0) -
     return {**payload, "action": "completed", "repository": repository()}
 
 
-def deployment(ident: int, sha: str, state: str, at: str) -> dict[str, Any]:
+def deployment(
+    ident: int, sha: str, state: str, at: str, environment: str = "production"
+) -> dict[str, Any]:
     """A deployment_status delivery from the shared example, edited to this story."""
     payload = json.loads((PAYLOADS / "deployment_status" / "payload.json").read_text())
     payload = copy.deepcopy(payload)
-    payload["deployment"].update(id=ident, sha=sha, ref="main", environment="production")
+    payload["deployment"].update(id=ident, sha=sha, ref="main", environment=environment)
     payload["deployment"].update(created_at=at, updated_at=at)
-    payload["deployment_status"].update(id=ident, state=state, environment="production")
+    payload["deployment_status"].update(id=ident, state=state, environment=environment)
     payload["deployment_status"].update(created_at=at, updated_at=at)
     return {**payload, "repository": repository()}
 
@@ -199,3 +202,35 @@ def test_a_long_range_shows_five_suspects_and_counts_the_rest(client: FlaskClien
     assert [s["sha"] for s in tests["suspects"]] == middle[:5]
     assert tests["more_suspects"] == 2
     assert "and 2 more." in client.get("/health").get_data(as_text=True)
+
+
+def test_the_statements_do_not_grow_with_what_is_broken(client: FlaskClient, db) -> None:
+    def statements() -> int:
+        seen: list[str] = []
+        listen = lambda *args: seen.append(args[2])  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listen)
+        try:
+            assert client.get("/api/health").status_code == 200
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listen)
+        return len(seen)
+
+    def broken(number: int) -> None:  # a check and an environment, each with a last good
+        name, at = f"check{number}", f"2026-11-20T1{number}:00:00Z"
+        deliver(client, "check_run", check_run(A, "success", name, attempt=2 * number))
+        deliver(client, "check_run", check_run(C, "failure", name, attempt=2 * number + 1))
+        for ident, sha, state in [(2 * number, A, "success"), (2 * number + 1, D, "failure")]:
+            deliver(client, "deployment_status", deployment(ident, sha, state, at, f"env{number}"))
+
+    tell(client)
+    broken(1)
+    one = client.get("/api/health").json
+    assert (len(one["failing"]), len(one["environments"])) == (2, 1)
+    few = statements()
+    for number in range(2, 6):
+        broken(number)
+    many = client.get("/api/health").json
+    assert (len(many["failing"]), len(many["environments"])) == (6, 5)
+    assert {e["ahead_commits"] for e in many["environments"]} == {3}
+    assert {f["last_good"]["sha"] for f in many["failing"]} == {A, B}
+    assert statements() == few
