@@ -27,6 +27,8 @@ FAILED_STATES = ("failure", "error")
 FINAL_STATES = ("success", *FAILED_STATES)
 PRODUCTION = ("production", "prod")
 BROKEN_PREFIX = "build_broken:"
+# What a deployment is read with when only its state, environment and version are needed.
+DEPLOY_COLUMNS = (Event.id, Event.repo, Event.branch, Event.sha, Event.occurred_at, Event.data)
 UNION_CHUNK = 200  # bounded selects sent as one UNION ALL (SQLite allows 500 terms)
 
 
@@ -245,21 +247,23 @@ def failed_environments(session: Session, links: _RepoLinks | None = None) -> li
     """Each environment whose last finished deployment (among the newest RECENT_DEPLOYS)
     failed, with its last successful one."""
     links = links or _RepoLinks(session)
-    recent = session.scalars(
-        select(Event)
+    recent = session.execute(
+        select(*DEPLOY_COLUMNS)
         .where(Event.kind == "deployment")
         .order_by(Event.occurred_at.desc(), Event.id.desc())
         .limit(RECENT_DEPLOYS)
     )
-    last: dict[tuple[str, str], Event] = {}
+    last: dict[tuple[str, str], Row] = {}
     for event in recent:
         data = event.data or {}
         if data.get("state") in FINAL_STATES:
             last.setdefault((event.repo, str(data.get("environment"))), event)
+    failed_ids = [e.id for e in last.values() if e.data.get("state") in FAILED_STATES]
+    events = _events_by_id(session, set(failed_ids))
     failed = [
-        (repo, name, current)
+        (repo, name, events[current.id])
         for (repo, name), current in sorted(last.items())
-        if current.data.get("state") in FAILED_STATES
+        if current.id in events
     ]
     links.prefetch_repos({repo for repo, _, _ in failed})
     successes = _last_successes(session, [current for _, _, current in failed])
@@ -307,7 +311,7 @@ def last_deploys_before(
         .limit(HISTORY_DEPLOYS)
         for moment in moments
     ]
-    deploys = _events_in(session, parts)
+    deploys = _deploys_in(session, parts)
     deploys.sort(key=lambda e: (e.occurred_at, e.id), reverse=True)
     found: dict[datetime, LastDeploy | None] = {}
     for moment in moments:
@@ -336,12 +340,14 @@ def _naive(moment: datetime) -> datetime:
     )
 
 
-def _events_in(session: Session, parts: Sequence[Select]) -> list[Event]:
-    """The events whose ids `parts` (bounded, indexed selects of one id column) find."""
-    events: dict[int, Event] = {}
+def _deploys_in(session: Session, parts: Sequence[Select]) -> list[Row]:
+    """The deployments whose ids `parts` (bounded, indexed selects of one id column) find,
+    as rows of DEPLOY_COLUMNS (whole events would cost more to build than to read)."""
+    found: dict[int, Row] = {}
     for ids in _bounded_ids(parts):
-        events |= {e.id: e for e in session.scalars(select(Event).where(Event.id.in_(ids)))}
-    return list(events.values())
+        rows = session.execute(select(*DEPLOY_COLUMNS).where(Event.id.in_(ids)))
+        found |= {row.id: row for row in rows}
+    return list(found.values())
 
 
 def _failings(session: Session, breaks: Sequence[Event], links: _RepoLinks) -> list[Failing]:
@@ -458,7 +464,7 @@ def _branches_last_good(
     return {key: _commit_version(key[0], sha, links) for key, sha in passing.items()}
 
 
-def _last_successes(session: Session, failed: Sequence[Event]) -> dict[int, Event]:
+def _last_successes(session: Session, failed: Sequence[Event]) -> dict[int, Row]:
     """Each failed deployment's environment's newest successful deployment before it (among
     its repository's HISTORY_DEPLOYS before it), by the failed one's id."""
     parts = [
@@ -473,9 +479,9 @@ def _last_successes(session: Session, failed: Sequence[Event]) -> dict[int, Even
         .limit(HISTORY_DEPLOYS)
         for current in failed
     ]
-    deploys = _events_in(session, parts)
+    deploys = _deploys_in(session, parts)
     deploys.sort(key=lambda e: (e.occurred_at, e.id), reverse=True)
-    found: dict[int, Event] = {}
+    found: dict[int, Row] = {}
     for current in failed:
         name = str(current.data.get("environment"))
         earlier = [
@@ -498,7 +504,7 @@ def _last_successes(session: Session, failed: Sequence[Event]) -> dict[int, Even
 
 
 def _commits_between(
-    session: Session, links: _RepoLinks, pairs: Sequence[tuple[Event, Event | None]]
+    session: Session, links: _RepoLinks, pairs: Sequence[tuple[Event, Row | None]]
 ) -> dict[int, int]:
     """For each (failed, last good) deployment pair, how many commits the timeline holds
     after the good one's commit up to the failed one's, on its branch when known; counted
@@ -541,7 +547,7 @@ def _commit_version(repo: str, sha: str, links: _RepoLinks) -> Version:
     return Version(sha, found[1] if found else None, links.commit(repo, sha), found and found[0])
 
 
-def _deploy_version(event: Event, links: _RepoLinks) -> Version:
+def _deploy_version(event: Event | Row, links: _RepoLinks) -> Version:
     sha = event.sha or ""
     return Version(sha, event.occurred_at, links.commit(event.repo, sha), event.id)
 
