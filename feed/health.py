@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 
 from sqlalchemy import Row, Select, case, exists, func, literal, select, union_all
 from sqlalchemy.orm import Session, aliased
@@ -312,7 +313,7 @@ def last_deploys_before(
         for moment in moments
     ]
     deploys = _deploys_in(session, parts)
-    deploys.sort(key=lambda e: (e.occurred_at, e.id), reverse=True)
+    deploys.sort(key=_timeline, reverse=True)
     found: dict[datetime, LastDeploy | None] = {}
     for moment in moments:
         before = [e for e in deploys if _naive(e.occurred_at) <= _naive(moment)]
@@ -479,19 +480,18 @@ def _last_successes(session: Session, failed: Sequence[Event]) -> dict[int, Row]
         .limit(HISTORY_DEPLOYS)
         for current in failed
     ]
-    deploys = _deploys_in(session, parts)
-    deploys.sort(key=lambda e: (e.occurred_at, e.id), reverse=True)
+    by_repo: dict[str, list[Row]] = {}
+    for row in sorted(_deploys_in(session, parts), key=_timeline, reverse=True):
+        by_repo.setdefault(row.repo, []).append(row)
     found: dict[int, Row] = {}
     for current in failed:
         name = str(current.data.get("environment"))
-        earlier = [
+        earlier = (
             e
-            for e in deploys
-            if e.repo == current.repo
-            and e.occurred_at <= current.occurred_at
-            and e.id != current.id
-        ]
-        for event in earlier[:HISTORY_DEPLOYS]:
+            for e in by_repo.get(current.repo, [])
+            if e.occurred_at <= current.occurred_at and e.id != current.id
+        )
+        for event in islice(earlier, HISTORY_DEPLOYS):
             data = event.data or {}
             if (
                 str(data.get("environment")) == name
@@ -501,6 +501,10 @@ def _last_successes(session: Session, failed: Sequence[Event]) -> dict[int, Row]
                 found[current.id] = event
                 break
     return found
+
+
+def _timeline(event: Row) -> tuple[datetime, int]:
+    return event.occurred_at, event.id
 
 
 def _commits_between(

@@ -131,6 +131,7 @@ class Event(Base):
         Index("ix_events_ingested", "ingested_at"),  # digest windows
         Index("ix_events_repo_timeline", "repo", "occurred_at", "id"),
         Index("ix_events_kind_timeline", "kind", "occurred_at", "id"),
+        Index("ix_events_repo_kind_timeline", "repo", "kind", "occurred_at", "id"),
         Index("ix_events_branch_timeline", "branch", "occurred_at", "id"),
         Index("ix_events_actor_timeline", "actor", "occurred_at", "id"),
         Index("ix_events_sha", "sha"),
