@@ -11,13 +11,11 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, insert, text
-from sqlalchemy.orm import Session
+from sqlalchemy import event, insert
 
 from app import create_app
 from bench import dataset
 from bench.databases import postgres_schema, postgres_url
-from feed import health
 from feed.db import Database
 from feed.models import BuildResult, Event, Repo
 from feed.state import shiplog_state
@@ -26,12 +24,14 @@ REPOS = 1_000
 COMMITS = 30  # per repository, each with a result of each check
 CHECKS = ("ci", "lint")
 BROKEN_EVERY = 50  # one repository in 50 has `ci` red now; every other one broke and was fixed
-SIZES = (20_000, 200_000)  # timeline events before the build repositories are added
+SIZES = (20_000, 1_000_000)  # timeline events before the build repositories are added
 REQUESTS = 40
 NOTE = (
-    "Issue 13 asks for under 50 ms. The cost follows what is broken, about four statements "
-    "per failing check (its range with its count, its strip, its last good versions) and one "
-    "to three per failed environment, not the event count: compare the two sizes."
+    "Issue 13 asks for under 50 ms. The statements are as many however much is broken: the "
+    "failing checks' ranges and strips, the branches' last good commits, the environments' "
+    "last successes and the commits they are ahead each read in one statement, a UNION ALL "
+    "of one indexed, LIMITed select per item (200 items a statement). Compare the two sizes "
+    "for a growth with the event count."
 )
 
 
@@ -56,23 +56,22 @@ def _measure(url: str, size: int, requests: int) -> dict[str, Any]:
         added = _add_builds(db, first_id=size + 1)
         with db.engine.begin() as connection:
             connection.exec_driver_sql("ANALYZE")
-        with db.read() as session:
-            plans = _plans(session)
     finally:
         db.dispose()
     app = create_app({"DATABASE_URL": url})
     try:
         client = app.test_client()
         timings = {path: _time(client, path, requests) for path in ("/health", "/api/health")}
-        statements = [0]
+        statements: list[tuple[str, Any]] = []
 
-        def counted(*_: Any) -> None:
-            statements[0] += 1
+        def counted(_conn: Any, _cursor: Any, sql: str, parameters: Any, *_: Any) -> None:
+            statements.append((sql, parameters))
 
         engine = shiplog_state(app).db.engine
         event.listen(engine, "before_cursor_execute", counted)
         shown = client.get("/api/health").json
         event.remove(engine, "before_cursor_execute", counted)
+        plans = _plans(engine, statements)
     finally:
         shiplog_state(app).db.dispose()
     return {
@@ -81,7 +80,7 @@ def _measure(url: str, size: int, requests: int) -> dict[str, Any]:
         "environments": len(shown["environments"]),
         "incidents": len(shown["incidents"]),
         "timings": timings,
-        "statements": statements[0],
+        "statements": len(statements),
         "plans": plans,
     }
 
@@ -209,19 +208,19 @@ def _result(
     }
 
 
-def _plans(session: Session) -> dict[str, list[str]]:
-    """How the database reads the open breaks and a check's strip."""
-    dialect = session.get_bind().dialect
-    queries = {
-        "open breaks": health.open_breaks_query(),
-        "strip": health.strip_positions_query("ci-0/service-0000", "main", "ci"),
-    }
+def _plans(engine: Any, statements: list[tuple[str, Any]]) -> dict[str, list[str]]:
+    """How the database reads each statement of an /api/health request (by its start; the
+    repeated lines of a UNION ALL's members shown once)."""
+    sqlite = engine.dialect.name == "sqlite"
     plans = {}
-    for name, query in queries.items():
-        sql = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-        explain = "EXPLAIN QUERY PLAN " if dialect.name == "sqlite" else "EXPLAIN "
-        rows = session.execute(text(explain + sql)).all()
-        plans[name] = [str(row[-1]) for row in rows]
+    with engine.connect() as connection:
+        for sql, parameters in statements:
+            if not sql.lstrip().upper().startswith("SELECT"):
+                continue
+            explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+            rows = connection.exec_driver_sql(explain + sql, parameters).all()
+            lines = [" ".join(str(row[-1]).split()) for row in rows]
+            plans[" ".join(sql.split())[:70]] = list(dict.fromkeys(lines))
     return plans
 
 
@@ -253,5 +252,6 @@ def lines(results: dict[str, Any]) -> list[str]:
         if not name.endswith(f"{SIZES[-1]:,}"):
             continue
         for query, plan in r["plans"].items():
-            out.append(f"- {name.split(',')[0]}, {query}: `{' / '.join(p.strip() for p in plan)}`")
+            shown = " / ".join(plan)
+            out.append(f"- {name.split(',')[0]}, `{query}...`: `{shown}`")
     return [*out, ""]
