@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from itertools import islice
 
 from sqlalchemy import Row, Select, case, exists, func, literal, select, union_all
@@ -165,15 +165,12 @@ def report(session: Session, now: datetime) -> Report:
 def _bounded(session: Session, parts: Sequence[Select]) -> list[Row]:
     """The rows of each of `parts` (selects with their own index, order and LIMIT), read
     as one UNION ALL per UNION_CHUNK of them, so the statements do not grow with the parts."""
-    rows: list[Row] = []
-    for start in range(0, len(parts), UNION_CHUNK):
-        chunk = [select(*part.subquery().c) for part in parts[start : start + UNION_CHUNK]]
-        rows += session.execute(union_all(*chunk) if len(chunk) > 1 else chunk[0]).all()
-    return rows
+    return [row for statement in _unions(parts) for row in session.execute(statement)]
 
 
-def _bounded_ids(parts: Sequence[Select]) -> list[Select]:
-    """`parts` (each selecting one id column) as UNION ALL selects to use in an `IN`."""
+def _unions(parts: Sequence[Select]) -> list[Select]:
+    """`parts` as UNION ALL selects of UNION_CHUNK each (each part kept whole in a
+    subquery, as SQLite takes no LIMIT on a compound's member)."""
     found = []
     for start in range(0, len(parts), UNION_CHUNK):
         chunk = [select(*part.subquery().c) for part in parts[start : start + UNION_CHUNK]]
@@ -214,7 +211,7 @@ def strips(
                 BuildResult.position >= select(func.min(newest.c.position)).scalar_subquery(),
             )
         )
-    for ids in _bounded_ids(parts):
+    for ids in _unions(parts):
         rows = session.scalars(
             select(BuildResult)
             .where(BuildResult.id.in_(ids))
@@ -316,7 +313,7 @@ def last_deploys_before(
     deploys.sort(key=_timeline, reverse=True)
     found: dict[datetime, LastDeploy | None] = {}
     for moment in moments:
-        before = [e for e in deploys if _naive(e.occurred_at) <= _naive(moment)]
+        before = [e for e in deploys if e.occurred_at <= moment]
         good = [
             e
             for e in before[:HISTORY_DEPLOYS]
@@ -332,20 +329,11 @@ def last_deploys_before(
     return found
 
 
-def _naive(moment: datetime) -> datetime:
-    """`moment` comparable whether or not the database kept its zone (stored as UTC)."""
-    return (
-        moment.replace(tzinfo=None)
-        if moment.tzinfo is None
-        else moment.astimezone(UTC).replace(tzinfo=None)
-    )
-
-
 def _deploys_in(session: Session, parts: Sequence[Select]) -> list[Row]:
     """The deployments whose ids `parts` (bounded, indexed selects of one id column) find,
     as rows of DEPLOY_COLUMNS (whole events would cost more to build than to read)."""
     found: dict[int, Row] = {}
-    for ids in _bounded_ids(parts):
+    for ids in _unions(parts):
         rows = session.execute(select(*DEPLOY_COLUMNS).where(Event.id.in_(ids)))
         found |= {row.id: row for row in rows}
     return list(found.values())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -224,13 +224,16 @@ def test_the_statements_do_not_grow_with_what_is_broken(client: FlaskClient, db)
 
     tell(client)
     broken(1)
+    open_incident(client, 1, opened=OPENED)
     one = client.get("/api/health").json
-    assert (len(one["failing"]), len(one["environments"])) == (2, 1)
+    assert (len(one["failing"]), len(one["environments"]), len(one["incidents"])) == (2, 1, 1)
     few = statements()
     for number in range(2, 6):
         broken(number)
+        open_incident(client, number, opened=OPENED + timedelta(hours=number))
     many = client.get("/api/health").json
-    assert (len(many["failing"]), len(many["environments"])) == (6, 5)
+    assert (len(many["failing"]), len(many["environments"]), len(many["incidents"])) == (6, 5, 5)
+    assert all(i["last_good_deploy"]["sha"] == A for i in many["incidents"])
     assert {e["ahead_commits"] for e in many["environments"]} == {3}
     assert {f["last_good"]["sha"] for f in many["failing"]} == {A, B}
     assert statements() == few
