@@ -15,6 +15,7 @@ from flask.cli import with_appcontext
 
 from feed import logs, people
 from feed.commands import load_chat_config, migrated, prepare
+from feed.heap import freeze_startup
 from feed.jobs import LANES
 from feed.migrate import upgrade
 from feed.state import Shiplog, shiplog_state
@@ -61,6 +62,7 @@ def run_command(host: str, port: int, threads: int) -> None:
     )
     worker.start()
     click.echo(f"shiplog: serving on http://{host}:{port}/  (Ctrl-C stops)")
+    freeze_startup()
     try:
         serve(app, sockets=[listener], threads=threads, ident="shiplog")
     finally:

@@ -17,6 +17,7 @@ from app import create_app
 from bench import dataset
 from bench.databases import postgres_schema, postgres_url
 from feed.db import Database
+from feed.heap import freeze_startup
 from feed.models import BuildResult, Event, Repo
 from feed.state import shiplog_state
 
@@ -59,6 +60,7 @@ def _measure(url: str, size: int, requests: int) -> dict[str, Any]:
     finally:
         db.dispose()
     app = create_app({"DATABASE_URL": url})
+    freeze_startup()  # as `shiplog run` and gunicorn.conf.py do before serving
     try:
         client = app.test_client()
         timings = {path: _time(client, path, requests) for path in ("/health", "/api/health")}

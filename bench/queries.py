@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import event, select, text
 
 from app import create_app
+from feed.heap import freeze_startup
 from feed.models import Event
 from feed.state import shiplog_state
 from feed.store import encode_cursor
@@ -143,6 +144,7 @@ def run(url: str) -> dict[str, Any]:
     """Every named case against the database at `url`, plus the 1,000th page; then every
     generated shape on the first page and after a cursor halfway back; the index sizes."""
     app = create_app({"DATABASE_URL": url, "TESTING": False})
+    freeze_startup()  # as `shiplog run` and gunicorn.conf.py do before serving
     client = app.test_client()
     results: dict[str, Any] = {name: timed(client, f"/?{query}") for name, query in CASES.items()}
     cursor = deep_cursor(client, 1000)

@@ -119,7 +119,8 @@ def gunicorn(
         "bench.wsgi:app",
     ]
     with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        # From the project's folder, as the README starts it, so gunicorn.conf.py is read.
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     server = Server("127.0.0.1", port, process.pid, log)
     try:
         _wait_healthy(server, process)

@@ -61,10 +61,7 @@ class Placed:
 
     @property
     def verdict(self) -> str:
-        outcomes = {result.passed for result in self.results}
-        if outcomes == {True, False}:
-            return "flaky"
-        return "passing" if True in outcomes else "failing"
+        return verdict({result.passed for result in self.results})
 
     def first(self, passed: bool) -> BuildResult:
         return min((r for r in self.results if r.passed is passed), key=_arrival)
@@ -367,6 +364,14 @@ def _check_id(key: Key) -> str:
     """A short fixed name for (branch, check), which may hold any character (`:` too)."""
     _, branch, check = key
     return hashlib.sha256(f"{branch}\x00{check}".encode()).hexdigest()[:20]
+
+
+def verdict(outcomes: set[bool]) -> str:
+    """A commit's verdict from whether its results passed: flaky when some did and some
+    did not (a failure passed on a re-run)."""
+    if outcomes == {True, False}:
+        return "flaky"
+    return "passing" if True in outcomes else "failing"
 
 
 def _arrival(result: BuildResult) -> tuple[datetime, int]:

@@ -8,15 +8,30 @@ whole. Environments are read from the newest deployments (`RECENT_DEPLOYS`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from itertools import islice
+from typing import Any
 
-from sqlalchemy import Row, Select, case, exists, func, literal, select, union_all
+from sqlalchemy import (
+    BindParameter,
+    Integer,
+    Result,
+    Row,
+    Select,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session, aliased
 
-from feed.builds import COMMIT_KINDS, PAGE, Placed, Suspect
+from feed.builds import COMMIT_KINDS, PAGE, Suspect, verdict
 from feed.models import BuildResult, Event, Incident, Repo
 
 STRIP = 20  # commits shown in a check's strip of recent results
@@ -56,12 +71,20 @@ class Failing:
     last_good: Version | None  # the check's last passing commit before the break
     suspects: tuple[Suspect, ...]
     more: int  # suspects not shown
-    strip: tuple[Placed, ...]  # the check's recent commits on the branch, oldest first
+    strip: tuple[Mark, ...]  # the check's recent commits on the branch, oldest first
 
     @property
     def revert(self) -> str | None:
         good = self.last_good.sha if self.last_good else None
         return f"git revert --no-edit {good}..{self.broken.sha}" if good else None
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A commit in a check's strip: its verdict (`feed.builds.verdict`)."""
+
+    sha: str
+    verdict: str
 
 
 @dataclass(frozen=True)
@@ -162,20 +185,47 @@ def report(session: Session, now: datetime) -> Report:
     )
 
 
-def _bounded(session: Session, parts: Sequence[Select]) -> list[Row]:
-    """The rows of each of `parts` (selects with their own index, order and LIMIT), read
-    as one UNION ALL per UNION_CHUNK of them, so the statements do not grow with the parts."""
-    return [row for statement in _unions(parts) for row in session.execute(statement)]
+# One item of a bounded read: the variant of its part's shape, and the values it binds.
+Item = tuple[Hashable, Mapping[str, Any]]
+# Makes a whole statement from its items' variants, binding item i's values as `name_i`.
+Shape = Callable[[tuple[Hashable, ...]], Select]
 
 
-def _unions(parts: Sequence[Select]) -> list[Select]:
-    """`parts` as UNION ALL selects of UNION_CHUNK each (each part kept whole in a
-    subquery, as SQLite takes no LIMIT on a compound's member)."""
-    found = []
-    for start in range(0, len(parts), UNION_CHUNK):
-        chunk = [select(*part.subquery().c) for part in parts[start : start + UNION_CHUNK]]
-        found.append(union_all(*chunk) if len(chunk) > 1 else chunk[0])
-    return found
+def _read(session: Session, shape: Shape, items: Sequence[Item]) -> Iterator[Result]:
+    """The results of `shape` over `items`, UNION_CHUNK items a statement.
+
+    The statement depends only on the items' variants, so it is made once per list of
+    them (`_statement`) and a request only binds its values: building and keying the
+    selects of a few hundred items cost more than the database took to answer them."""
+    for start in range(0, len(items), UNION_CHUNK):
+        chunk = items[start : start + UNION_CHUNK]
+        values = {
+            f"{name}_{index}": value
+            for index, (_, bound) in enumerate(chunk)
+            for name, value in bound.items()
+        }
+        yield session.execute(_statement(shape, tuple(variant for variant, _ in chunk)), values)
+
+
+@lru_cache(maxsize=256)
+def _statement(shape: Shape, variants: tuple[Hashable, ...]) -> Select:
+    return shape(variants)
+
+
+def _bound(index: int, *names: str) -> list[BindParameter[Any]]:
+    """Item `index`'s parameters `names`, as `_read` binds them."""
+    return [bindparam(f"{name}_{index}") for name in names]
+
+
+def _item_label(index: int) -> Any:
+    return bindparam(f"item_{index}", type_=Integer).label("item")
+
+
+def _union(parts: Sequence[Select]) -> Select:
+    """`parts` as one UNION ALL (each part kept whole in a subquery, as SQLite takes no
+    LIMIT on a compound's member)."""
+    chunk = [select(*part.subquery().c) for part in parts]
+    return union_all(*chunk) if len(chunk) > 1 else chunk[0]
 
 
 def open_breaks(session: Session) -> list[Event]:
@@ -196,12 +246,30 @@ def open_breaks_query() -> Select[tuple[Event]]:
 
 def strips(
     session: Session, checks: Sequence[tuple[str, str, str]]
-) -> dict[tuple[str, str, str], tuple[Placed, ...]]:
+) -> dict[tuple[str, str, str], tuple[Mark, ...]]:
     """Each (repository, branch, check)'s newest STRIP commits with their results, oldest
     first; every check's results found by its own indexed search, all in one statement."""
-    found: dict[tuple[str, str, str], dict[int, Placed]] = {key: {} for key in checks}
+    found: dict[tuple[str, str, str], dict[int, tuple[str, set[bool]]]] = {
+        key: {} for key in checks
+    }
+    items = [
+        (None, {"repo": repo, "branch": branch, "check": check})
+        for repo, branch, check in dict.fromkeys(checks)
+    ]
+    for rows in _read(session, _strips_shape, items):
+        for repo, branch, check, position, sha, passed in rows:
+            commits = found[(repo, branch or "", check)]
+            commits.setdefault(position or 0, (sha, set()))[1].add(passed)
+    return {
+        key: tuple(Mark(sha, verdict(outcomes)) for sha, outcomes in commits.values())
+        for key, commits in found.items()
+    }
+
+
+def _strips_shape(variants: tuple[Hashable, ...]) -> Select:
     parts = []
-    for repo, branch, check in dict.fromkeys(checks):
+    for index in range(len(variants)):
+        repo, branch, check = _bound(index, "repo", "branch", "check")
         newest = strip_positions_query(repo, branch, check).subquery()
         parts.append(
             select(BuildResult.id).where(
@@ -211,21 +279,15 @@ def strips(
                 BuildResult.position >= select(func.min(newest.c.position)).scalar_subquery(),
             )
         )
-    for ids in _unions(parts):
-        rows = session.scalars(
-            select(BuildResult)
-            .where(BuildResult.id.in_(ids))
-            .order_by(BuildResult.position, BuildResult.id)
-        )
-        for result in rows:
-            commits = found[(result.repo, result.branch or "", result.check)]
-            position = result.position or 0
-            placed = commits.setdefault(position, Placed(result.sha, position, None))
-            placed.results.append(result)
-    return {key: tuple(commits.values()) for key, commits in found.items()}
+    columns = (BuildResult.repo, BuildResult.branch, BuildResult.check, BuildResult.position)
+    return (
+        select(*columns, BuildResult.sha, BuildResult.passed)
+        .where(BuildResult.id.in_(_union(parts)))
+        .order_by(BuildResult.position, BuildResult.id)
+    )
 
 
-def strip_positions_query(repo: str, branch: str, check: str) -> Select[tuple[int | None]]:
+def strip_positions_query(repo: Any, branch: Any, check: Any) -> Select[tuple[int | None]]:
     """The positions of the check's newest STRIP commits on the branch, by its index."""
     return (
         select(BuildResult.position)
@@ -245,24 +307,11 @@ def failed_environments(session: Session, links: _RepoLinks | None = None) -> li
     """Each environment whose last finished deployment (among the newest RECENT_DEPLOYS)
     failed, with its last successful one."""
     links = links or _RepoLinks(session)
-    recent = session.execute(
-        select(*DEPLOY_COLUMNS)
-        .where(Event.kind == "deployment")
-        .order_by(Event.occurred_at.desc(), Event.id.desc())
-        .limit(RECENT_DEPLOYS)
+    events = _events_by_id(session, set(session.scalars(_failed_deploys_query())))
+    failed = sorted(
+        ((e.repo, str((e.data or {}).get("environment")), e) for e in events.values()),
+        key=lambda found: found[:2],
     )
-    last: dict[tuple[str, str], Row] = {}
-    for event in recent:
-        data = event.data or {}
-        if data.get("state") in FINAL_STATES:
-            last.setdefault((event.repo, str(data.get("environment"))), event)
-    failed_ids = [e.id for e in last.values() if e.data.get("state") in FAILED_STATES]
-    events = _events_by_id(session, set(failed_ids))
-    failed = [
-        (repo, name, events[current.id])
-        for (repo, name), current in sorted(last.items())
-        if current.id in events
-    ]
     links.prefetch_repos({repo for repo, _, _ in failed})
     successes = _last_successes(session, [current for _, _, current in failed])
     ahead = _commits_between(
@@ -288,6 +337,33 @@ def failed_environments(session: Session, links: _RepoLinks | None = None) -> li
     return found
 
 
+def _failed_deploys_query() -> Select[tuple[int]]:
+    """The ids of the deployments that are their environment's last finished one among the
+    newest RECENT_DEPLOYS, and failed: sorted out in the database, which reads the two
+    fields of each document where Python would decode them all."""
+    environment = Event.data["environment"].as_string()
+    state = Event.data["state"].as_string()
+    recent = (
+        select(
+            Event.id, Event.repo, Event.occurred_at, environment.label("env"), state.label("state")
+        )
+        .where(Event.kind == "deployment")
+        .order_by(Event.occurred_at.desc(), Event.id.desc())
+        .limit(RECENT_DEPLOYS)
+        .subquery()
+    )
+    newest = func.row_number().over(
+        partition_by=(recent.c.repo, recent.c.env),
+        order_by=(recent.c.occurred_at.desc(), recent.c.id.desc()),
+    )
+    finished = (
+        select(recent.c.id, recent.c.state, newest.label("newest"))
+        .where(recent.c.state.in_(FINAL_STATES))
+        .subquery()
+    )
+    return select(finished.c.id).where(finished.c.newest == 1, finished.c.state.in_(FAILED_STATES))
+
+
 def last_deploy_before(
     session: Session, moment: datetime, links: _RepoLinks | None = None
 ) -> LastDeploy | None:
@@ -302,14 +378,7 @@ def last_deploys_before(
     """`last_deploy_before` for each of `moments`, read in one statement."""
     links = links or _RepoLinks(session)
     moments = sorted(set(moments))
-    parts = [
-        select(Event.id)
-        .where(Event.kind == "deployment", Event.occurred_at <= moment)
-        .order_by(Event.occurred_at.desc(), Event.id.desc())
-        .limit(HISTORY_DEPLOYS)
-        for moment in moments
-    ]
-    deploys = _deploys_in(session, parts)
+    deploys = _deploys_in(session, _deploys_before_shape, [(None, {"at": m}) for m in moments])
     deploys.sort(key=_timeline, reverse=True)
     found: dict[datetime, LastDeploy | None] = {}
     for moment in moments:
@@ -329,14 +398,32 @@ def last_deploys_before(
     return found
 
 
-def _deploys_in(session: Session, parts: Sequence[Select]) -> list[Row]:
-    """The deployments whose ids `parts` (bounded, indexed selects of one id column) find,
-    as rows of DEPLOY_COLUMNS (whole events would cost more to build than to read)."""
+def _deploys_before_shape(variants: tuple[Hashable, ...]) -> Select:
+    parts = []
+    for index in range(len(variants)):
+        (moment,) = _bound(index, "at")
+        parts.append(
+            select(Event.id)
+            .where(Event.kind == "deployment", Event.occurred_at <= moment)
+            .order_by(Event.occurred_at.desc(), Event.id.desc())
+            .limit(HISTORY_DEPLOYS)
+        )
+    return _deploys_of(parts)
+
+
+def _deploys_in(session: Session, shape: Shape, items: Sequence[Item]) -> list[Row]:
+    """The deployments `shape` finds for `items`, as rows of DEPLOY_COLUMNS (whole events
+    would cost more to build than to read)."""
     found: dict[int, Row] = {}
-    for ids in _unions(parts):
-        rows = session.execute(select(*DEPLOY_COLUMNS).where(Event.id.in_(ids)))
+    for rows in _read(session, shape, items):
         found |= {row.id: row for row in rows}
     return list(found.values())
+
+
+def _deploys_of(parts: Sequence[Select]) -> Select:
+    """DEPLOY_COLUMNS of the events whose ids `parts` (bounded, indexed selects of one id
+    column) find."""
+    return select(*DEPLOY_COLUMNS).where(Event.id.in_(_union(parts)))
 
 
 def _failings(session: Session, breaks: Sequence[Event], links: _RepoLinks) -> list[Failing]:
@@ -374,29 +461,45 @@ def _ranges(
     of its range (after the last good commit, up to the first failing one) and how many it
     holds. Walked by id, the primary key: `coalesce` keeps the planner off the repository
     and branch indexes, which would read all of a busy branch."""
-    parts = []
-    for index, (event, (good, bad)) in enumerate(zip(breaks, ends, strict=True)):
-        if not (good and bad and good.event_id and bad.event_id):
-            continue
-        parts.append(
-            select(literal(index).label("item"), Event.id, func.count().over().label("total"))
-            .where(
-                Event.id > good.event_id,
-                Event.id <= bad.event_id,
-                func.coalesce(Event.repo, "") == event.repo,
-                func.coalesce(Event.kind, "").in_(COMMIT_KINDS),
-                (func.coalesce(Event.branch, "") == (event.branch or ""))
-                | (Event.id == bad.event_id),
-            )
-            .order_by(Event.id)
-            .limit(SUSPECTS_SHOWN)
+    items: list[Item] = [
+        (
+            None,
+            {
+                "item": index,
+                "good": good.event_id,
+                "bad": bad.event_id,
+                "repo": event.repo,
+                "branch": event.branch or "",
+            },
         )
-    rows = _bounded(session, parts)
+        for index, (event, (good, bad)) in enumerate(zip(breaks, ends, strict=True))
+        if good and bad and good.event_id and bad.event_id
+    ]
+    rows = [row for result in _read(session, _ranges_shape, items) for row in result]
     events = _events_by_id(session, {event_id for _, event_id, _ in rows})
     found: dict[int, tuple[list[Event], int]] = {}
     for index, event_id, total in sorted(rows, key=lambda row: (row[0], row[1])):
         found.setdefault(index, ([], total))[0].append(events[event_id])
     return found
+
+
+def _ranges_shape(variants: tuple[Hashable, ...]) -> Select:
+    parts = []
+    for index in range(len(variants)):
+        good, bad, repo, branch = _bound(index, "good", "bad", "repo", "branch")
+        parts.append(
+            select(_item_label(index), Event.id, func.count().over().label("total"))
+            .where(
+                Event.id > good,
+                Event.id <= bad,
+                func.coalesce(Event.repo, "") == repo,
+                func.coalesce(Event.kind, "").in_(COMMIT_KINDS),
+                (func.coalesce(Event.branch, "") == branch) | (Event.id == bad),
+            )
+            .order_by(Event.id)
+            .limit(SUSPECTS_SHOWN)
+        )
+    return _union(parts)
 
 
 def _events_by_id(session: Session, ids: set[int]) -> dict[int, Event]:
@@ -416,30 +519,18 @@ def _branches_last_good(
         bounds = [c.last_good.event_id for c in checks if c.last_good and c.last_good.event_id]
         if len(bounds) == len(checks):  # else a check never passed before it broke
             position[key] = min(bounds) + 1
-    failures = func.sum(case((BuildResult.passed, 0), else_=1))
     passing: dict[tuple[str, str], str] = {}
     while position:
         keys = sorted(position)
-        parts = [
-            select(
-                literal(index).label("item"),
-                BuildResult.position,
-                BuildResult.sha,
-                failures.label("failures"),
-            )
-            .where(
-                BuildResult.repo == repo,
-                BuildResult.branch == branch,
-                BuildResult.position < position[(repo, branch)],
-            )
-            .group_by(BuildResult.position, BuildResult.sha)
-            .order_by(BuildResult.position.desc())
-            .limit(PAGE)
-            for index, (repo, branch) in enumerate(keys)
+        items: list[Item] = [
+            (None, {"item": index, "repo": repo, "branch": branch, "below": position[key]})
+            for index, key in enumerate(keys)
+            for repo, branch in [key]
         ]
         pages: dict[int, list[Row]] = {index: [] for index in range(len(keys))}
-        for row in _bounded(session, parts):
-            pages[row[0]].append(row)
+        for result in _read(session, _branch_pages_shape, items):
+            for row in result:
+                pages[row[0]].append(row)
         for index, key in enumerate(keys):
             page = sorted(pages[index], key=lambda row: -row[1])
             sha = next((row[2] for row in page if not row[3]), None)
@@ -453,23 +544,35 @@ def _branches_last_good(
     return {key: _commit_version(key[0], sha, links) for key, sha in passing.items()}
 
 
+def _branch_pages_shape(variants: tuple[Hashable, ...]) -> Select:
+    failures = func.sum(case((BuildResult.passed, 0), else_=1))
+    parts = []
+    for index in range(len(variants)):
+        repo, branch, below = _bound(index, "repo", "branch", "below")
+        parts.append(
+            select(_item_label(index), BuildResult.position, BuildResult.sha, failures)
+            .where(
+                BuildResult.repo == repo,
+                BuildResult.branch == branch,
+                BuildResult.position < below,
+            )
+            .group_by(BuildResult.position, BuildResult.sha)
+            .order_by(BuildResult.position.desc())
+            .limit(PAGE)
+        )
+    return _union(parts)
+
+
 def _last_successes(session: Session, failed: Sequence[Event]) -> dict[int, Row]:
     """Each failed deployment's environment's newest successful deployment before it (among
     its repository's HISTORY_DEPLOYS before it), by the failed one's id."""
-    parts = [
-        select(Event.id)
-        .where(
-            Event.repo == current.repo,
-            Event.kind == "deployment",
-            Event.occurred_at <= current.occurred_at,
-            Event.id != current.id,
-        )
-        .order_by(Event.occurred_at.desc(), Event.id.desc())
-        .limit(HISTORY_DEPLOYS)
+    items: list[Item] = [
+        (None, {"repo": current.repo, "at": current.occurred_at, "id": current.id})
         for current in failed
     ]
     by_repo: dict[str, list[Row]] = {}
-    for row in sorted(_deploys_in(session, parts), key=_timeline, reverse=True):
+    deploys = _deploys_in(session, _successes_shape, items)
+    for row in sorted(deploys, key=_timeline, reverse=True):
         by_repo.setdefault(row.repo, []).append(row)
     found: dict[int, Row] = {}
     for current in failed:
@@ -491,6 +594,24 @@ def _last_successes(session: Session, failed: Sequence[Event]) -> dict[int, Row]
     return found
 
 
+def _successes_shape(variants: tuple[Hashable, ...]) -> Select:
+    parts = []
+    for index in range(len(variants)):
+        repo, moment, ident = _bound(index, "repo", "at", "id")
+        parts.append(
+            select(Event.id)
+            .where(
+                Event.repo == repo,
+                Event.kind == "deployment",
+                Event.occurred_at <= moment,
+                Event.id != ident,
+            )
+            .order_by(Event.occurred_at.desc(), Event.id.desc())
+            .limit(HISTORY_DEPLOYS)
+        )
+    return _deploys_of(parts)
+
+
 def _timeline(event: Row) -> tuple[datetime, int]:
     return event.occurred_at, event.id
 
@@ -504,7 +625,7 @@ def _commits_between(
     known = [(bad, good) for bad, good in pairs if good and good.sha and bad.sha]
     links.prefetch_commits([(e.repo, e.sha) for pair in known for e in pair])
     found: dict[int, int] = {}
-    parts = []
+    items: list[Item] = []
     for bad, good in known:
         ends = links.commits.get((bad.repo, good.sha)), links.commits.get((bad.repo, bad.sha))
         if not (ends[0] and ends[1]):
@@ -512,24 +633,35 @@ def _commits_between(
         if good.sha == bad.sha:
             found[bad.id] = 0
             continue
-        parts.append(
-            select(literal(bad.id).label("item"), Event.id)
-            .where(
-                Event.repo == bad.repo,
-                Event.kind.in_(COMMIT_KINDS),
-                Event.id > ends[0][0],
-                Event.id <= ends[1][0],
-                *([Event.branch == bad.branch] if bad.branch else []),
-            )
-            .limit(AHEAD_LIMIT + 1)
-        )
-    for item, _ in _bounded(session, parts):
-        found[item] = found.get(item, 0) + 1
+        values = {"item": bad.id, "repo": bad.repo, "low": ends[0][0], "high": ends[1][0]}
+        items.append((bool(bad.branch), values | ({"branch": bad.branch} if bad.branch else {})))
+    for result in _read(session, _ahead_shape, items):
+        for item, _ in result:
+            found[item] = found.get(item, 0) + 1
     for bad, good in known:
         ends = links.commits.get((bad.repo, good.sha)), links.commits.get((bad.repo, bad.sha))
         if ends[0] and ends[1]:
             found.setdefault(bad.id, 0)
     return found
+
+
+def _ahead_shape(variants: tuple[Hashable, ...]) -> Select:
+    """The commits after `low` up to `high`; on the item's branch when it has one."""
+    parts = []
+    for index, on_branch in enumerate(variants):
+        repo, low, high = _bound(index, "repo", "low", "high")
+        parts.append(
+            select(_item_label(index), Event.id)
+            .where(
+                Event.repo == repo,
+                Event.kind.in_(COMMIT_KINDS),
+                Event.id > low,
+                Event.id <= high,
+                *([Event.branch == _bound(index, "branch")[0]] if on_branch else []),
+            )
+            .limit(AHEAD_LIMIT + 1)
+        )
+    return _union(parts)
 
 
 def _commit_version(repo: str, sha: str, links: _RepoLinks) -> Version:

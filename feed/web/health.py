@@ -10,7 +10,6 @@ from flask import Blueprint, Response, jsonify, render_template, url_for
 from sqlalchemy.orm import Session
 
 from feed import health, pulls
-from feed.builds import Placed
 from feed.models import PullRequest
 from feed.state import shiplog_state
 from feed.timefmt import iso_utc
@@ -136,5 +135,5 @@ def _version(version: health.Version | None, now: datetime | None) -> dict[str, 
     }
 
 
-def _mark(commit: Placed) -> dict[str, Any]:
+def _mark(commit: health.Mark) -> dict[str, Any]:
     return {"sha": commit.sha, "verdict": commit.verdict}

@@ -128,6 +128,13 @@ def test_a_failed_deploy_shows_the_last_good_one_and_how_far_ahead(client: Flask
     page = client.get("/health").get_data(as_text=True)
     assert "Failed deployments" in page and "the failed one is 3 commits and 2 h ahead" in page
 
+    # A deploy still in progress is not finished, and another environment's success is its own.
+    deliver(client, "deployment_status", deployment(5, E, "in_progress", "2026-11-20T13:10:00Z"))
+    staging = deployment(6, E, "success", "2026-11-20T13:20:00Z", environment="staging")
+    deliver(client, "deployment_status", staging)
+    [env] = client.get("/api/health").json["environments"]
+    assert (env["environment"], env["state"], env["sha"]) == ("production", "error", D)
+
     # A good deploy after it: production is no longer broken.
     deliver(client, "deployment_status", deployment(4, E, "success", "2026-11-20T13:30:00Z"))
     assert client.get("/api/health").json["environments"] == []
