@@ -233,6 +233,7 @@ def open_breaks(session: Session) -> list[Event]:
     return list(session.scalars(open_breaks_query()))
 
 
+@lru_cache(maxsize=1)  # the same statement every time: made once
 def open_breaks_query() -> Select[tuple[Event]]:
     """The breaks with no fix: by the kind index, and the uid index for each fix."""
     fixed = aliased(Event)
@@ -337,6 +338,7 @@ def failed_environments(session: Session, links: _RepoLinks | None = None) -> li
     return found
 
 
+@lru_cache(maxsize=1)  # the same statement every time: made once
 def _failed_deploys_query() -> Select[tuple[int]]:
     """The ids of the deployments that are their environment's last finished one among the
     newest RECENT_DEPLOYS, and failed: sorted out in the database, which reads the two
@@ -505,7 +507,12 @@ def _ranges_shape(variants: tuple[Hashable, ...]) -> Select:
 def _events_by_id(session: Session, ids: set[int]) -> dict[int, Event]:
     if not ids:
         return {}
-    return {e.id: e for e in session.scalars(select(Event).where(Event.id.in_(sorted(ids))))}
+    return {e.id: e for e in session.scalars(_events_by_id_query(), {"ids": sorted(ids)})}
+
+
+@lru_cache(maxsize=1)
+def _events_by_id_query() -> Select[tuple[Event]]:
+    return select(Event).where(Event.id.in_(bindparam("ids", expanding=True)))
 
 
 def _branches_last_good(
@@ -676,6 +683,20 @@ def _deploy_version(event: Event | Row, links: _RepoLinks) -> Version:
     return Version(sha, event.occurred_at, links.commit(event.repo, sha), event.id)
 
 
+@lru_cache(maxsize=1)
+def _repo_urls_query() -> Select[tuple[str, str | None]]:
+    return select(Repo.full_name, Repo.html_url).where(
+        Repo.full_name.in_(bindparam("names", expanding=True))
+    )
+
+
+@lru_cache(maxsize=1)
+def _commits_query() -> Select[tuple[int, datetime, str, str | None, str]]:
+    return select(Event.id, Event.occurred_at, Event.repo, Event.sha, Event.kind).where(
+        Event.sha.in_(bindparam("shas", expanding=True))
+    )
+
+
 class _RepoLinks:
     """Links to commits on GitHub and the commits' ids and times, each read in one query
     for all the repositories and commits asked at once."""
@@ -691,9 +712,7 @@ class _RepoLinks:
         if not new:
             return
         self._urls |= dict.fromkeys(new)
-        rows = self._session.execute(
-            select(Repo.full_name, Repo.html_url).where(Repo.full_name.in_(new))
-        )
+        rows = self._session.execute(_repo_urls_query(), {"names": new})
         self._urls |= {name: url for name, url in rows}
 
     def prefetch_commits(self, pairs: Sequence[tuple[str, str]]) -> None:
@@ -703,11 +722,7 @@ class _RepoLinks:
         if not new:
             return
         self._asked |= new
-        rows = self._session.execute(
-            select(Event.id, Event.occurred_at, Event.repo, Event.sha, Event.kind).where(
-                Event.sha.in_(sorted({sha for _, sha in new}))
-            )
-        )
+        rows = self._session.execute(_commits_query(), {"shas": sorted({sha for _, sha in new})})
         for event_id, at, repo, sha, kind in rows:
             known = self.commits.get((repo, sha))
             if (repo, sha) in new and kind in COMMIT_KINDS and (not known or event_id < known[0]):
