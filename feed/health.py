@@ -645,8 +645,7 @@ def _commits_between(
         values = {"item": bad.id, "repo": bad.repo, "low": ends[0][0], "high": ends[1][0]}
         items.append((bool(bad.branch), values | ({"branch": bad.branch} if bad.branch else {})))
     for result in _read(session, _ahead_shape, items):
-        for item, _ in result:
-            found[item] = found.get(item, 0) + 1
+        found |= {item: count for item, count in result}
     for bad, good in known:
         ends = links.commits.get((bad.repo, good.sha)), links.commits.get((bad.repo, bad.sha))
         if ends[0] and ends[1]:
@@ -655,7 +654,8 @@ def _commits_between(
 
 
 def _ahead_shape(variants: tuple[Hashable, ...]) -> Select:
-    """The commits after `low` up to `high`; on the item's branch when it has one."""
+    """How many commits lie after `low` up to `high` (on the item's branch when it has
+    one), counted to AHEAD_LIMIT + 1 in the database, a row an item."""
     parts = []
     for index, on_branch in enumerate(variants):
         repo, low, high = _bound(index, "repo", "low", "high")
@@ -670,7 +670,8 @@ def _ahead_shape(variants: tuple[Hashable, ...]) -> Select:
             )
             .limit(AHEAD_LIMIT + 1)
         )
-    return _union(parts)
+    commits = _union(parts).subquery()
+    return select(commits.c.item, func.count()).group_by(commits.c.item)
 
 
 def _commit_version(repo: str, sha: str, links: _RepoLinks) -> Version:
