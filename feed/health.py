@@ -12,7 +12,6 @@ from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from itertools import islice
 from typing import Any
 
 from sqlalchemy import (
@@ -576,39 +575,35 @@ def _last_successes(session: Session, failed: Sequence[Event]) -> dict[int, Row]
     """Each failed deployment's environment's newest successful deployment before it (among
     its repository's HISTORY_DEPLOYS before it), by the failed one's id."""
     items: list[Item] = [
-        (None, {"repo": current.repo, "at": current.occurred_at, "id": current.id})
+        (
+            None,
+            {
+                "item": current.id,
+                "repo": current.repo,
+                "at": current.occurred_at,
+                "id": current.id,
+                "environment": str((current.data or {}).get("environment")),
+            },
+        )
         for current in failed
     ]
-    by_repo: dict[str, list[Row]] = {}
-    deploys = _deploys_in(session, _successes_shape, items)
-    for row in sorted(deploys, key=_timeline, reverse=True):
-        by_repo.setdefault(row.repo, []).append(row)
-    found: dict[int, Row] = {}
-    for current in failed:
-        name = str(current.data.get("environment"))
-        earlier = (
-            e
-            for e in by_repo.get(current.repo, [])
-            if e.occurred_at <= current.occurred_at and e.id != current.id
-        )
-        for event in islice(earlier, HISTORY_DEPLOYS):
-            data = event.data or {}
-            if (
-                str(data.get("environment")) == name
-                and data.get("state") == "success"
-                and event.sha
-            ):
-                found[current.id] = event
-                break
-    return found
+    return {row.item: row for result in _read(session, _successes_shape, items) for row in result}
 
 
 def _successes_shape(variants: tuple[Hashable, ...]) -> Select:
+    """Each item's success, picked in the database from the repository's deployments before
+    it (their environment and state read there: decoding each document cost more)."""
     parts = []
     for index in range(len(variants)):
-        repo, moment, ident = _bound(index, "repo", "at", "id")
-        parts.append(
-            select(Event.id)
+        repo, moment, ident, environment = _bound(index, "repo", "at", "id", "environment")
+        earlier = (
+            select(
+                Event.id,
+                Event.occurred_at,
+                Event.sha,
+                Event.data["environment"].as_string().label("environment"),
+                Event.data["state"].as_string().label("state"),
+            )
             .where(
                 Event.repo == repo,
                 Event.kind == "deployment",
@@ -617,8 +612,23 @@ def _successes_shape(variants: tuple[Hashable, ...]) -> Select:
             )
             .order_by(Event.occurred_at.desc(), Event.id.desc())
             .limit(HISTORY_DEPLOYS)
+            .subquery()
         )
-    return _deploys_of(parts)
+        parts.append(
+            select(_item_label(index), earlier.c.id)
+            .where(
+                earlier.c.environment == environment,
+                earlier.c.state == "success",
+                earlier.c.sha.is_not(None),
+                earlier.c.sha != "",
+            )
+            .order_by(earlier.c.occurred_at.desc(), earlier.c.id.desc())
+            .limit(1)
+        )
+    found = _union(parts).subquery()
+    return (
+        select(found.c.item, *DEPLOY_COLUMNS).select_from(Event).join(found, found.c.id == Event.id)
+    )
 
 
 def _timeline(event: Row) -> tuple[datetime, int]:

@@ -120,6 +120,9 @@ def test_a_failed_deploy_shows_the_last_good_one_and_how_far_ahead(client: Flask
     ]:
         response = deliver(client, "deployment_status", deployment(ident, sha, state, at))
         assert response.status_code == 200, response.json
+    # A later success elsewhere is not production's last good deploy.
+    elsewhere = deployment(7, B, "success", "2026-11-20T11:30:00Z", environment="staging")
+    assert deliver(client, "deployment_status", elsewhere).status_code == 200
     [env] = client.get("/api/health").json["environments"]
     assert (env["environment"], env["state"], env["sha"]) == ("production", "error", D)
     assert env["last_good"]["sha"] == A
