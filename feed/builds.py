@@ -182,17 +182,17 @@ def transitions(health: Health) -> list[EventRecord]:
     records: list[EventRecord] = []
     state, good, bad = "unknown", None, None
     for commit in health.commits:
-        verdict = commit.verdict
-        if verdict == "flaky":
+        seen = commit.verdict
+        if seen == "flaky":
             continue
-        if verdict == "failing" and state == "passing":
+        if seen == "failing" and state == "passing":
             bad = commit
             records.append(_broken(health, good, commit))
-        elif verdict == "passing" and state == "failing" and good is not None and bad:
+        elif seen == "passing" and state == "failing" and good is not None and bad:
             records.append(_fixed(health, good, bad, commit))
-        if verdict == "passing":
+        if seen == "passing":
             good = commit
-        state = verdict
+        state = seen
     return records
 
 
