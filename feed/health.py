@@ -44,6 +44,9 @@ PRODUCTION = ("production", "prod")
 BROKEN_PREFIX = "build_broken:"
 # What a deployment is read with when only its state, environment and version are needed.
 DEPLOY_COLUMNS = (Event.id, Event.repo, Event.branch, Event.sha, Event.occurred_at, Event.data)
+# A deployment's environment and state, read by the database from its document.
+DEPLOY_ENVIRONMENT = Event.data["environment"].as_string()
+DEPLOY_STATE = Event.data["state"].as_string()
 UNION_CHUNK = 200  # bounded selects sent as one UNION ALL (SQLite allows 500 terms)
 
 
@@ -311,7 +314,7 @@ def failed_environments(session: Session, links: _RepoLinks | None = None) -> li
     links = links or _RepoLinks(session)
     events = _events_by_id(session, set(session.scalars(_failed_deploys_query())))
     failed = sorted(
-        ((e.repo, str((e.data or {}).get("environment")), e) for e in events.values()),
+        ((e.repo, _environment(e), e) for e in events.values()),
         key=lambda found: found[:2],
     )
     links.prefetch_repos({repo for repo, _, _ in failed})
@@ -344,11 +347,13 @@ def _failed_deploys_query() -> Select[tuple[int]]:
     """The ids of the deployments that are their environment's last finished one among the
     newest RECENT_DEPLOYS, and failed: sorted out in the database, which reads the two
     fields of each document where Python would decode them all."""
-    environment = Event.data["environment"].as_string()
-    state = Event.data["state"].as_string()
     recent = (
         select(
-            Event.id, Event.repo, Event.occurred_at, environment.label("env"), state.label("state")
+            Event.id,
+            Event.repo,
+            Event.occurred_at,
+            DEPLOY_ENVIRONMENT.label("env"),
+            DEPLOY_STATE.label("state"),
         )
         .where(Event.kind == "deployment")
         .order_by(Event.occurred_at.desc(), Event.id.desc())
@@ -582,7 +587,7 @@ def _last_successes(session: Session, failed: Sequence[Event]) -> dict[int, Row]
                 "repo": current.repo,
                 "at": current.occurred_at,
                 "id": current.id,
-                "environment": str((current.data or {}).get("environment")),
+                "environment": _environment(current),
             },
         )
         for current in failed
@@ -601,8 +606,8 @@ def _successes_shape(variants: tuple[Hashable, ...]) -> Select:
                 Event.id,
                 Event.occurred_at,
                 Event.sha,
-                Event.data["environment"].as_string().label("environment"),
-                Event.data["state"].as_string().label("state"),
+                DEPLOY_ENVIRONMENT.label("environment"),
+                DEPLOY_STATE.label("state"),
             )
             .where(
                 Event.repo == repo,
@@ -629,6 +634,11 @@ def _successes_shape(variants: tuple[Hashable, ...]) -> Select:
     return (
         select(found.c.item, *DEPLOY_COLUMNS).select_from(Event).join(found, found.c.id == Event.id)
     )
+
+
+def _environment(deployment: Event) -> str:
+    """The deployment's environment as the page names it ("None" when it has none)."""
+    return str((deployment.data or {}).get("environment"))
 
 
 def _timeline(event: Row) -> tuple[datetime, int]:
