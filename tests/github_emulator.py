@@ -270,9 +270,9 @@ class Emulator:
 
     def _send(self, method, path, status, data, *, extra=None, raw: bytes | None = None):
         with self.lock:
+            if self.now() >= self.reset_at:  # a new window, told on every answer
+                self.remaining, self.reset_at = self.limit, self.now() + 3600
             if status != 304 and not path.startswith("/app/"):
-                if self.now() >= self.reset_at:
-                    self.remaining, self.reset_at = self.limit, self.now() + 3600
                 self.remaining = max(self.remaining - 1, 0)
             self.requests.append((method, path, status))
             headers = {

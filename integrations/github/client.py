@@ -202,9 +202,14 @@ class GitHubClient:
 
     def _check_reserve(self, *, conditional: bool) -> None:
         remaining, reset = self.rate()
-        if remaining < 0 or reset <= datetime.now(UTC):
+        now = datetime.now(UTC)
+        if remaining == 0 and now < reset + RESET_MARGIN:
+            # GitHub's reset is in whole seconds by its clock: until a margin past it, asking
+            # would only be refused again, once per client.
+            raise RateLimited(reset + RESET_MARGIN, "primary rate limit exhausted")
+        if remaining < 0 or reset <= now:
             return  # nothing known yet, or the window has already reset
-        if remaining == 0 or (remaining <= self.reserve and not conditional):
+        if remaining <= self.reserve and not conditional:
             raise RateLimited(
                 reset, f"rate limit: {remaining} requests left (reserve {self.reserve})"
             )

@@ -568,3 +568,33 @@ def test_clients_sharing_a_budget_keep_the_reserve_together(gh_app, emulator) ->
     finally:
         for client in (first, second, alone):
             client.close()
+
+
+def test_a_spent_limit_holds_past_a_reset_that_only_looks_past(gh_app, emulator) -> None:
+    """GitHub gives the reset in whole seconds by its own clock; when that moment looks past to
+    us but GitHub still refuses, the clients sharing a budget wait a margin instead of each
+    asking once more and being told."""
+    from integrations.github.client import GitHubClient, RateBudget
+
+    emulator.repo("acme/api").push("main", *make_commits(1, start=START))
+    sha = emulator.repo("acme/api").branches["main"][0].sha
+    while time.time() % 1 > 0.5:  # early in a second, so that a second's margin is ahead
+        time.sleep(0.05)
+    now = time.time()
+    emulator.exhaust(reset_in=int(now) + 0.9 - now)  # told as this whole second: past already
+    budget = RateBudget()
+    settings = client_settings(shiplog_state(gh_app).settings)
+    first, second = GitHubClient(settings, budget), GitHubClient(settings, budget)
+    try:
+        with pytest.raises(RateLimited, match="exhausted") as told:
+            first.commit("acme/api", sha)
+        assert told.value.resume_at > datetime.now(UTC)
+        assert emulator.requests[-1][2] == 403
+        before = emulator.counted
+        with pytest.raises(RateLimited, match="exhausted") as held:
+            second.commit("acme/api", sha)
+        assert emulator.counted == before  # held without asking GitHub
+        assert held.value.resume_at > datetime.fromtimestamp(int(emulator.reset_at), UTC)
+    finally:
+        for client in (first, second):
+            client.close()
