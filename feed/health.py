@@ -8,16 +8,15 @@ whole. Environments are read from the newest deployments (`RECENT_DEPLOYS`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
+    FromClause,
     Integer,
-    Result,
     Row,
     Select,
     bindparam,
@@ -26,11 +25,11 @@ from sqlalchemy import (
     func,
     literal,
     select,
-    union_all,
 )
 from sqlalchemy.orm import Session, aliased
 
 from feed.builds import COMMIT_KINDS, PAGE, Suspect, verdict
+from feed.lookup import Lookup, Values, read
 from feed.models import BuildResult, Event, Incident, Repo
 
 STRIP = 20  # commits shown in a check's strip of recent results
@@ -47,7 +46,6 @@ DEPLOY_COLUMNS = (Event.id, Event.repo, Event.branch, Event.sha, Event.occurred_
 # A deployment's environment and state, read by the database from its document.
 DEPLOY_ENVIRONMENT = Event.data["environment"].as_string()
 DEPLOY_STATE = Event.data["state"].as_string()
-UNION_CHUNK = 200  # bounded selects sent as one UNION ALL (SQLite allows 500 terms)
 
 
 @dataclass(frozen=True)
@@ -187,49 +185,6 @@ def report(session: Session, now: datetime) -> Report:
     )
 
 
-# One item of a bounded read: the variant of its part's shape, and the values it binds.
-Item = tuple[Hashable, Mapping[str, Any]]
-# Makes a whole statement from its items' variants, binding item i's values as `name_i`.
-Shape = Callable[[tuple[Hashable, ...]], Select]
-
-
-def _read(session: Session, shape: Shape, items: Sequence[Item]) -> Iterator[Result]:
-    """The results of `shape` over `items`, UNION_CHUNK items a statement.
-
-    The statement depends only on the items' variants, so it is made once per list of
-    them (`_statement`) and a request only binds its values: building and keying the
-    selects of a few hundred items cost more than the database took to answer them."""
-    for start in range(0, len(items), UNION_CHUNK):
-        chunk = items[start : start + UNION_CHUNK]
-        values = {
-            f"{name}_{index}": value
-            for index, (_, bound) in enumerate(chunk)
-            for name, value in bound.items()
-        }
-        yield session.execute(_statement(shape, tuple(variant for variant, _ in chunk)), values)
-
-
-@lru_cache(maxsize=256)
-def _statement(shape: Shape, variants: tuple[Hashable, ...]) -> Select:
-    return shape(variants)
-
-
-def _bound(index: int, *names: str) -> list[BindParameter[Any]]:
-    """Item `index`'s parameters `names`, as `_read` binds them."""
-    return [bindparam(f"{name}_{index}") for name in names]
-
-
-def _item_label(index: int) -> Any:
-    return bindparam(f"item_{index}", type_=Integer).label("item")
-
-
-def _union(parts: Sequence[Select]) -> Select:
-    """`parts` as one UNION ALL (each part kept whole in a subquery, as SQLite takes no
-    LIMIT on a compound's member)."""
-    chunk = [select(*part.subquery().c) for part in parts]
-    return union_all(*chunk) if len(chunk) > 1 else chunk[0]
-
-
 def open_breaks(session: Session) -> list[Event]:
     """Every `build_broken` event not yet followed by its `build_fixed`, oldest first."""
     return list(session.scalars(open_breaks_query()))
@@ -258,10 +213,10 @@ def strips(
         key: {} for key in checks
     }
     items = [
-        (None, {"repo": repo, "branch": branch, "check": check})
+        {"repo": repo, "branch": branch, "check": check}
         for repo, branch, check in dict.fromkeys(checks)
     ]
-    for rows in _read(session, _strips_shape, items):
+    for rows in read(session, STRIPS, items):
         for repo, branch, check, position, sha, passed in rows:
             commits = found[(repo, branch or "", check)]
             commits.setdefault(position or 0, (sha, set()))[1].add(passed)
@@ -271,25 +226,36 @@ def strips(
     }
 
 
-def _strips_shape(variants: tuple[Hashable, ...]) -> Select:
-    parts = []
-    for index in range(len(variants)):
-        repo, branch, check = _bound(index, "repo", "branch", "check")
-        newest = strip_positions_query(repo, branch, check).subquery()
-        parts.append(
-            select(BuildResult.id).where(
-                BuildResult.repo == repo,
-                BuildResult.branch == branch,
-                BuildResult.check == check,
-                BuildResult.position >= select(func.min(newest.c.position)).scalar_subquery(),
-            )
-        )
+def _strip_part(values: Values) -> Select:
+    """The ids of a check's results on its newest STRIP commits."""
+    repo, branch, check = values["repo"], values["branch"], values["check"]
+    newest = values.inner(strip_positions_query(repo, branch, check)).subquery()
+    return select(BuildResult.id).where(
+        BuildResult.repo == repo,
+        BuildResult.branch == branch,
+        BuildResult.check == check,
+        BuildResult.position >= select(func.min(newest.c.position)).scalar_subquery(),
+    )
+
+
+def _strip_rows(found: FromClause) -> Select:
     columns = (BuildResult.repo, BuildResult.branch, BuildResult.check, BuildResult.position)
     return (
         select(*columns, BuildResult.sha, BuildResult.passed)
-        .where(BuildResult.id.in_(_union(parts)))
+        .where(BuildResult.id.in_(select(found.c.id)))
         .order_by(BuildResult.position, BuildResult.id)
     )
+
+
+STRIPS = Lookup(
+    (
+        ("repo", BuildResult.repo.type),
+        ("branch", BuildResult.branch.type),
+        ("check", BuildResult.check.type),
+    ),
+    _strip_part,
+    _strip_rows,
+)
 
 
 def strip_positions_query(repo: Any, branch: Any, check: Any) -> Select[tuple[int | None]]:
@@ -386,7 +352,7 @@ def last_deploys_before(
     """`last_deploy_before` for each of `moments`, read in one statement."""
     links = links or _RepoLinks(session)
     moments = sorted(set(moments))
-    deploys = _deploys_in(session, _deploys_before_shape, [(None, {"at": m}) for m in moments])
+    deploys = _deploys_in(session, DEPLOYS_BEFORE, [{"at": m} for m in moments])
     deploys.sort(key=_timeline, reverse=True)
     found: dict[datetime, LastDeploy | None] = {}
     for moment in moments:
@@ -406,32 +372,30 @@ def last_deploys_before(
     return found
 
 
-def _deploys_before_shape(variants: tuple[Hashable, ...]) -> Select:
-    parts = []
-    for index in range(len(variants)):
-        (moment,) = _bound(index, "at")
-        parts.append(
-            select(Event.id)
-            .where(Event.kind == "deployment", Event.occurred_at <= moment)
-            .order_by(Event.occurred_at.desc(), Event.id.desc())
-            .limit(HISTORY_DEPLOYS)
-        )
-    return _deploys_of(parts)
+def _deploys_before_part(values: Values) -> Select:
+    return (
+        select(Event.id)
+        .where(Event.kind == "deployment", Event.occurred_at <= values["at"])
+        .order_by(Event.occurred_at.desc(), Event.id.desc())
+        .limit(HISTORY_DEPLOYS)
+    )
 
 
-def _deploys_in(session: Session, shape: Shape, items: Sequence[Item]) -> list[Row]:
-    """The deployments `shape` finds for `items`, as rows of DEPLOY_COLUMNS (whole events
-    would cost more to build than to read)."""
+def _deploys_of(found: FromClause) -> Select:
+    """DEPLOY_COLUMNS of the events whose ids the parts found (whole events would cost
+    more to build than to read)."""
+    return select(*DEPLOY_COLUMNS).where(Event.id.in_(select(found.c.id)))
+
+
+DEPLOYS_BEFORE = Lookup((("at", Event.occurred_at.type),), _deploys_before_part, _deploys_of)
+
+
+def _deploys_in(session: Session, lookup: Lookup, items: Sequence[Mapping[str, Any]]) -> list[Row]:
+    """The deployments `lookup` finds for `items`, each once."""
     found: dict[int, Row] = {}
-    for rows in _read(session, shape, items):
+    for rows in read(session, lookup, items):
         found |= {row.id: row for row in rows}
     return list(found.values())
-
-
-def _deploys_of(parts: Sequence[Select]) -> Select:
-    """DEPLOY_COLUMNS of the events whose ids `parts` (bounded, indexed selects of one id
-    column) find."""
-    return select(*DEPLOY_COLUMNS).where(Event.id.in_(_union(parts)))
 
 
 def _failings(session: Session, breaks: Sequence[Event], links: _RepoLinks) -> list[Failing]:
@@ -469,21 +433,18 @@ def _ranges(
     of its range (after the last good commit, up to the first failing one) and how many it
     holds. Walked by id, the primary key: `coalesce` keeps the planner off the repository
     and branch indexes, which would read all of a busy branch."""
-    items: list[Item] = [
-        (
-            None,
-            {
-                "item": index,
-                "good": good.event_id,
-                "bad": bad.event_id,
-                "repo": event.repo,
-                "branch": event.branch or "",
-            },
-        )
+    items = [
+        {
+            "item": index,
+            "good": good.event_id,
+            "bad": bad.event_id,
+            "repo": event.repo,
+            "branch": event.branch or "",
+        }
         for index, (event, (good, bad)) in enumerate(zip(breaks, ends, strict=True))
         if good and bad and good.event_id and bad.event_id
     ]
-    rows = [row for result in _read(session, _ranges_shape, items) for row in result]
+    rows = [row for result in read(session, RANGES, items) for row in result]
     events = _events_by_id(session, {event_id for _, event_id, _ in rows})
     found: dict[int, tuple[list[Event], int]] = {}
     for index, event_id, total in sorted(rows, key=lambda row: (row[0], row[1])):
@@ -491,23 +452,32 @@ def _ranges(
     return found
 
 
-def _ranges_shape(variants: tuple[Hashable, ...]) -> Select:
-    parts = []
-    for index in range(len(variants)):
-        good, bad, repo, branch = _bound(index, "good", "bad", "repo", "branch")
-        parts.append(
-            select(_item_label(index), Event.id, func.count().over().label("total"))
-            .where(
-                Event.id > good,
-                Event.id <= bad,
-                func.coalesce(Event.repo, "") == repo,
-                func.coalesce(Event.kind, "").in_(COMMIT_KINDS),
-                (func.coalesce(Event.branch, "") == branch) | (Event.id == bad),
-            )
-            .order_by(Event.id)
-            .limit(SUSPECTS_SHOWN)
+def _range_part(values: Values) -> Select:
+    bad = values["bad"]
+    return (
+        select(values["item"].label("item"), Event.id, func.count().over().label("total"))
+        .where(
+            Event.id > values["good"],
+            Event.id <= bad,
+            func.coalesce(Event.repo, "") == values["repo"],
+            func.coalesce(Event.kind, "").in_(COMMIT_KINDS),
+            (func.coalesce(Event.branch, "") == values["branch"]) | (Event.id == bad),
         )
-    return _union(parts)
+        .order_by(Event.id)
+        .limit(SUSPECTS_SHOWN)
+    )
+
+
+RANGES = Lookup(
+    (
+        ("item", Integer()),
+        ("good", Event.id.type),
+        ("bad", Event.id.type),
+        ("repo", Event.repo.type),
+        ("branch", Event.branch.type),
+    ),
+    _range_part,
+)
 
 
 def _events_by_id(session: Session, ids: set[int]) -> dict[int, Event]:
@@ -535,13 +505,13 @@ def _branches_last_good(
     passing: dict[tuple[str, str], str] = {}
     while position:
         keys = sorted(position)
-        items: list[Item] = [
-            (None, {"item": index, "repo": repo, "branch": branch, "below": position[key]})
+        items = [
+            {"item": index, "repo": repo, "branch": branch, "below": position[key]}
             for index, key in enumerate(keys)
             for repo, branch in [key]
         ]
         pages: dict[int, list[Row]] = {index: [] for index in range(len(keys))}
-        for result in _read(session, _branch_pages_shape, items):
+        for result in read(session, BRANCH_PAGES, items):
             for row in result:
                 pages[row[0]].append(row)
         for index, key in enumerate(keys):
@@ -557,83 +527,97 @@ def _branches_last_good(
     return {key: _commit_version(key[0], sha, links) for key, sha in passing.items()}
 
 
-def _branch_pages_shape(variants: tuple[Hashable, ...]) -> Select:
+def _branch_page_part(values: Values) -> Select:
+    """A page of the branch's commits below a position, each with its failed results."""
     failures = func.sum(case((BuildResult.passed, 0), else_=1))
-    parts = []
-    for index in range(len(variants)):
-        repo, branch, below = _bound(index, "repo", "branch", "below")
-        parts.append(
-            select(_item_label(index), BuildResult.position, BuildResult.sha, failures)
-            .where(
-                BuildResult.repo == repo,
-                BuildResult.branch == branch,
-                BuildResult.position < below,
-            )
-            .group_by(BuildResult.position, BuildResult.sha)
-            .order_by(BuildResult.position.desc())
-            .limit(PAGE)
+    return (
+        select(values["item"].label("item"), BuildResult.position, BuildResult.sha, failures)
+        .where(
+            BuildResult.repo == values["repo"],
+            BuildResult.branch == values["branch"],
+            BuildResult.position < values["below"],
         )
-    return _union(parts)
+        .group_by(BuildResult.position, BuildResult.sha)
+        .order_by(BuildResult.position.desc())
+        .limit(PAGE)
+    )
+
+
+BRANCH_PAGES = Lookup(
+    (
+        ("item", Integer()),
+        ("repo", BuildResult.repo.type),
+        ("branch", BuildResult.branch.type),
+        ("below", BuildResult.position.type),
+    ),
+    _branch_page_part,
+)
 
 
 def _last_successes(session: Session, failed: Sequence[Event]) -> dict[int, Row]:
     """Each failed deployment's environment's newest successful deployment before it (among
     its repository's HISTORY_DEPLOYS before it), by the failed one's id."""
-    items: list[Item] = [
-        (
-            None,
-            {
-                "item": current.id,
-                "repo": current.repo,
-                "at": current.occurred_at,
-                "id": current.id,
-                "environment": _environment(current),
-            },
-        )
+    items = [
+        {
+            "item": current.id,
+            "repo": current.repo,
+            "at": current.occurred_at,
+            "environment": _environment(current),
+        }
         for current in failed
     ]
-    return {row.item: row for result in _read(session, _successes_shape, items) for row in result}
+    return {row.item: row for result in read(session, SUCCESSES, items) for row in result}
 
 
-def _successes_shape(variants: tuple[Hashable, ...]) -> Select:
-    """Each item's success, picked in the database from the repository's deployments before
+def _success_part(values: Values) -> Select:
+    """The item's success, picked in the database from the repository's deployments before
     it (their environment and state read there: decoding each document cost more)."""
-    parts = []
-    for index in range(len(variants)):
-        repo, moment, ident, environment = _bound(index, "repo", "at", "id", "environment")
-        earlier = (
-            select(
-                Event.id,
-                Event.occurred_at,
-                Event.sha,
-                DEPLOY_ENVIRONMENT.label("environment"),
-                DEPLOY_STATE.label("state"),
-            )
-            .where(
-                Event.repo == repo,
-                Event.kind == "deployment",
-                Event.occurred_at <= moment,
-                Event.id != ident,
-            )
-            .order_by(Event.occurred_at.desc(), Event.id.desc())
-            .limit(HISTORY_DEPLOYS)
-            .subquery()
+    earlier = values.inner(
+        select(
+            Event.id,
+            Event.occurred_at,
+            Event.sha,
+            DEPLOY_ENVIRONMENT.label("environment"),
+            DEPLOY_STATE.label("state"),
         )
-        parts.append(
-            select(_item_label(index), earlier.c.id)
-            .where(
-                earlier.c.environment == environment,
-                earlier.c.state == "success",
-                earlier.c.sha.is_not(None),
-                earlier.c.sha != "",
-            )
-            .order_by(earlier.c.occurred_at.desc(), earlier.c.id.desc())
-            .limit(1)
+        .where(
+            Event.repo == values["repo"],
+            Event.kind == "deployment",
+            Event.occurred_at <= values["at"],
+            Event.id != values["item"],
         )
-    found = _union(parts).subquery()
+        .order_by(Event.occurred_at.desc(), Event.id.desc())
+        .limit(HISTORY_DEPLOYS)
+    ).subquery()
+    return (
+        select(values["item"].label("item"), earlier.c.id)
+        .where(
+            earlier.c.environment == values["environment"],
+            earlier.c.state == "success",
+            earlier.c.sha.is_not(None),
+            earlier.c.sha != "",
+        )
+        .order_by(earlier.c.occurred_at.desc(), earlier.c.id.desc())
+        .limit(1)
+    )
+
+
+def _success_rows(found: FromClause) -> Select:
     return (
         select(found.c.item, *DEPLOY_COLUMNS).select_from(Event).join(found, found.c.id == Event.id)
     )
+
+
+SUCCESSES = Lookup(
+    (
+        ("item", Event.id.type),  # the failed deployment's id
+        ("repo", Event.repo.type),
+        ("at", Event.occurred_at.type),
+        ("environment", Event.repo.type),
+    ),
+    _success_part,
+    _success_rows,
+)
 
 
 def _environment(deployment: Event) -> str:
@@ -654,7 +638,7 @@ def _commits_between(
     known = [(bad, good) for bad, good in pairs if good and good.sha and bad.sha]
     links.prefetch_commits([(e.repo, e.sha) for pair in known for e in pair])
     found: dict[int, int] = {}
-    items: list[Item] = []
+    items: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
     for bad, good in known:
         ends = links.commits.get((bad.repo, good.sha)), links.commits.get((bad.repo, bad.sha))
         if not (ends[0] and ends[1]):
@@ -663,9 +647,10 @@ def _commits_between(
             found[bad.id] = 0
             continue
         values = {"item": bad.id, "repo": bad.repo, "low": ends[0][0], "high": ends[1][0]}
-        items.append((bool(bad.branch), values | ({"branch": bad.branch} if bad.branch else {})))
-    for result in _read(session, _ahead_shape, items):
-        found |= {item: count for item, count in result}
+        items[bool(bad.branch)].append(values | ({"branch": bad.branch} if bad.branch else {}))
+    for on_branch, lookup in ((False, AHEAD), (True, AHEAD_ON_BRANCH)):
+        for result in read(session, lookup, items[on_branch]):
+            found |= {item: count for item, count in result}
     for bad, good in known:
         ends = links.commits.get((bad.repo, good.sha)), links.commits.get((bad.repo, bad.sha))
         if ends[0] and ends[1]:
@@ -673,25 +658,35 @@ def _commits_between(
     return found
 
 
-def _ahead_shape(variants: tuple[Hashable, ...]) -> Select:
-    """How many commits lie after `low` up to `high` (on the item's branch when it has
-    one), counted to AHEAD_LIMIT + 1 in the database, a row an item."""
-    parts = []
-    for index, on_branch in enumerate(variants):
-        repo, low, high = _bound(index, "repo", "low", "high")
-        parts.append(
-            select(_item_label(index), Event.id)
-            .where(
-                Event.repo == repo,
-                Event.kind.in_(COMMIT_KINDS),
-                Event.id > low,
-                Event.id <= high,
-                *([Event.branch == _bound(index, "branch")[0]] if on_branch else []),
-            )
-            .limit(AHEAD_LIMIT + 1)
+def _ahead_part(values: Values) -> Select:
+    """The commits after `low` up to `high` (on the item's branch when it names one), to
+    AHEAD_LIMIT + 1."""
+    on_branch = [Event.branch == values["branch"]] if "branch" in values.columns else []
+    return (
+        select(values["item"].label("item"), Event.id)
+        .where(
+            Event.repo == values["repo"],
+            Event.kind.in_(COMMIT_KINDS),
+            Event.id > values["low"],
+            Event.id <= values["high"],
+            *on_branch,
         )
-    commits = _union(parts).subquery()
-    return select(commits.c.item, func.count()).group_by(commits.c.item)
+        .limit(AHEAD_LIMIT + 1)
+    )
+
+
+def _counted(found: FromClause) -> Select:
+    return select(found.c.item, func.count()).group_by(found.c.item)
+
+
+_AHEAD_VALUES = (
+    ("item", Event.id.type),  # the failed deployment's id
+    ("repo", Event.repo.type),
+    ("low", Event.id.type),
+    ("high", Event.id.type),
+)
+AHEAD = Lookup(_AHEAD_VALUES, _ahead_part, _counted)
+AHEAD_ON_BRANCH = Lookup((*_AHEAD_VALUES, ("branch", Event.branch.type)), _ahead_part, _counted)
 
 
 def _commit_version(repo: str, sha: str, links: _RepoLinks) -> Version:
