@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, render_template, url_for
+from flask import Blueprint, Response, current_app, jsonify, render_template, url_for
+from jinja2 import Template
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from feed import health, pulls
@@ -25,6 +28,20 @@ def health_page() -> str:
     with shiplog_state().db.read() as session:
         found = health.report(session, now)
         return render_template("health.html", report=found, now=now, via=_via(session, found))
+
+
+@blueprint.app_template_global()
+def strip_svg(marks: tuple[health.Mark, ...]) -> Markup:
+    """A check's strip of recent results (`_strip.html`). The strips are the same on every
+    request until a result comes in, and drawing their marks was a third of the page's
+    rendering, so each distinct list of marks is drawn once."""
+    return _drawn(current_app.jinja_env.get_template("_strip.html"), marks)
+
+
+@lru_cache(maxsize=1024)
+def _drawn(template: Template, marks: tuple[health.Mark, ...]) -> Markup:
+    """`marks` drawn by `template` (a changed template file is a new template object)."""
+    return Markup(template.render(marks=marks))  # the template escapes what it shows
 
 
 @blueprint.get("/api/health")
