@@ -21,9 +21,9 @@ from sqlalchemy import (
     Select,
     bindparam,
     case,
-    exists,
     func,
     literal,
+    literal_column,
     select,
 )
 from sqlalchemy.orm import Session, aliased
@@ -192,16 +192,17 @@ def open_breaks(session: Session) -> list[Event]:
 
 @lru_cache(maxsize=1)  # the same statement every time: made once
 def open_breaks_query() -> Select[tuple[Event]]:
-    """The breaks with no fix: by the kind index, and the uid index for each fix (or, as
-    PostgreSQL prefers, the fixes by the kind index, hashed: never every event's uid)."""
-    fixed = aliased(Event)
-    fix_uid = literal("build_fixed:") + func.substr(Event.uid, len(BROKEN_PREFIX) + 1)
-    unfixed = ~exists().where(fixed.kind == "build_fixed", fixed.uid == fix_uid)
-    return (
-        select(Event)
-        .where(Event.kind == "build_broken", unfixed)
-        .order_by(Event.occurred_at, Event.id)
+    """The breaks with no fix. Which ones is answered by the two partial indexes of the
+    breaks' and the fixes' uids (a fix's uid is its break's after the kind), hashed:
+    only the open breaks are read whole."""
+    broken, fixed = aliased(Event), aliased(Event)
+    fix_uid = literal("build_fixed:") + func.substr(broken.uid, len(BROKEN_PREFIX) + 1)
+    # The kinds as literals: a partial index serves only a query that names its condition.
+    fixes = select(fixed.uid).where(fixed.kind == literal_column("'build_fixed'"))
+    still_open = select(broken.id).where(
+        broken.kind == literal_column("'build_broken'"), fix_uid.not_in(fixes)
     )
+    return select(Event).where(Event.id.in_(still_open)).order_by(Event.occurred_at, Event.id)
 
 
 def strips(

@@ -39,6 +39,8 @@ INCIDENT_KINDS = ("incident_opened", "incident_update", "incident_resolved")
 BUILD_KINDS = ("build_broken", "build_fixed")
 REVERTS_WAITING = "reverts_ref IS NOT NULL AND reverts_id IS NULL"
 REVERTS_LINKED = "reverts_id IS NOT NULL"
+BREAKS = "kind = 'build_broken'"
+FIXES = "kind = 'build_fixed'"
 # The kinds that carry files: the store refuses files on any other, so a `path` filter asking
 # only other kinds matches nothing (`Filter.cannot_match`).
 FILE_KINDS = ("commit", "revert")
@@ -151,6 +153,23 @@ class Event(Base):
             "reverts_ref",
             sqlite_where=text(REVERTS_WAITING),
             postgresql_where=text(REVERTS_WAITING),
+        ),
+        # The breaks and the fixes, so that the breaks with no fix are read from these alone
+        # (`feed.health.open_breaks_query`).
+        Index(
+            "ix_events_breaks",
+            "kind",
+            "uid",
+            sqlite_where=text(BREAKS),
+            postgresql_where=text(BREAKS),
+            postgresql_include=["id"],
+        ),
+        Index(
+            "ix_events_fixes",
+            "kind",
+            "uid",
+            sqlite_where=text(FIXES),
+            postgresql_where=text(FIXES),
         ),
     )
 

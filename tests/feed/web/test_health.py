@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
-from sqlalchemy import event
+from sqlalchemy import event, text
 
+from feed.health import open_breaks_query
 from tests.conftest import deliver
 from tests.feed.web.test_incident_pages import incident_id, open_incident
 from tests.integrations.github.test_builds import pushed, run
@@ -247,3 +248,19 @@ def test_the_statements_do_not_grow_with_what_is_broken(client: FlaskClient, db)
     assert {e["ahead_commits"] for e in many["environments"]} == {3}
     assert {f["last_good"]["sha"] for f in many["failing"]} == {A, B}
     assert statements() == few
+
+
+def test_the_open_breaks_are_told_apart_by_the_indexes_of_breaks_and_fixes(db) -> None:
+    """Which breaks have no fix is answered by the two small partial indexes (of the breaks
+    and of the fixes), not by reading every break and fix of the history from the table."""
+    with db.read() as session:
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        if not sqlite:  # the tables are tiny here: only index-only and bitmap scans are left
+            for scan in ("seqscan", "indexscan"):
+                session.execute(text(f"SET LOCAL enable_{scan} = off"))
+        literal = {"literal_binds": True}
+        compiled = open_breaks_query().compile(session.get_bind(), compile_kwargs=literal)
+        explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+        rows = session.connection().exec_driver_sql(explain + str(compiled))
+        plan = "\n".join(str(row[-1]) for row in rows)
+    assert "ix_events_breaks" in plan and "ix_events_fixes" in plan, plan
