@@ -228,10 +228,11 @@ def strips(
 
 
 def _strip_part(values: Values) -> Select:
-    """The ids of a check's results on its newest STRIP commits."""
+    """A check's results on its newest STRIP commits."""
     repo, branch, check = values["repo"], values["branch"], values["check"]
     newest = values.inner(strip_positions_query(repo, branch, check)).subquery()
-    return select(BuildResult.id).where(
+    columns = (BuildResult.repo, BuildResult.branch, BuildResult.check, BuildResult.position)
+    return select(*columns, BuildResult.sha, BuildResult.passed, BuildResult.id).where(
         BuildResult.repo == repo,
         BuildResult.branch == branch,
         BuildResult.check == check,
@@ -240,12 +241,7 @@ def _strip_part(values: Values) -> Select:
 
 
 def _strip_rows(found: FromClause) -> Select:
-    columns = (BuildResult.repo, BuildResult.branch, BuildResult.check, BuildResult.position)
-    return (
-        select(*columns, BuildResult.sha, BuildResult.passed)
-        .where(BuildResult.id.in_(select(found.c.id)))
-        .order_by(BuildResult.position, BuildResult.id)
-    )
+    return select(*list(found.c)[:-1]).order_by(found.c.position, found.c.id)
 
 
 STRIPS = Lookup(
