@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     Row,
     Select,
+    String,
     bindparam,
     case,
     func,
@@ -610,7 +611,7 @@ SUCCESSES = Lookup(
         ("item", Event.id.type),  # the failed deployment's id
         ("repo", Event.repo.type),
         ("at", Event.occurred_at.type),
-        ("environment", Event.repo.type),
+        ("environment", String()),
     ),
     _success_part,
     _success_rows,
