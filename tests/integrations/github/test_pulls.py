@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import event as sql_event
+from sqlalchemy import func, insert, select, text
 
 from app import create_app
+from feed import pulls
 from feed.db import Database
 from feed.models import Event, PullRequest
 from feed.state import shiplog_state
@@ -177,3 +179,49 @@ def test_a_break_s_suspects_and_the_alerts_say_which_pr_brought_them(
     [good, bad, broken] = sorted(sent, key=lambda text: ("Build" in text, "Break it" in text))
     assert "via #" not in good and "<!channel>" not in "".join(sent)
     assert "via #5" in bad and "via #5" in broken
+
+
+def test_a_page_s_prs_are_found_by_index_however_many_are_stored(db: Database) -> None:
+    """Each event's PR is found by its merge sha, its head sha or the `(#n)` its title ends
+    with, through the PR table's indexes: a page never reads every PR stored."""
+    merged = datetime(2026, 11, 1, tzinfo=UTC)
+    with db.write() as session:
+        session.execute(
+            insert(PullRequest),
+            [
+                {
+                    "repo": f"acme/r{n % 3}",
+                    "number": n,
+                    "title": f"Change {n}",
+                    "merge_sha": f"{n:040x}",
+                    "head_sha": f"{n + 10_000:040x}",
+                    "merged_at": merged,
+                }
+                for n in range(1, 301)
+            ],
+        )
+    events = [
+        Event(id=1, kind="commit", repo="acme/r1", sha=f"{4:040x}", title="Merged as 4"),
+        Event(id=2, kind="commit", repo="acme/r2", sha=f"{10_005:040x}", title="Head of 5"),
+        Event(id=3, kind="commit", repo="acme/r0", sha="f" * 40, title="Squashed (#6)"),
+        Event(id=4, kind="commit", repo="acme/r0", sha=f"{7:040x}", title="Another repo's"),
+        Event(id=5, kind="release", repo="acme/r1", sha=f"{4:040x}", title="v1 (#4)"),
+    ]
+    seen: list[tuple[str, Any]] = []
+    listen = lambda *args: "pull_requests" in args[2] and seen.append(args[2:4])  # noqa: E731
+    sql_event.listen(db.engine, "before_cursor_execute", listen)
+    try:
+        with db.read() as session:
+            found = {key: pull.number for key, pull in pulls.via(session, events).items()}
+    finally:
+        sql_event.remove(db.engine, "before_cursor_execute", listen)
+    assert found == {1: 4, 2: 5, 3: 6}  # 7 is acme/r1's; a release is no commit
+    [(statement, parameters)] = seen
+    with db.read() as session:
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        if not sqlite:  # the table is tiny here: rule out reading it whole
+            session.execute(text("SET LOCAL enable_seqscan = off"))
+        explain = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+        rows = session.connection().exec_driver_sql(explain + statement, parameters)
+        plan = "\n".join(str(row[-1]) for row in rows)
+    assert "SCAN pull_requests" not in plan and "Seq Scan on pull_requests" not in plan, plan
