@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import markdown
@@ -52,13 +53,23 @@ URL_SCHEMES = {"http", "https", "mailto"}
 DIRECTION_CONTROLS = [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
 DIRECTION_MARKS = {code: f"<U+{code:04X}>" for code in DIRECTION_CONTROLS}
 MARKDOWN_EXTENSIONS = ["fenced_code", "tables", "sane_lists", "nl2br"]
+# Python-Markdown's time grows faster than the text: 150 ms for 36,000 characters of inline
+# HTML, 1.2 s for 144,000, 5.8 s for 816,000 of plain lines. A message is shown up to here.
+MARKDOWN_LIMIT = 32_000
 
 
+@lru_cache(maxsize=256)
 def render_markdown(source: str) -> Markup:
-    """HTML for untrusted Markdown: no script, no styles, no images, only http(s)/mailto links."""
+    """HTML for untrusted Markdown: no script, no styles, no images, only http(s)/mailto links.
+
+    Text past MARKDOWN_LIMIT is left out, saying how much. The same text is rendered once
+    while it stays among the last 256 (a feed's three formats, a page seen again)."""
     if not source.strip():
         return Markup("")
-    html = markdown.markdown(source, extensions=MARKDOWN_EXTENSIONS, output_format="html")
+    shown, left_out = source[:MARKDOWN_LIMIT], len(source) - MARKDOWN_LIMIT
+    html = markdown.markdown(shown, extensions=MARKDOWN_EXTENSIONS, output_format="html")
+    if left_out > 0:
+        html += f"<p><em>{left_out:,} more characters not shown.</em></p>"
     return Markup(sanitize_html(html))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from feed.render import render_diff, render_markdown, safe_url
+from feed.render import MARKDOWN_LIMIT, render_diff, render_markdown, safe_url
 
 HOSTILE = [
     "<script>alert(1)</script>",
@@ -86,3 +86,16 @@ def test_names_and_diffs_show_direction_controls_instead_of_obeying_them() -> No
     html = render_diff("+access = user\u202e } if admin {\u2066")
     assert "\u202e" not in html and "\u2066" not in html
     assert "&lt;U+202E&gt;" in html
+
+
+def test_a_message_past_the_limit_is_cut_there_and_says_how_much_is_left_out() -> None:
+    """A huge message costs the renderer more than its share (its time grows faster than
+    the text), so only the first MARKDOWN_LIMIT characters are rendered."""
+    kept = "<b>x</b>@everyone " * (MARKDOWN_LIMIT // 18)
+    kept += "." * (MARKDOWN_LIMIT - len(kept))  # exactly the limit
+    source = kept + "LEFT-OUT " * 10_000
+    html = render_markdown(source)
+    assert "LEFT-OUT" not in html
+    assert html.count("@everyone") == MARKDOWN_LIMIT // 18
+    assert f"{len(source) - MARKDOWN_LIMIT:,} more characters not shown." in html
+    assert "not shown" not in render_markdown(kept)  # up to the limit, all of it
