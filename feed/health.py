@@ -242,7 +242,9 @@ def _strip_part(values: Values) -> Select:
 
 
 def _strip_rows(found: FromClause) -> Select:
-    return select(*list(found.c)[:-1]).order_by(found.c.position, found.c.id)
+    """The strips' rows, oldest first: repository, branch, check, position, sha, passed."""
+    columns = ("repo", "branch", "check", "position", "sha", "passed")
+    return select(*(found.c[name] for name in columns)).order_by(found.c.position, found.c.id)
 
 
 STRIPS = Lookup(
