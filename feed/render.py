@@ -58,17 +58,21 @@ MARKDOWN_EXTENSIONS = ["fenced_code", "tables", "sane_lists", "nl2br"]
 MARKDOWN_LIMIT = 32_000
 
 
-@lru_cache(maxsize=256)
 def render_markdown(source: str) -> Markup:
     """HTML for untrusted Markdown: no script, no styles, no images, only http(s)/mailto links.
 
-    Text past MARKDOWN_LIMIT is left out, saying how much. The same text is rendered once
-    while it stays among the last 256 (a feed's three formats, a page seen again)."""
+    Text past MARKDOWN_LIMIT is left out, saying how much."""
     if not source.strip():
         return Markup("")
-    shown, left_out = source[:MARKDOWN_LIMIT], len(source) - MARKDOWN_LIMIT
+    return _rendered(source[:MARKDOWN_LIMIT], max(len(source) - MARKDOWN_LIMIT, 0))
+
+
+@lru_cache(maxsize=256)
+def _rendered(shown: str, left_out: int) -> Markup:
+    """`shown` rendered, once while it stays among the last 256 (a feed's three formats, a
+    page seen again); keyed by the cut text, so the cache holds no more than the limit each."""
     html = markdown.markdown(shown, extensions=MARKDOWN_EXTENSIONS, output_format="html")
-    if left_out > 0:
+    if left_out:
         html += f"<p><em>{left_out:,} more characters not shown.</em></p>"
     return Markup(sanitize_html(html))
 
