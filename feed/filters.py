@@ -13,7 +13,23 @@ from datetime import UTC, datetime, time
 from typing import Any, Literal, Protocol
 from urllib.parse import quote, urlencode
 
-from sqlalchemy import CompoundSelect, Select, and_, exists, func, or_, select, union
+from sqlalchemy import (
+    Boolean,
+    CompoundSelect,
+    Select,
+    Text,
+    and_,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    union,
+)
+from sqlalchemy.dialects.postgresql import TSTZMULTIRANGE
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
@@ -269,11 +285,8 @@ class Filter:
         if self.around == "incidents":
             if windows is None:
                 raise ValueError("around: the incidents' windows are needed")
-            when = column("around", Event.occurred_at)
-            near = [
-                when >= start if end is None else when.between(start, end) for start, end in windows
-            ]
-            conditions.append(or_(column("around", Event.kind).in_(INCIDENT_KINDS), *near))
+            near = Within(column("around", Event.occurred_at), tuple(windows))
+            conditions.append(or_(column("around", Event.kind).in_(INCIDENT_KINDS), near))
         return stmt.where(and_(*conditions)) if conditions else stmt
 
     def matches(self, event: Any, *, aliases: Collection[str] = ()) -> bool:
@@ -303,6 +316,54 @@ class Filter:
         if self.until and event.occurred_at >= self.until:
             return False
         return not (self.bots == "exclude" and (event.actor or "").endswith(BOT_SUFFIX))
+
+
+class Within(ColumnElement[bool]):
+    """Whether a time falls in one of the incidents' `windows` (start and end included; an
+    open window has no end). PostgreSQL tests it as one multirange, which it plans as one
+    condition and searches by halves; elsewhere it is an OR of the windows."""
+
+    type = Boolean()
+    inherit_cache = False  # the windows are not parameters: no statement to cache
+
+    def __init__(
+        self, when: ColumnElement[Any], windows: tuple[tuple[datetime, datetime | None], ...]
+    ) -> None:
+        self.when = when
+        self.windows = windows
+
+    def spans(self) -> ColumnElement[bool]:
+        return or_(
+            false(),
+            *(
+                self.when >= start if end is None else self.when.between(start, end)
+                for start, end in self.windows
+            ),
+        )
+
+    def multirange(self) -> ColumnElement[bool]:
+        ranges = ",".join(_range(start, end) for start, end in self.windows)
+        # Read once, as a subquery's value: text to a multirange depends on the time zone,
+        # so PostgreSQL would not fold the cast, and would read the text again for each row.
+        every = select(cast(literal("{" + ranges + "}", type_=Text), TSTZMULTIRANGE))
+        return every.scalar_subquery().op("@>", return_type=Boolean)(self.when)
+
+
+def _range(start: datetime, end: datetime | None) -> str:
+    """One window as PostgreSQL's range literal: both ends included; no end, unbounded."""
+    if end is None:
+        return f'["{start.isoformat()}",)'
+    return f'["{start.isoformat()}","{end.isoformat()}"]'
+
+
+@compiles(Within)
+def _within_spans(element: Within, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.spans(), **kw)
+
+
+@compiles(Within, "postgresql")
+def _within_multirange(element: Within, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.multirange(), **kw)
 
 
 def other_names(authors: Sequence[str]) -> CompoundSelect:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -13,7 +13,7 @@ from sqlalchemy import Select, delete, func, insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
-from feed import around, reverts, search
+from feed import around, reverts, search, walk
 from feed.filters import DRIVERS, Drive, Filter, other_names, touching, unindexed
 from feed.models import (
     FILE_KINDS,
@@ -31,11 +31,15 @@ from feed.records import COLUMN_LIMITS, EventRecord, FileRecord
 MAX_ID = 2**63 - 1
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
-# How many of the newest events a SQLite listing tests its filter on, before the indexes.
-SCAN_DEPTHS = (5_000, 100_000)
+# How many of the newest events a SQLite listing tests its filter on: first, before the
+# indexes; then as far as their pace says a page reaches, if no further than the second.
+SCAN_DEPTHS = (5_000, 25_000, 100_000)
 # Events one index may find for a walk through it, checking the rest, to beat a deeper scan.
 FEW = 2_000  # a part this small is walked without counting the others further
-LOTS = 50_000
+# How much further back than the newest events' pace says a second scan reaches.
+RESCAN_MARGIN = 1.5
+LOOKUP_COST = 4  # an event found through an index and sorted, against one scanned
+SAMPLE = 1_000  # the newest events whose share of each part of a filter steers the plan
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The key of a record's `data` that names its author as git knows them, beside the login
@@ -307,9 +311,10 @@ def _scan_then_look_up(
     def scan(low: datetime | None) -> list[Event]:
         """The page among the events since `low` (all, if None), testing each in turn."""
         near = None if windows is None else _overlapping(windows, low, position)
-        stmt = filter.apply(select(Event), windows=near, drive="time", aliases=aliases)
-        if low is not None:
-            stmt = stmt.where(Event.occurred_at >= low)
+        # One lower bound: with two, SQLite may walk down to the looser one.
+        tighter = low is not None and (filter.since is None or filter.since < low)
+        within = replace(filter, since=low) if tighter else filter
+        stmt = within.apply(select(Event), windows=near, drive="time", aliases=aliases)
         return _page(session, stmt, position, limit)
 
     top = session.scalar(newest_first.limit(1))
@@ -317,21 +322,121 @@ def _scan_then_look_up(
     events = scan(bound)
     if len(events) > limit or bound is None:
         return events
-    walk_at_most = min(LOTS, max(depths[1:], default=LOTS))
-    if windows is not None:  # the incidents' windows are walked unless a part is rarer
-        walk_at_most = min(walk_at_most, FEW)
-    driver = _most_selective(session, filter, aliases, walk_at_most)
-    if driver:
-        stmt = filter.apply(select(Event), windows=windows, drive=driver, aliases=aliases)
-        return _page(session, stmt, position, limit, by_timeline=False)
-    if windows is not None:
+    spans = {
+        part: found
+        for part in walk.INDEXES
+        if (found := walk.values(session, filter, part, aliases)) is not None
+    }
+    if any(not found for found in spans.values()):
+        return []  # a part none of whose values has an event
+    few = _most_selective(session, filter, aliases, (FEW,), parts=list(spans))
+    if few in spans:
+        return walk.page(session, filter, few, spans[few], windows, aliases, position, limit)
+    if few:
+        return _driven(session, filter, few, windows, aliases, position, limit)
+    if windows is not None:  # every row checks every window: the windows' own walks
         return around.page(session, filter, windows, aliases, position, limit)
+    low = session.scalar(newest_first.offset(min(SAMPLE, depths[0])).limit(1)) or bound
+    pace = max(len(events), 0.5) / depths[0]  # none among them: fewer than one
+    how, part, reach = _cheapest(session, filter, spans, aliases, position, low, pace)
+    if how == "walk":
+        return walk.page(session, filter, part, spans[part], windows, aliases, position, limit)
+    if how == "drive":
+        return _driven(session, filter, part, windows, aliases, position, limit)
+    deeper = session.scalar(newest_first.offset(round(reach * RESCAN_MARGIN)).limit(1))
+    events = scan(deeper)
+    if len(events) > limit or deeper is None:
+        return events
     for depth in depths[1:]:
         # Events arrive at a steady pace: the time the first depth spans, stretched.
         events = scan(top - (top - bound) * (depth / depths[0]))
         if len(events) > limit:
             return events
     return scan(None)
+
+
+Plan = Literal["scan", "walk", "drive"]
+
+
+def _cheapest(
+    session: Session,
+    filter: Filter,
+    spans: dict[Drive, list[str]],
+    aliases: frozenset[str],
+    position: Position | None,
+    low: datetime,
+    pace: float,
+) -> tuple[Plan, Drive, float]:
+    """The plan that reads fewest rows, by how often each part of `filter` matches among
+    the newest events (since `low`), and by `pace`, the share of the newest events that
+    matched the whole filter; and the rows a scan would read to fill a page.
+
+    Read for a page: a scan, the newest events until enough match the whole filter; a walk
+    (`feed.walk`), in each of a part's spans until enough match the rest, at most all of
+    them; a look-up (`_driven`), every event one part's index finds, costlier a row as it
+    sorts them.
+    """
+    parts: list[Drive] = [part for part in DRIVERS if getattr(filter, part)]
+    counts = _sample(session, filter, parts, aliases, position, low)
+    sampled = max(counts.pop("all"), 1)
+    page = DEFAULT_LIMIT + 1
+    total = session.scalar(select(func.max(Event.id))) or 0  # about how many there are
+    reach = page / pace
+    plans: list[tuple[float, Plan, Drive]] = [(reach, "scan", "time")]
+    for part, matched in counts.items():
+        share = max(matched, 0.5) / sampled
+        if part in spans:
+            rows = min(share * total, len(spans[part]) * page * share / pace)
+            plans.append((rows, "walk", part))
+        elif _countable(filter, part):
+            plans.append((LOOKUP_COST * share * total, "drive", part))
+    _, how, part = min(plans, key=lambda plan: plan[0])
+    return how, part, reach
+
+
+def _sample(
+    session: Session,
+    filter: Filter,
+    parts: Sequence[Drive],
+    aliases: frozenset[str],
+    position: Position | None,
+    low: datetime,
+) -> dict[str, int]:
+    """How many of the events since `low` (after `position`, within `since`/`until`) each
+    part of `filter` matches on its own, and how many there are ("all")."""
+    alone = {
+        part: Filter(**{part: getattr(filter, part)}).apply(select(Event.id), aliases=aliases)
+        for part in parts
+    }
+    stmt = Filter(since=max(filter.since or low, low), until=filter.until).apply(
+        select(func.count(), *(func.count().filter(each.whereclause) for each in alone.values()))
+    )
+    if position is not None:
+        stmt = stmt.where(tuple_(Event.occurred_at, Event.id) < position)
+    row = session.execute(stmt).one()
+    return {"all": row[0], **dict(zip(alone, row[1:], strict=True))}
+
+
+def _countable(filter: Filter, part: Drive) -> bool:
+    """Whether an index finds the events of `part`: not a glob that starts with `*`, nor
+    text too short for the search index."""
+    if part == "q":
+        return bool(filter.q) and len(filter.q) >= search.MIN_INDEXED
+    return not any(value.startswith("*") for value in getattr(filter, part))
+
+
+def _driven(
+    session: Session,
+    filter: Filter,
+    driver: Drive,
+    windows: list[Window] | None,
+    aliases: frozenset[str],
+    position: Position | None,
+    limit: int,
+) -> list[Event]:
+    """The page through `driver`'s own index: every event it finds, sorted."""
+    stmt = filter.apply(select(Event), windows=windows, drive=driver, aliases=aliases)
+    return _page(session, stmt, position, limit, by_timeline=False)
 
 
 def _overlapping(
@@ -346,26 +451,35 @@ def _overlapping(
 
 
 def _most_selective(
-    session: Session, filter: Filter, aliases: frozenset[str], bound: int = LOTS
+    session: Session,
+    filter: Filter,
+    aliases: frozenset[str],
+    tiers: Sequence[int],
+    *,
+    parts: Sequence[Drive] = (),
 ) -> Drive | None:
-    """The part of `filter` whose own index finds fewest events, if fewer than `bound`.
+    """The part of `filter` whose own index finds fewest events, if fewer than the last of
+    `tiers`.
 
-    Parts are counted up to `FEW` first, then (if none found fewer) up to `bound`; each
-    count stops at the fewest found so far, so a part that matches nothing answers at once.
-    A glob that starts with `*` is no part to count: no index finds it.
+    `parts` are counted first (the first of equals wins), then the others. Parts are counted
+    up to the first tier, then (if none found fewer) up to the next; each count stops at the
+    fewest found so far, so a part that matches nothing answers at once. A glob that starts
+    with `*` is no part to count: no index finds it.
     """
-    parts = [
+    others = [
         part
         for part in DRIVERS
         if part != "q"
+        and part not in parts
         and getattr(filter, part)
         and not any(value.startswith("*") for value in getattr(filter, part))
     ]
+    counted = [*parts, *others]
     if filter.q and len(filter.q) >= search.MIN_INDEXED:
-        parts.append("q")  # last: the costliest to count
-    for tier in (min(FEW, bound), bound):
+        counted.append("q")  # last: the costliest to count
+    for tier in tiers:
         best: tuple[int, Drive] | None = None
-        for part in parts:
+        for part in counted:
             limit = tier if best is None else best[0]
             if part == "q":  # the index alone: a few more than LIKE keeps, never fewer
                 alone = search.matching_ids(filter.q)

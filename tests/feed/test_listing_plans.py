@@ -21,9 +21,10 @@ from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import MultiDict
 
 from bench.dataset import build
+from feed import walk
 from feed.db import Database
-from feed.filters import DRIVERS, Filter
-from feed.models import Base, Event
+from feed.filters import DRIVERS, Filter, Within
+from feed.models import INCIDENT_KINDS, Base, Event
 from feed.reverts import waiting_revert
 from feed.store import author_aliases, encode_cursor, incident_windows, list_events
 
@@ -66,6 +67,11 @@ QUERIES = [
     "kind=force_push&branch=feature/*",
     "kind=deployment&repo=acme/*&path=src/*",
     "q=session timeout&bots=exclude",
+    # Walked value by value through a part's index, newest first (`feed.walk`).
+    "kind=deployment&author=*[bot]",
+    "repo=acme/*&author=*[bot]&bots=exclude",
+    "repo=acme/a*,stark/*&kind=commit&q=cache",
+    "author=dev0*&branch=release/*",
     # One part matches nothing: the answer is known at once.
     "q=zeppelin&repo=acme/*",
     "repo=nobody/*&kind=commit",
@@ -127,13 +133,26 @@ def test_every_plan_pages_through_the_same_events(timeline: Database, query: str
         for drive in drives:
             driven = filter.apply(select(Event.id), windows=windows, drive=drive)
             assert list(session.scalars(driven.order_by(*newest_first))) == expected, drive
-        if not filter.around:
-            everything = session.scalars(select(Event).options(selectinload(Event.files))).all()
-            aliases = author_aliases(session, filter.authors)
-            assert {e.id for e in everything if filter.matches(e, aliases=aliases)} == set(expected)
+        everything = session.scalars(select(Event).options(selectinload(Event.files))).all()
+        aliases = author_aliases(session, filter.authors)
+        matching = {
+            e.id
+            for e in everything
+            if filter.matches(e, aliases=aliases) and (not filter.around or near(e, windows))
+        }
+        assert matching == set(expected)
     assert every_page(timeline, filter) == expected
     assert every_page(timeline, filter, scan_depths=(40, 300)) == expected
     assert every_page(timeline, filter, scan_depths=()) == expected
+
+
+def near(event: Event, windows: list[tuple[datetime, datetime | None]]) -> bool:
+    """`around=incidents` in Python: an incident event, or one inside a window (ends
+    included; an open window has no end)."""
+    when = event.occurred_at
+    return event.kind in INCIDENT_KINDS or any(
+        start <= when and (end is None or when <= end) for start, end in windows
+    )
 
 
 def reads_of_events(
@@ -206,6 +225,30 @@ def test_the_generated_timeline_has_what_the_filters_need(timeline: Database) ->
         assert len(every_page(timeline, parse(query))) > 50, query
 
 
+def test_an_incident_window_holds_both_its_ends(timeline: Database) -> None:
+    """`Within` (a multirange on PostgreSQL, an OR elsewhere) keeps an event at a window's
+    start or end, and every event after an open window's start."""
+    with timeline.read() as session:
+        times = session.scalars(
+            select(Event.occurred_at).order_by(Event.occurred_at).offset(100).limit(40)
+        ).all()
+        windows = ((times[5], times[10]), (times[20], times[20]), (times[30], None))
+        found = set(session.scalars(select(Event.id).where(Within(Event.occurred_at, windows))))
+        expected = {
+            event.id
+            for event in session.scalars(select(Event))
+            if any(
+                start <= event.occurred_at and (end is None or event.occurred_at <= end)
+                for start, end in windows
+            )
+        }
+        at_the_ends = session.scalars(
+            select(Event.id).where(Event.occurred_at.in_([times[5], times[10], times[20]]))
+        ).all()
+    assert found == expected
+    assert len(at_the_ends) >= 3 and set(at_the_ends) <= found
+
+
 def test_merged_incident_windows_do_not_overlap(timeline: Database) -> None:
     with timeline.read() as session:
         windows = incident_windows(session)
@@ -258,12 +301,79 @@ def test_around_walks_the_kind_and_timeline_indexes_never_the_table(
         _, statements = reads_of_events(timeline, query, page_cursor, **shallow)
         with timeline.engine.connect() as connection:
             for statement, parameters in statements:
-                assert "LIMIT" in statement or "WHERE events.id IN" in statement, statement
+                bounded = "LIMIT" in statement or "WHERE events.id IN" in statement
+                bounded |= statement.startswith("SELECT max(events.id)")  # the newest id
+                sample = statement.startswith("SELECT count(*)") and "occurred_at >= ?" in statement
+                assert bounded or sample, statement
                 rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
                 plans.append("\n".join(str(row[-1]) for row in rows))
     assert any("ix_events_kind_timeline" in plan for plan in plans), plans
     assert any("SEARCH events USING INDEX ix_events_timeline" in plan for plan in plans), plans
     assert not [p for p in plans if re.search(r"SCAN events\b(?! USING)", p)], plans
+
+
+def test_a_scan_walks_the_timeline_down_to_one_lower_bound(timeline: Database) -> None:
+    """A scan of the newest events bounded both by `since` and by its own depth names only
+    the later of the two: given both, SQLite may walk the timeline index down to the earlier
+    one, reading every event since `since`."""
+    query = "kind=force_push&author=*[bot]&since=2024-01-01T00:00:00Z"
+    _, statements = reads_of_events(timeline, query, scan_depths=(40, 300))
+    scans = [s for s, _ in statements if s.startswith("SELECT events.id, events.uid")]
+    assert scans
+    assert all(scan.count("events.occurred_at >=") == 1 for scan in scans), scans
+
+
+@pytest.mark.parametrize(
+    ("query", "part"),
+    [
+        ("kind=deployment&author=*[bot]", "kinds"),
+        ("repo=acme/*&author=*[bot]", "repos"),
+        ("author=dev04*&kind=commit", "authors"),
+        ("branch=release/*&bots=exclude", "branches"),
+    ],
+)
+def test_a_walk_reads_each_span_newest_first_page_after_page(
+    timeline: Database, query: str, part: str
+) -> None:
+    """Each value's span of the part's index, newest first and stopping at a page, merged:
+    the same events as the whole filter, first page and every page after it."""
+    if timeline.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's walks")
+    filter = parse(query)
+    with timeline.read() as session:
+        aliases = author_aliases(session, filter.authors)
+        newest_first = (Event.occurred_at.desc(), Event.id.desc())
+        expected = list(session.scalars(filter.apply(select(Event.id)).order_by(*newest_first)))
+        spans = walk.values(session, filter, part, aliases)
+        assert spans, part
+        position, found = None, []
+        while True:
+            events = walk.page(session, filter, part, spans, None, aliases, position, 5)
+            found.extend(event.id for event in events[:5])
+            if len(events) <= 5:
+                break
+            position = (events[4].occurred_at, events[4].id)
+    assert found == expected and len(expected) > 5
+
+
+def test_a_glob_expands_to_its_values_by_seeks_in_the_index(
+    timeline: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`repo=acme/*` walks the spans of the repositories it names, found one seek each; a
+    glob with more values than `walk.MAX_SPANS`, or one that starts with `*`, walks none."""
+    if timeline.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's walks")
+    with timeline.read() as session:
+        repos = sorted(session.scalars(select(Event.repo).distinct()))
+        acme = [repo for repo in repos if repo.startswith("acme/")]
+        assert walk.values(session, parse("repo=acme/*"), "repos", frozenset()) == acme
+        assert walk.values(session, parse("repo=acme/a*"), "repos", frozenset()) == [
+            repo for repo in acme if repo.startswith("acme/a")
+        ]
+        assert walk.values(session, parse("repo=nobody/*"), "repos", frozenset()) == []
+        assert walk.values(session, parse("repo=*/api"), "repos", frozenset()) is None
+        monkeypatch.setattr(walk, "MAX_SPANS", len(acme) - 1)
+        assert walk.values(session, parse("repo=acme/*"), "repos", frozenset()) is None
 
 
 def test_a_push_probes_only_the_reverts_still_waiting(timeline: Database) -> None:
