@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime, time
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 from urllib.parse import quote, urlencode
 
 from sqlalchemy import (
@@ -19,6 +19,7 @@ from sqlalchemy import (
     Select,
     Text,
     and_,
+    case,
     cast,
     exists,
     false,
@@ -26,12 +27,14 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     union,
 )
 from sqlalchemy.dialects.postgresql import TSTZMULTIRANGE
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement, UnaryExpression
 from sqlalchemy.sql.operators import custom_op
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from feed import search
 from feed.models import (
@@ -68,6 +71,7 @@ FIELDS = {
 }
 FILTER_NAMES = frozenset({*FIELDS, "q", "since", "until", "around", "bots"})
 AROUND_CHOICES = ("incidents",)
+Window = tuple[datetime, datetime | None]  # an incident's span; an open one has no end
 Drive = Literal["time", "repos", "kinds", "branches", "authors", "paths", "q", "around"]
 # The parts of a filter that can find events through an index of their own.
 DRIVERS: tuple[Drive, ...] = ("repos", "kinds", "branches", "authors", "paths", "q")
@@ -285,7 +289,7 @@ class Filter:
         if self.around == "incidents":
             if windows is None:
                 raise ValueError("around: the incidents' windows are needed")
-            near = Within(column("around", Event.occurred_at), tuple(windows))
+            near = Within(column("around", Event.occurred_at), windows)
             conditions.append(or_(column("around", Event.kind).in_(INCIDENT_KINDS), near))
         return stmt.where(and_(*conditions)) if conditions else stmt
 
@@ -320,25 +324,33 @@ class Filter:
 
 class Within(ColumnElement[bool]):
     """Whether a time falls in one of the incidents' `windows` (start and end included; an
-    open window has no end). PostgreSQL tests it as one multirange, which it plans as one
-    condition and searches by halves; elsewhere it is an OR of the windows."""
+    open window has no end), each test a search by halves among the windows: PostgreSQL's
+    in one multirange, other databases' in nested CASEs (an OR of every window would be
+    tested window by window, hundreds of comparisons a row)."""
 
     type = Boolean()
-    inherit_cache = False  # the windows are not parameters: no statement to cache
+    inherit_cache = True
+    # The windows are part of the cache key: a statement is compiled once for each set.
+    _traverse_internals: ClassVar = [
+        ("when", InternalTraversal.dp_clauseelement),
+        ("windows", InternalTraversal.dp_plain_obj),
+    ]
 
-    def __init__(
-        self, when: ColumnElement[Any], windows: tuple[tuple[datetime, datetime | None], ...]
-    ) -> None:
+    def __init__(self, when: ColumnElement[Any], windows: Sequence[Window]) -> None:
         self.when = when
-        self.windows = windows
+        self.windows = tuple(merged(windows))
 
-    def spans(self) -> ColumnElement[bool]:
-        return or_(
-            false(),
-            *(
-                self.when >= start if end is None else self.when.between(start, end)
-                for start, end in self.windows
-            ),
+    def halves(self, windows: Sequence[Window] | None = None) -> ColumnElement[bool]:
+        windows = self.windows if windows is None else windows
+        if not windows:
+            return false()
+        middle = len(windows) // 2
+        start, end = windows[middle]
+        inside = true() if end is None else self.when <= end
+        return case(
+            (self.when < start, self.halves(windows[:middle])),
+            (inside, true()),
+            else_=self.halves(windows[middle + 1 :]),
         )
 
     def multirange(self) -> ColumnElement[bool]:
@@ -349,6 +361,21 @@ class Within(ColumnElement[bool]):
         return every.scalar_subquery().op("@>", return_type=Boolean)(self.when)
 
 
+def merged(windows: Sequence[Window]) -> list[Window]:
+    """`windows` oldest first, overlapping ones merged into one."""
+    result: list[Window] = []
+    for start, end in sorted(windows, key=lambda window: window[0]):
+        if result and (result[-1][1] is None or start <= result[-1][1]):
+            last_start, last_end = result[-1]
+            result[-1] = (
+                last_start,
+                None if end is None or last_end is None else max(end, last_end),
+            )
+        else:
+            result.append((start, end))
+    return result
+
+
 def _range(start: datetime, end: datetime | None) -> str:
     """One window as PostgreSQL's range literal: both ends included; no end, unbounded."""
     if end is None:
@@ -357,8 +384,8 @@ def _range(start: datetime, end: datetime | None) -> str:
 
 
 @compiles(Within)
-def _within_spans(element: Within, compiler: Any, **kw: Any) -> str:
-    return compiler.process(element.spans(), **kw)
+def _within_halves(element: Within, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.halves(), **kw)
 
 
 @compiles(Within, "postgresql")

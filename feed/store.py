@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from feed import around, reverts, search, walk
-from feed.filters import DRIVERS, Drive, Filter, other_names, touching, unindexed
+from feed.filters import DRIVERS, Drive, Filter, merged, other_names, touching, unindexed
 from feed.models import (
     FILE_KINDS,
     AuthorAlias,
@@ -334,11 +334,11 @@ def _scan_then_look_up(
         return walk.page(session, filter, few, spans[few], windows, aliases, position, limit)
     if few:
         return _driven(session, filter, few, windows, aliases, position, limit)
-    if windows is not None:  # every row checks every window: the windows' own walks
-        return around.page(session, filter, windows, aliases, position, limit)
     low = session.scalar(newest_first.offset(min(SAMPLE, depths[0])).limit(1)) or bound
     pace = max(len(events), 0.5) / depths[0]  # none among them: fewer than one
-    how, part, reach = _cheapest(session, filter, spans, aliases, position, low, pace)
+    how, part, reach = _cheapest(session, filter, spans, windows, aliases, position, low, pace)
+    if how == "around":
+        return around.page(session, filter, windows, aliases, position, limit)
     if how == "walk":
         return walk.page(session, filter, part, spans[part], windows, aliases, position, limit)
     if how == "drive":
@@ -355,13 +355,14 @@ def _scan_then_look_up(
     return scan(None)
 
 
-Plan = Literal["scan", "walk", "drive"]
+Plan = Literal["scan", "walk", "drive", "around"]
 
 
 def _cheapest(
     session: Session,
     filter: Filter,
     spans: dict[Drive, list[str]],
+    windows: list[Window] | None,
     aliases: frozenset[str],
     position: Position | None,
     low: datetime,
@@ -374,10 +375,11 @@ def _cheapest(
     Read for a page: a scan, the newest events until enough match the whole filter; a walk
     (`feed.walk`), in each of a part's spans until enough match the rest, at most all of
     them; a look-up (`_driven`), every event one part's index finds, costlier a row as it
-    sorts them.
+    sorts them; `around` (`feed.around`), the incidents' windows until enough match the
+    rest.
     """
     parts: list[Drive] = [part for part in DRIVERS if getattr(filter, part)]
-    counts = _sample(session, filter, parts, aliases, position, low)
+    counts = _sample(session, filter, parts, windows, aliases, position, low)
     sampled = max(counts.pop("all"), 1)
     page = DEFAULT_LIMIT + 1
     total = session.scalar(select(func.max(Event.id))) or 0  # about how many there are
@@ -388,6 +390,8 @@ def _cheapest(
         if part in spans:
             rows = min(share * total, len(spans[part]) * page * share / pace)
             plans.append((rows, "walk", part))
+        elif part == "around":
+            plans.append((page * share / pace, "around", part))
         elif _countable(filter, part):
             plans.append((LOOKUP_COST * share * total, "drive", part))
     _, how, part = min(plans, key=lambda plan: plan[0])
@@ -398,6 +402,7 @@ def _sample(
     session: Session,
     filter: Filter,
     parts: Sequence[Drive],
+    windows: list[Window] | None,
     aliases: frozenset[str],
     position: Position | None,
     low: datetime,
@@ -408,6 +413,8 @@ def _sample(
         part: Filter(**{part: getattr(filter, part)}).apply(select(Event.id), aliases=aliases)
         for part in parts
     }
+    if windows is not None:
+        alone["around"] = Filter(around="incidents").apply(select(Event.id), windows=windows)
     stmt = Filter(since=max(filter.since or low, low), until=filter.until).apply(
         select(func.count(), *(func.count().filter(each.whereclause) for each in alone.values()))
     )
@@ -505,22 +512,10 @@ def _narrows_more_than_time(filter: Filter) -> bool:
 def incident_windows(session: Session) -> list[Window]:
     """The spans "around" active incidents, overlapping ones merged, oldest first; an open
     incident's span has no end."""
-    merged: list[Window] = []
     spans = session.execute(
-        select(Incident.window_start, Incident.window_end)
-        .where(Incident.active)
-        .order_by(Incident.window_start)
+        select(Incident.window_start, Incident.window_end).where(Incident.active)
     )
-    for start, end in spans:
-        if merged and (merged[-1][1] is None or start <= merged[-1][1]):
-            last_start, last_end = merged[-1]
-            merged[-1] = (
-                last_start,
-                None if end is None or last_end is None else max(end, last_end),
-            )
-        else:
-            merged.append((start, end))
-    return merged
+    return merged([(start, end) for start, end in spans])
 
 
 def get_event(session: Session, event_id: int) -> Event | None:
