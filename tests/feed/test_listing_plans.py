@@ -247,6 +247,16 @@ def test_an_incident_window_holds_both_its_ends(timeline: Database) -> None:
         ).all()
     assert found == expected
     assert len(at_the_ends) >= 3 and set(at_the_ends) <= found
+    # Other windows, the same shape of statement: compiled anew, not taken from the cache.
+    with timeline.read() as session:
+        first = ((times[5], times[10]),)
+        assert set(session.scalars(select(Event.id).where(Within(Event.occurred_at, first))))
+        later = ((times[11], times[19]),)
+        again = set(session.scalars(select(Event.id).where(Within(Event.occurred_at, later))))
+        between = session.scalars(
+            select(Event.id).where(Event.occurred_at.between(times[11], times[19]))
+        ).all()
+    assert again == set(between) and not again & set(at_the_ends)
 
 
 def test_merged_incident_windows_do_not_overlap(timeline: Database) -> None:
