@@ -72,7 +72,11 @@ FIELDS = {
 FILTER_NAMES = frozenset({*FIELDS, "q", "since", "until", "around", "bots"})
 AROUND_CHOICES = ("incidents",)
 Window = tuple[datetime, datetime | None]  # an incident's span; an open one has no end
-Drive = Literal["time", "repos", "kinds", "branches", "authors", "paths", "q", "around"]
+Drive = Literal[
+    "time", "repos", "kinds", "branches", "authors", "paths", "q", "around", "kind_branch"
+]
+# A drive that keeps two parts' columns indexed: their index of both finds the rows.
+PAIRS: dict[Drive, tuple[Drive, ...]] = {"kind_branch": ("kinds", "branches")}
 # The parts of a filter that can find events through an index of their own.
 DRIVERS: tuple[Drive, ...] = ("repos", "kinds", "branches", "authors", "paths", "q")
 BOTS_CHOICES = ("exclude",)
@@ -244,7 +248,8 @@ class Filter:
         """
 
         def column(part: Drive, column: Any) -> Any:
-            return column if drive in (None, part) else unindexed(column)
+            indexed = drive in (None, part) or part in PAIRS.get(drive or "time", ())
+            return column if indexed else unindexed(column)
 
         conditions: list[ColumnElement[bool]] = []
         if self.repos:

@@ -135,6 +135,16 @@ class Event(Base):
         Index("ix_events_kind_timeline", "kind", "occurred_at", "id"),
         Index("ix_events_repo_kind_timeline", "repo", "kind", "occurred_at", "id"),
         Index("ix_events_branch_timeline", "branch", "occurred_at", "id"),
+        # Kinds and branches that rarely meet (deployments have none, force pushes are not
+        # on feature branches): a range of this index answers, not a walk of either part.
+        Index(
+            "ix_events_kind_branch",
+            "kind",
+            "branch",
+            "occurred_at",
+            "id",
+            postgresql_ops={"branch": "varchar_pattern_ops"},
+        ),
         Index("ix_events_actor_timeline", "actor", "occurred_at", "id"),
         Index("ix_events_sha", "sha"),
         # Partial: only reverts have it; a whole-table index taught SQLite's planner that

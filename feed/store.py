@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from feed import around, reverts, search, walk
-from feed.filters import DRIVERS, Drive, Filter, merged, other_names, touching, unindexed
+from feed.filters import DRIVERS, PAIRS, Drive, Filter, merged, other_names, touching, unindexed
 from feed.models import (
     FILE_KINDS,
     AuthorAlias,
@@ -257,7 +257,9 @@ def list_events(
     if filter.cannot_match(aliases=aliases):
         return Page([], None)
     windows = incident_windows(session) if filter.around else None
-    if session.get_bind().dialect.name != "sqlite" or not _narrows_more_than_time(filter):
+    if session.get_bind().dialect.name != "sqlite":
+        events = _planned(session, filter, windows, aliases, position, limit)
+    elif not _narrows_more_than_time(filter):
         stmt = filter.apply(select(Event), windows=windows, aliases=aliases)
         events = _page(session, stmt, position, limit)
     else:
@@ -268,6 +270,41 @@ def list_events(
 
 Position = around.Position
 Window = around.Window
+
+
+def _planned(
+    session: Session,
+    filter: Filter,
+    windows: list[Window] | None,
+    aliases: frozenset[str],
+    position: Position | None,
+    limit: int,
+) -> list[Event]:
+    """PostgreSQL's page: the planner's plan of the whole filter, unless a kind and a branch
+    glob are given that rarely meet. Taking the parts for independent, the planner expects
+    the page soon along one part's index and may read it to the end (all 40,000 deployments
+    for `kind=deployment&branch=feature/*`); counted on the index of both (up to `FEW`),
+    none answers at once, and a few are found first and sorted."""
+    stmt = filter.apply(select(Event), windows=windows, aliases=aliases)
+    if not _countable(filter, "kind_branch"):
+        return _page(session, stmt, position, limit)
+    both = Filter(kinds=filter.kinds, branches=filter.branches).apply(select(Event.id))
+    found = session.scalar(select(func.count()).select_from(both.limit(FEW).subquery()))
+    if found == 0:
+        return []
+    if found == FEW:
+        return _page(session, stmt, position, limit)
+    rare = (
+        filter.apply(select(Event.id, Event.occurred_at), windows=windows, aliases=aliases)
+        .cte("rare")
+        .prefix_with("MATERIALIZED")
+    )
+    ids = select(rare.c.id)
+    if position is not None:
+        ids = ids.where(tuple_(rare.c.occurred_at, rare.c.id) < position)
+    ids = ids.order_by(rare.c.occurred_at.desc(), rare.c.id.desc()).limit(limit + 1)
+    newest_first = (Event.occurred_at.desc(), Event.id.desc())
+    return list(session.scalars(select(Event).where(Event.id.in_(ids)).order_by(*newest_first)))
 
 
 def _page(
@@ -329,7 +366,8 @@ def _scan_then_look_up(
     }
     if any(not found for found in spans.values()):
         return []  # a part none of whose values has an event
-    few = _most_selective(session, filter, aliases, (FEW,), parts=list(spans))
+    pair: list[Drive] = ["kind_branch"] if _countable(filter, "kind_branch") else []
+    few = _most_selective(session, filter, aliases, (FEW,), parts=[*pair, *spans])
     if few in spans:
         return walk.page(session, filter, few, spans[few], windows, aliases, position, limit)
     if few:
@@ -429,6 +467,8 @@ def _countable(filter: Filter, part: Drive) -> bool:
     text too short for the search index."""
     if part == "q":
         return bool(filter.q) and len(filter.q) >= search.MIN_INDEXED
+    if part in PAIRS:
+        return all(getattr(filter, each) and _countable(filter, each) for each in PAIRS[part])
     return not any(value.startswith("*") for value in getattr(filter, part))
 
 
@@ -486,18 +526,25 @@ def _most_selective(
         counted.append("q")  # last: the costliest to count
     for tier in tiers:
         best: tuple[int, Drive] | None = None
+        narrower: set[Drive] = set()  # the parts of a pair found fewer: never fewer alone
         for part in counted:
+            if part in narrower:
+                continue
             limit = tier if best is None else best[0]
             if part == "q":  # the index alone: a few more than LIKE keeps, never fewer
                 alone = search.matching_ids(filter.q)
             elif part == "paths":  # files, not events: at least as many, and no list to build
                 alone = touching(filter.paths)
+            elif part in PAIRS:
+                both = Filter(**{each: getattr(filter, each) for each in PAIRS[part]})
+                alone = both.apply(select(Event.id), drive=part, aliases=aliases)
             else:
                 only = Filter(**{part: getattr(filter, part)})
                 alone = only.apply(select(Event.id), drive=part, aliases=aliases)
             found = session.scalar(select(func.count()).select_from(alone.limit(limit).subquery()))
             if found < limit:
                 best = (found, part)
+                narrower.update(PAIRS.get(part, ()))
                 if found == 0:
                     break
         if best:

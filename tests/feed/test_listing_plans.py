@@ -67,6 +67,10 @@ QUERIES = [
     "kind=force_push&branch=feature/*",
     "kind=deployment&repo=acme/*&path=src/*",
     "q=session timeout&bots=exclude",
+    # A kind and a branch, found together through the index of both.
+    "kind=force_push&branch=main",
+    "kind=revert,force_push&branch=release/*",
+    "kind=commit&branch=release/*&author=dev0*",
     # Walked value by value through a part's index, newest first (`feed.walk`).
     "kind=deployment&author=*[bot]",
     "repo=acme/*&author=*[bot]&bots=exclude",
@@ -320,6 +324,39 @@ def test_around_walks_the_kind_and_timeline_indexes_never_the_table(
     assert any("ix_events_kind_timeline" in plan for plan in plans), plans
     assert any("SEARCH events USING INDEX ix_events_timeline" in plan for plan in plans), plans
     assert not [p for p in plans if re.search(r"SCAN events\b(?! USING)", p)], plans
+
+
+@pytest.mark.parametrize(
+    "query", ["kind=deployment&branch=feature/*", "kind=force_push&branch=main"]
+)
+def test_a_kind_and_a_branch_are_found_through_the_index_of_both(
+    timeline: Database, query: str
+) -> None:
+    """A kind and a branch glob that rarely meet (deployments carry no branch) are looked up
+    in `ix_events_kind_branch`, on both databases; neither part's own index is walked."""
+    if timeline.engine.dialect.name == "sqlite":
+        options: dict[str, Any] = {"scan_depths": (40, 300)}
+    else:
+        options = {}
+    ids, statements = reads_of_events(timeline, query, **options)
+    assert bool(ids) == ("force_push" in query)
+    plans = []
+    with timeline.engine.connect() as connection:
+        if timeline.engine.dialect.name == "postgresql":  # as at a million events
+            connection.exec_driver_sql("SET enable_seqscan = off")
+            explain = "EXPLAIN "
+        else:
+            explain = "EXPLAIN QUERY PLAN "
+        for statement, parameters in statements:
+            if statement.startswith("WITH RECURSIVE"):  # a glob's values, one seek each
+                continue
+            rows = connection.exec_driver_sql(explain + statement, parameters).all()
+            plans.append(
+                "\n".join(str(row[-1] if explain.endswith("PLAN ") else row[0]) for row in rows)
+            )
+    assert any("ix_events_kind_branch" in plan for plan in plans), plans
+    walked = ("ix_events_kind_timeline", "ix_events_branch_timeline")
+    assert not [plan for plan in plans if any(index in plan for index in walked)], plans
 
 
 def test_a_scan_walks_the_timeline_down_to_one_lower_bound(timeline: Database) -> None:
