@@ -19,15 +19,12 @@ from sqlalchemy import (
     Select,
     Text,
     and_,
-    case,
     cast,
     exists,
-    false,
     func,
     literal,
     or_,
     select,
-    true,
     union,
 )
 from sqlalchemy.dialects.postgresql import TSTZMULTIRANGE
@@ -345,19 +342,6 @@ class Within(ColumnElement[bool]):
         self.when = when
         self.windows = tuple(merged(windows))
 
-    def halves(self, windows: Sequence[Window] | None = None) -> ColumnElement[bool]:
-        windows = self.windows if windows is None else windows
-        if not windows:
-            return false()
-        middle = len(windows) // 2
-        start, end = windows[middle]
-        inside = true() if end is None else self.when <= end
-        return case(
-            (self.when < start, self.halves(windows[:middle])),
-            (inside, true()),
-            else_=self.halves(windows[middle + 1 :]),
-        )
-
     def multirange(self) -> ColumnElement[bool]:
         ranges = ",".join(_range(start, end) for start, end in self.windows)
         # Read once, as a subquery's value: text to a multirange depends on the time zone,
@@ -390,7 +374,37 @@ def _range(start: datetime, end: datetime | None) -> str:
 
 @compiles(Within)
 def _within_halves(element: Within, compiler: Any, **kw: Any) -> str:
-    return compiler.process(element.halves(), **kw)
+    when = compiler.process(element.when, **kw)
+    key = (compiler.dialect.name, when, element.windows)
+    if key not in _HALVES:
+        if len(_HALVES) >= HALVES_KEPT:
+            _HALVES.pop(next(iter(_HALVES)))
+
+        def moment(value: datetime) -> str:
+            written = literal(value, type_=element.when.type)
+            return str(compiler.process(written, literal_binds=True))
+
+        bounds = [(moment(start), end and moment(end)) for start, end in element.windows]
+        _HALVES[key] = _halves(when, bounds)
+    return _HALVES[key]
+
+
+# Nested CASEs already written, by dialect, time column and windows: writing the times of
+# a few hundred windows costs milliseconds, and a walk repeats the test in every span.
+_HALVES: dict[tuple[str, str, tuple[Window, ...]], str] = {}
+HALVES_KEPT = 64
+
+
+def _halves(when: str, bounds: Sequence[tuple[str, str | None]]) -> str:
+    """SQL that is true when `when` falls in one of the sorted, disjoint `bounds` (start
+    and end as SQL literals, no end for an open window), found by halves."""
+    if not bounds:
+        return "0"
+    middle = len(bounds) // 2
+    start, end = bounds[middle]
+    inside = "1" if end is None else f"{when} <= {end}"
+    earlier, later = _halves(when, bounds[:middle]), _halves(when, bounds[middle + 1 :])
+    return f"(CASE WHEN {when} < {start} THEN {earlier} WHEN {inside} THEN 1 ELSE {later} END)"
 
 
 @compiles(Within, "postgresql")
