@@ -6,6 +6,7 @@ Globs: `*` matches any run of characters (slashes included); everything else is 
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
@@ -381,22 +382,27 @@ def _range(start: datetime, end: datetime | None) -> str:
 def _within_halves(element: Within, compiler: Any, **kw: Any) -> str:
     when = compiler.process(element.when, **kw)
     key = (compiler.dialect.name, when, element.windows)
-    if key not in _HALVES:
-        if len(_HALVES) >= HALVES_KEPT:
-            _HALVES.pop(next(iter(_HALVES)))
+    with _HALVES_LOCK:
+        written = _HALVES.get(key)
+    if written is None:
 
         def moment(value: datetime) -> str:
-            written = literal(value, type_=element.when.type)
-            return str(compiler.process(written, literal_binds=True))
+            bound = literal(value, type_=element.when.type)
+            return str(compiler.process(bound, literal_binds=True))
 
         bounds = [(moment(start), end and moment(end)) for start, end in element.windows]
-        _HALVES[key] = _halves(when, bounds)
-    return _HALVES[key]
+        written = _halves(when, bounds)
+        with _HALVES_LOCK:
+            while len(_HALVES) >= HALVES_KEPT:
+                del _HALVES[next(iter(_HALVES))]  # the oldest written first out
+            _HALVES[key] = written
+    return written
 
 
 # Nested CASEs already written, by dialect, time column and windows: writing the times of
 # a few hundred windows costs milliseconds, and a walk repeats the test in every span.
 _HALVES: dict[tuple[str, str, tuple[Window, ...]], str] = {}
+_HALVES_LOCK = threading.Lock()
 HALVES_KEPT = 64
 
 

@@ -244,12 +244,14 @@ def list_events(
     A filter that cannot match (`Filter.cannot_match`) answers an empty page without
     reading the events.
     On SQLite the filter is first tested on the newest events, walking the timeline index
-    and stopping when the page is full: quick for a filter that matches many. Only if the
-    newest few thousand do not fill the page is the index of its most selective part walked
-    (each part's count stops at the smallest so far: a part that matches nothing answers at
-    once), checking the rest, if that part finds fewer than `LOTS`; else `around` walks the
-    incidents' windows (`feed.around`) and any other filter is tested on ever more events.
-    (PostgreSQL's planner weighs these plans itself.) Every way selects the same events.
+    and stopping when the page is full: quick for a filter that matches many. If the newest
+    few thousand do not fill the page, a part (or a kind and a branch together) whose own
+    index finds fewer than `FEW` is read through it (each count stops at the smallest so
+    far: a part that matches nothing answers at once); else the plan that reads fewest rows
+    by each part's share of the newest events (`_cheapest`): a deeper scan, a walk of one
+    part's index value by value (`feed.walk`), a look-up through one part's index, or the
+    incidents' windows (`feed.around`). PostgreSQL's planner weighs the whole filter
+    itself, but for a kind and a branch (`_planned`). Every way selects the same events.
     """
     limit = max(1, min(limit, MAX_LIMIT))
     position = decode_cursor(cursor) if cursor else None

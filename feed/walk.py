@@ -18,11 +18,10 @@ from typing import Any
 from sqlalchemy import select, text, tuple_, union_all
 from sqlalchemy.orm import Session
 
-from feed.filters import Drive, Filter, matches_any
+from feed.filters import Drive, Filter, Window, matches_any
 from feed.models import Event
 
 Position = tuple[datetime, int]  # where a cursor resumes: (occurred_at, id)
-Window = tuple[datetime, datetime | None]  # an incident's span; an open one has no end
 
 # Each part a walk can go through: its column and the index that lists it newest first.
 INDEXES: dict[Drive, tuple[Any, str]] = {
