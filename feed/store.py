@@ -290,7 +290,7 @@ def _planned(
     stmt = filter.apply(select(Event), windows=windows, aliases=aliases)
     if not _countable(filter, "kind_branch"):
         return _page(session, stmt, position, limit)
-    both = Filter(kinds=filter.kinds, branches=filter.branches).apply(select(Event.id))
+    both = _only(filter, "kind_branch").apply(select(Event.id))
     found = session.scalar(select(func.count()).select_from(both.limit(FEW).subquery()))
     if found == 0:
         return []
@@ -369,7 +369,7 @@ def _scan_then_look_up(
     if any(not found for found in spans.values()):
         return []  # a part none of whose values has an event
     pair: list[Drive] = ["kind_branch"] if _countable(filter, "kind_branch") else []
-    few = _most_selective(session, filter, aliases, (FEW,), parts=[*pair, *spans])
+    few = _most_selective(session, filter, aliases, FEW, parts=[*pair, *spans])
     if few in spans:
         return walk.page(session, filter, few, spans[few], windows, aliases, position, limit)
     if few:
@@ -449,10 +449,7 @@ def _sample(
 ) -> dict[str, int]:
     """How many of the events since `low` (after `position`, within `since`/`until`) each
     part of `filter` matches on its own, and how many there are ("all")."""
-    alone = {
-        part: Filter(**{part: getattr(filter, part)}).apply(select(Event.id), aliases=aliases)
-        for part in parts
-    }
+    alone = {part: _only(filter, part).apply(select(Event.id), aliases=aliases) for part in parts}
     if windows is not None:
         alone["around"] = Filter(around="incidents").apply(select(Event.id), windows=windows)
     stmt = Filter(since=max(filter.since or low, low), until=filter.until).apply(
@@ -503,55 +500,45 @@ def _most_selective(
     session: Session,
     filter: Filter,
     aliases: frozenset[str],
-    tiers: Sequence[int],
+    bound: int,
     *,
     parts: Sequence[Drive] = (),
 ) -> Drive | None:
-    """The part of `filter` whose own index finds fewest events, if fewer than the last of
-    `tiers`.
+    """The part of `filter` whose own index finds fewest events, if fewer than `bound`.
 
-    `parts` are counted first (the first of equals wins), then the others. Parts are counted
-    up to the first tier, then (if none found fewer) up to the next; each count stops at the
-    fewest found so far, so a part that matches nothing answers at once. A glob that starts
-    with `*` is no part to count: no index finds it.
+    `parts` are counted first (the first of equals wins), then the others, text last (the
+    costliest to count). Each count stops at the fewest found so far, so a part that
+    matches nothing answers at once. A part no index finds (`_countable`) is not counted.
     """
     others = [
         part
         for part in DRIVERS
-        if part != "q"
-        and part not in parts
-        and getattr(filter, part)
-        and not any(value.startswith("*") for value in getattr(filter, part))
+        if part not in parts and getattr(filter, part) and _countable(filter, part)
     ]
-    counted = [*parts, *others]
-    if filter.q and len(filter.q) >= search.MIN_INDEXED:
-        counted.append("q")  # last: the costliest to count
-    for tier in tiers:
-        best: tuple[int, Drive] | None = None
-        narrower: set[Drive] = set()  # the parts of a pair found fewer: never fewer alone
-        for part in counted:
-            if part in narrower:
-                continue
-            limit = tier if best is None else best[0]
-            if part == "q":  # the index alone: a few more than LIKE keeps, never fewer
-                alone = search.matching_ids(filter.q)
-            elif part == "paths":  # files, not events: at least as many, and no list to build
-                alone = touching(filter.paths)
-            elif part in PAIRS:
-                both = Filter(**{each: getattr(filter, each) for each in PAIRS[part]})
-                alone = both.apply(select(Event.id), drive=part, aliases=aliases)
-            else:
-                only = Filter(**{part: getattr(filter, part)})
-                alone = only.apply(select(Event.id), drive=part, aliases=aliases)
-            found = session.scalar(select(func.count()).select_from(alone.limit(limit).subquery()))
-            if found < limit:
-                best = (found, part)
-                narrower.update(PAIRS.get(part, ()))
-                if found == 0:
-                    break
-        if best:
-            return best[1]
-    return None
+    best: tuple[int, Drive] | None = None
+    narrower: set[Drive] = set()  # the parts of a pair found fewer: never fewer alone
+    for part in [*parts, *others]:
+        if part in narrower:
+            continue
+        limit = bound if best is None else best[0]
+        if part == "q":  # the index alone: a few more than LIKE keeps, never fewer
+            alone = search.matching_ids(filter.q)
+        elif part == "paths":  # files, not events: at least as many, and no list to build
+            alone = touching(filter.paths)
+        else:
+            alone = _only(filter, part).apply(select(Event.id), drive=part, aliases=aliases)
+        found = session.scalar(select(func.count()).select_from(alone.limit(limit).subquery()))
+        if found < limit:
+            best = (found, part)
+            narrower.update(PAIRS.get(part, ()))
+            if found == 0:
+                break
+    return best[1] if best else None
+
+
+def _only(filter: Filter, part: Drive) -> Filter:
+    """`filter`'s `part` alone (both parts of a pair)."""
+    return Filter(**{each: getattr(filter, each) for each in PAIRS.get(part, (part,))})
 
 
 def _narrows_more_than_time(filter: Filter) -> bool:

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, text, tuple_, union_all
 from sqlalchemy.orm import Session
 
+from feed.around import Position
 from feed.filters import Drive, Filter, Window, matches_any
 from feed.models import Event
-
-Position = tuple[datetime, int]  # where a cursor resumes: (occurred_at, id)
 
 # Each part a walk can go through: its column and the index that lists it newest first.
 INDEXES: dict[Drive, tuple[Any, str]] = {
