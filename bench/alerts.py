@@ -56,6 +56,7 @@ HANGING = "hanging-"  # and a number: the channels that never answer
 SPARE = 100  # commits the API knows beyond the push: each nudge pushes one
 TITLE = re.compile(r"\(crisis (\d+)\)")
 CIRCUIT = "shiplog_chat_circuit_open"
+TIMED_OUT = re.compile(r"worker: \S+ waits until \S+: (\S+): timed out")
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,9 @@ def run(
             with launch as running:
                 scene = _Scene(crisis, running, chat, db, commits, env, secrets)
                 scene.play(hanging)
-            scene.scan("logs", running.output())
+            logs = running.output()
+            scene.scan("logs", logs)
+            scene.numbers["timed_out"] = timed_out(logs)
             return scene.results() | {"servers": _servers_name(servers), "database": _kind(url)}
         finally:
             db.dispose()
@@ -373,6 +376,12 @@ class _Scene:
             **{f"webhook_{k}": v for k, v in percentiles(sorted(self.webhook_seconds)).items()},
             "secrets_seen": sorted(self.secrets_seen),
         }
+
+
+def timed_out(logs: str) -> dict[str, int]:
+    """Per channel, how many sends the servers' logs say timed out. A send the chat server
+    took but answered after the read timeout is sent again: a duplicate the channel gets."""
+    return dict(Counter(TIMED_OUT.findall(logs)))
 
 
 def percentiles(ordered: Sequence[float]) -> dict[str, float]:

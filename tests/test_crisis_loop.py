@@ -5,9 +5,12 @@ once it answers again gets each of its alerts once; and with one send in ten fai
 channels get everything once. Through `shiplog run` on SQLite, gunicorn and two `shiplog
 worker`s on PostgreSQL, with the subprocess secret scan.
 
-The servers wait half a second for a chat answer instead of five (the hanging channel is
+The servers wait two seconds for a chat answer instead of five (the hanging channel is
 scaled down with the rest), and time is moved on for the hanging channel's retries and
-circuit instead of waited out, as tests/integrations/chat/test_circuits.py does.
+circuit instead of waited out, as tests/integrations/chat/test_circuits.py does. Half a
+second was too little: on a busy machine an answer the chat server gave at once sometimes
+came later than that, and the message taken but not known to be went again (the
+duplicates' messages below name the sends that timed out).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ CRISIS = alerts.Crisis(
     hang=5.0,
     patience=15.0,
     circuit_patience=20.0,
-    read_timeout=0.5,
+    read_timeout=2.0,
     hurry=True,
 )
 # The old first-in-first-out worker sent the first alert after every patch fetch queued
@@ -64,13 +67,14 @@ def test_alerts_reach_every_healthy_channel_at_once_while_one_hangs(
     assert result["webhook_statuses"] == {200: CRISIS.incidents}
     shown = [round(seconds, 3) for seconds in result["latencies"]]
     assert result["alerts_received"] == result["alerts_expected"] == 20, shown
-    assert result["duplicates"] == 0 and result["alerts_unexpected"] == []
+    assert result["duplicates"] == 0, result["timed_out"]
+    assert result["alerts_unexpected"] == []
     assert result["max"] < BOUND, shown
     assert result["hanging_received"] == 0
 
     assert result["circuit_open"]  # put aside by the end
     assert result["recovered"] == CRISIS.incidents  # then everything it missed,
-    assert result["recovered_duplicates"] == 0  # once each,
+    assert result["recovered_duplicates"] == 0, result["timed_out"]  # once each,
     assert result["hanging_dead"] == 0
     assert not result["circuit_open_after_recovery"]  # and it is back
 
