@@ -17,7 +17,10 @@ from urllib.parse import quote, urlencode
 from sqlalchemy import (
     Boolean,
     CompoundSelect,
+    DateTime,
+    Integer,
     Select,
+    String,
     Text,
     and_,
     cast,
@@ -277,8 +280,8 @@ class Filter:
             pattern = f"%{_escape_like(self.q.lower())}%"
             conditions.append(
                 or_(
-                    func.lower(Event.title).like(pattern, escape="\\"),
-                    func.lower(Event.body).like(pattern, escape="\\"),
+                    func.lower(column("q", Event.title)).like(pattern, escape="\\"),
+                    func.lower(column("q", Event.body)).like(pattern, escape="\\"),
                 )
             )
         if self.since:
@@ -439,8 +442,39 @@ def touching(paths: Sequence[str]) -> Select[tuple[int]]:
 
 
 def unindexed(column: Any) -> Any:
-    """`column` under SQLite's no-op unary plus, which keeps its index out of the plan."""
-    return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
+    """`column` as an expression no index serves, with the same value: it keeps the column's
+    indexes out of the plan (SQLite's no-op unary plus; on PostgreSQL, nothing added)."""
+    return Unindexed(column)
+
+
+class Unindexed(ColumnElement[Any]):
+    """See `unindexed`."""
+
+    inherit_cache = True
+    _traverse_internals: ClassVar = [("column", InternalTraversal.dp_clauseelement)]
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        self.column = column
+        self.type = column.type
+
+
+@compiles(Unindexed)
+def _unary_plus(element: Unindexed, compiler: Any, **kw: Any) -> str:
+    plus = UnaryExpression(element.column, operator=custom_op("+"), type_=element.type)
+    return compiler.process(plus, **kw)
+
+
+@compiles(Unindexed, "postgresql")
+def _nothing_added(element: Unindexed, compiler: Any, **kw: Any) -> str:
+    value = compiler.process(element.column, **kw)
+    affinity = element.type._type_affinity
+    if issubclass(affinity, String):
+        return f"({value} || '')"
+    if issubclass(affinity, DateTime):
+        return f"({value} + interval '0 seconds')"
+    if issubclass(affinity, Integer):
+        return f"({value} + 0)"
+    raise TypeError(f"unindexed: no PostgreSQL form for {element.type!r}")
 
 
 def glob_to_like(glob: str) -> str:
