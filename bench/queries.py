@@ -283,7 +283,7 @@ def index_sizes(url: str) -> dict[str, int]:
             rows = connection.execute(
                 text(
                     "SELECT indexrelname, pg_relation_size(indexrelid) FROM pg_stat_user_indexes "
-                    "WHERE relname IN ('events', 'event_files')"
+                    "WHERE relname IN ('events', 'event_files') AND schemaname = current_schema()"
                 )
             ).all()
     shiplog_state(app).db.dispose()
