@@ -34,7 +34,8 @@ DEFAULT_LIMIT = 50
 # How many of the newest events a SQLite listing tests its filter on: first, before the
 # indexes; then as far as their pace says a page reaches, if no further than the second.
 SCAN_DEPTHS = (5_000, 25_000, 100_000)
-# Events one index may find for a walk through it, checking the rest, to beat a deeper scan.
+# Events one index may find for a walk through it, checking the rest, to beat a deeper scan
+# (on PostgreSQL, to beat the planner's plan where it misjudges: see `_planned`).
 FEW = 2_000  # a part this small is walked without counting the others further
 # How much further back than the newest events' pace says a second scan reaches.
 RESCAN_MARGIN = 1.5
@@ -297,8 +298,8 @@ def _planned(
     text, the planner's own plan did as well as a look-up in the benchmark's shapes.
     """
     if _narrows_more_than_time(filter):
-        pair: list[Drive] = ["kind_branch"] if _countable(filter, "kind_branch") else []
-        parts = _parts(filter, pair, text=False) if filter.q else pair
+        pairs = _pairs(filter)
+        parts = _parts(filter, pairs, text=False) if filter.q else pairs
         few = _most_selective(session, filter, aliases, FEW, parts)
         if few:
             return _driven(session, filter, few, windows, aliases, position, limit)
@@ -365,8 +366,7 @@ def _scan_then_look_up(
     }
     if any(not found for found in spans.values()):
         return []  # a part none of whose values has an event
-    pair: list[Drive] = ["kind_branch"] if _countable(filter, "kind_branch") else []
-    few = _most_selective(session, filter, aliases, FEW, _parts(filter, [*pair, *spans]))
+    few = _most_selective(session, filter, aliases, FEW, _parts(filter, [*_pairs(filter), *spans]))
     if few in spans:
         return walk.page(session, filter, few, spans[few], windows, aliases, position, limit)
     if few:
@@ -534,6 +534,12 @@ def _parts(filter: Filter, first: Sequence[Drive] = (), *, text: bool = True) ->
         if part not in first and getattr(filter, part) and _countable(filter, part)
     ]
     return [*first, *(part for part in others if text or part != "q")]
+
+
+def _pairs(filter: Filter) -> list[Drive]:
+    """The pairs of parts (`PAIRS`) that `filter` gives both of, each counted and found
+    through the index of both."""
+    return [pair for pair in PAIRS if _countable(filter, pair)]
 
 
 def _only(filter: Filter, part: Drive) -> Filter:
