@@ -7,7 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, text
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -37,3 +37,16 @@ def is_current(engine: Engine) -> bool:
     """Whether the schema is at the newest revision; only reads."""
     heads = ScriptDirectory.from_config(alembic_config(engine)).get_heads()
     return current_revision(engine) in heads
+
+
+def extension_schema(bind: Connection, name: str) -> str:
+    """The schema PostgreSQL extension `name` lives in, creating it first if it is missing:
+    in `public` when there is one, so that dropping a schema the tables live in (as the
+    tests do) never drops it from under another."""
+    find = text("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = :name")
+    schema = bind.scalar(find, {"name": name})
+    if schema is None:
+        public = bind.scalar(text("SELECT 1 FROM pg_namespace WHERE nspname = 'public'"))
+        bind.execute(text(f"CREATE EXTENSION {name}" + (" SCHEMA public" if public else "")))
+        schema = bind.scalar(find, {"name": name})
+    return schema

@@ -4,7 +4,9 @@ On SQLite an FTS5 table with the trigram tokenizer indexes every event's title a
 `q` keeps the meaning it has everywhere else (a case-insensitive substring) while an index
 finds the rows. Triggers keep it in step with `events`. Queries shorter than three characters,
 which trigrams cannot index, use LIKE. On PostgreSQL, `q` is LIKE on `lower(title)` and
-`lower(body)`, each with a `pg_trgm` GIN index (`POSTGRES_INDEXES`).
+`lower(body)`, each with a GIN index (`POSTGRES_INDEXES`) of its `pg_trgm` trigrams beside
+the event's kind, repository, branch and actor (`btree_gin`), so that text with one of those
+is one look-up in each index.
 """
 
 from __future__ import annotations
@@ -31,13 +33,20 @@ SQLITE_CREATE = (
     END""",
     f"INSERT INTO {SEARCH_TABLE}({SEARCH_TABLE}) VALUES ('rebuild')",
 )
-# PostgreSQL's indexes for `q`, path globs (which may start with `*`) and repository, branch
-# and author globs (prefixes, which a btree serves under a collation other than C only with
-# the pattern operator class); migration 0012 makes them, naming pg_trgm's schema as {ops}.
-# The models leave them out: they exist on PostgreSQL alone.
+# PostgreSQL's indexes for `q` (0023), path globs (which may start with `*`) and repository,
+# branch and author globs (prefixes, which a btree serves under a collation other than C only
+# with the pattern operator class; 0012); {ops} names pg_trgm's schema. A GIN index serves any
+# of its columns alone or together: these serve text alone as well as text with a kind, a
+# repository, a branch or an actor. The models leave them out: they exist on PostgreSQL alone.
 POSTGRES_INDEXES = {
-    "ix_events_title_trgm": ("events", "USING gin (lower(title) {ops}.gin_trgm_ops)"),
-    "ix_events_body_trgm": ("events", "USING gin (lower(body) {ops}.gin_trgm_ops)"),
+    "ix_events_title_search": (
+        "events",
+        "USING gin (kind, repo, branch, actor, lower(title) {ops}.gin_trgm_ops)",
+    ),
+    "ix_events_body_search": (
+        "events",
+        "USING gin (kind, repo, branch, actor, lower(body) {ops}.gin_trgm_ops)",
+    ),
     "ix_event_files_path_trgm": ("event_files", "USING gin (path {ops}.gin_trgm_ops)"),
     "ix_events_repo_pattern": ("events", "(repo varchar_pattern_ops)"),
     "ix_events_branch_pattern": ("events", "(branch varchar_pattern_ops)"),

@@ -41,6 +41,8 @@ FEW = 2_000  # a part this small is walked without counting the others further
 RESCAN_MARGIN = 1.5
 LOOKUP_COST = 4  # an event found through an index and sorted, against one scanned
 SAMPLE = 1_000  # the newest events whose share of each part of a filter steers the plan
+MANY = 10_000  # PostgreSQL: a part this common with text may mislead the planner (_planned)
+SEARCHED = 5_000  # PostgreSQL: text and a part found together when they match about this many
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The key of a record's `data` that names its author as git knows them, beside the login
@@ -257,12 +259,20 @@ def list_events(
     """
     limit = max(1, min(limit, MAX_LIMIT))
     position = decode_cursor(cursor) if cursor else None
+    if position is not None and filter.until is not None:
+        # One upper bound, the tighter (the same events): given `until` and a position, a
+        # walk of the timeline index started at the later of the two and read down to the
+        # other (16 ms at a million events for a page that has none).
+        if filter.until <= position[0]:
+            position = None
+        else:
+            filter = replace(filter, until=None)
     aliases = author_aliases(session, filter.authors)
     if filter.cannot_match(aliases=aliases):
         return Page([], None)
     windows = incident_windows(session) if filter.around else None
     if session.get_bind().dialect.name != "sqlite":
-        events = _planned(session, filter, windows, aliases, position, limit)
+        events = _planned(session, filter, windows, aliases, position, limit, scan_depths)
     elif not _narrows_more_than_time(filter):
         stmt = filter.apply(select(Event), windows=windows, aliases=aliases)
         events = _page(session, stmt, position, limit)
@@ -283,6 +293,7 @@ def _planned(
     aliases: frozenset[str],
     position: Position | None,
     limit: int,
+    depths: Sequence[int],
 ) -> list[Event]:
     """PostgreSQL's page: the planner's plan of the whole filter, unless a kind and a branch
     glob are given, or text with other parts. Then the part (or the kind and the branch
@@ -303,6 +314,58 @@ def _planned(
         few = _most_selective(session, filter, aliases, FEW, parts)
         if few:
             return _driven(session, filter, few, windows, aliases, position, limit)
+        searched = _searched_with(filter)
+        alone = searched and _only(filter, searched).apply(
+            select(Event.id), drive=searched, aliases=aliases
+        )
+        if searched and _count(session, alone, MANY) == MANY:
+            depth = min(depths[0], SAMPLE) if depths else 0
+            return _newest_then_searched(
+                session, filter, searched, windows, aliases, position, limit, depth
+            )
+    stmt = filter.apply(select(Event), windows=windows, aliases=aliases)
+    return _page(session, stmt, position, limit)
+
+
+def _searched_with(filter: Filter) -> Drive | None:
+    """The part of `filter` that its text is found with in the text indexes on PostgreSQL,
+    which hold the kind, repository, branch and actor beside the trigrams
+    (`search.POSTGRES_INDEXES`): the kinds, or repositories, branches or authors named
+    exactly (a glob is a LIKE, which those indexes cannot serve); None without text."""
+    if not filter.q or len(filter.q) < search.MIN_INDEXED:
+        return None
+    for part in ("kinds", "repos", "branches", "authors"):
+        values = getattr(filter, part)
+        if values and not any("*" in value for value in values):
+            return part
+    return None
+
+
+def _newest_then_searched(
+    session: Session,
+    filter: Filter,
+    part: Drive,
+    windows: list[Window] | None,
+    aliases: frozenset[str],
+    position: Position | None,
+    limit: int,
+    depth: int,
+) -> list[Event]:
+    """PostgreSQL's page of text with a part its text indexes hold (`_searched_with`), none
+    of them few: first those among the newest `depth` events, read through the part's own
+    index. If they do not
+    fill the page but show the filter to match about `SEARCHED` events or fewer, the text
+    indexes find them all (each intersects the text with the part inside the index) and
+    they are sorted; if more, the planner's plan finds a page soon enough along an index.
+    """
+    low = session.scalar(_newest_first(filter, position).offset(depth).limit(1))
+    events = _since(session, filter, low, windows, aliases, position, limit, drive=part)
+    if len(events) > limit or low is None:
+        return events
+    total = session.scalar(select(func.max(Event.id))) or 0  # about how many there are
+    if len(events) * total <= SEARCHED * max(depth, 1):
+        stmt = filter.apply(select(Event), windows=windows, aliases=aliases)
+        return _page(session, stmt, position, limit, by_timeline=False)
     stmt = filter.apply(select(Event), windows=windows, aliases=aliases)
     return _page(session, stmt, position, limit)
 
@@ -340,19 +403,11 @@ def _scan_then_look_up(
     limit: int,
     depths: Sequence[int],
 ) -> list[Event]:
-    newest_first = Filter(since=filter.since, until=filter.until).apply(select(Event.occurred_at))
-    if position is not None:
-        newest_first = newest_first.where(tuple_(Event.occurred_at, Event.id) < position)
-    newest_first = newest_first.order_by(Event.occurred_at.desc(), Event.id.desc())
+    newest_first = _newest_first(filter, position)
 
     def scan(low: datetime | None) -> list[Event]:
         """The page among the events since `low` (all, if None), testing each in turn."""
-        near = None if windows is None else _overlapping(windows, low, position)
-        # One lower bound: with two, SQLite may walk down to the looser one.
-        tighter = low is not None and (filter.since is None or filter.since < low)
-        within = replace(filter, since=low) if tighter else filter
-        stmt = within.apply(select(Event), windows=near, drive="time", aliases=aliases)
-        return _page(session, stmt, position, limit)
+        return _since(session, filter, low, windows, aliases, position, limit, drive="time")
 
     top = session.scalar(newest_first.limit(1))
     bound = session.scalar(newest_first.offset(depths[0]).limit(1)) if depths else None
@@ -390,6 +445,35 @@ def _scan_then_look_up(
         if len(events) > limit:
             return events
     return scan(None)
+
+
+def _newest_first(filter: Filter, position: Position | None) -> Select[tuple[datetime]]:
+    """The times of the events within `filter`'s since and until after `position`, newest
+    first: the timeline index alone, to find how far back a depth reaches."""
+    stmt = Filter(since=filter.since, until=filter.until).apply(select(Event.occurred_at))
+    if position is not None:
+        stmt = stmt.where(tuple_(Event.occurred_at, Event.id) < position)
+    return stmt.order_by(Event.occurred_at.desc(), Event.id.desc())
+
+
+def _since(
+    session: Session,
+    filter: Filter,
+    low: datetime | None,
+    windows: list[Window] | None,
+    aliases: frozenset[str],
+    position: Position | None,
+    limit: int,
+    *,
+    drive: Drive | None,
+) -> list[Event]:
+    """The page among the events since `low` (all, if None)."""
+    near = None if windows is None else _overlapping(windows, low, position)
+    # One lower bound: with two, SQLite may walk down to the looser one.
+    tighter = low is not None and (filter.since is None or filter.since < low)
+    within = replace(filter, since=low) if tighter else filter
+    stmt = within.apply(select(Event), windows=near, drive=drive, aliases=aliases)
+    return _page(session, stmt, position, limit)
 
 
 Plan = Literal["scan", "walk", "drive", "around"]
@@ -516,13 +600,18 @@ def _most_selective(
             alone = touching(filter.paths)
         else:
             alone = _only(filter, part).apply(select(Event.id), drive=part, aliases=aliases)
-        found = session.scalar(select(func.count()).select_from(alone.limit(limit).subquery()))
+        found = _count(session, alone, limit)
         if found < limit:
             best = (found, part)
             narrower.update(PAIRS.get(part, ()))
             if found == 0:
                 break
     return best[1] if best else None
+
+
+def _count(session: Session, ids: Select[tuple[int]], bound: int) -> int:
+    """How many rows `ids` selects, counting no further than `bound`."""
+    return session.scalar(select(func.count()).select_from(ids.limit(bound).subquery())) or 0
 
 
 def _parts(filter: Filter, first: Sequence[Drive] = (), *, text: bool = True) -> list[Drive]:

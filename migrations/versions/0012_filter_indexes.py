@@ -19,33 +19,31 @@ Create Date: 2026-11-28
 from collections.abc import Sequence
 
 from alembic import op
-from sqlalchemy import text
 
-from feed.search import POSTGRES_INDEXES
+from feed.migrate import extension_schema
 
 revision: str = "0012"
 down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# As they were made here; 0023 replaced the two on `events`' text (`feed.search` has today's).
+INDEXES = {
+    "ix_events_title_trgm": ("events", "USING gin (lower(title) {ops}.gin_trgm_ops)"),
+    "ix_events_body_trgm": ("events", "USING gin (lower(body) {ops}.gin_trgm_ops)"),
+    "ix_event_files_path_trgm": ("event_files", "USING gin (path {ops}.gin_trgm_ops)"),
+    "ix_events_repo_pattern": ("events", "(repo varchar_pattern_ops)"),
+    "ix_events_branch_pattern": ("events", "(branch varchar_pattern_ops)"),
+    "ix_events_actor_pattern": ("events", "(actor varchar_pattern_ops)"),
+}
+
 
 def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
-    schema = bind.scalar(
-        text("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_trgm'")
-    )
-    if schema is None:
-        public = bind.scalar(text("SELECT 1 FROM pg_namespace WHERE nspname = 'public'"))
-        op.execute("CREATE EXTENSION pg_trgm" + (" SCHEMA public" if public else ""))
-        schema = bind.scalar(
-            text(
-                "SELECT extnamespace::regnamespace::text FROM pg_extension "
-                "WHERE extname = 'pg_trgm'"
-            )
-        )
-    for name, (table, definition) in POSTGRES_INDEXES.items():
+    schema = extension_schema(bind, "pg_trgm")
+    for name, (table, definition) in INDEXES.items():
         op.execute(f"CREATE INDEX {name} ON {table} {definition.format(ops=schema)}")
     op.execute("ANALYZE events")
     op.execute("ANALYZE event_files")
@@ -54,5 +52,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
-    for name in POSTGRES_INDEXES:
+    for name in INDEXES:
         op.execute(f"DROP INDEX {name}")

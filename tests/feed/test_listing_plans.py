@@ -21,7 +21,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import MultiDict
 
 from bench.dataset import build
-from feed import walk
+from feed import store, walk
 from feed.db import Database
 from feed.filters import DRIVERS, Filter, Within
 from feed.models import INCIDENT_KINDS, Base, Event
@@ -70,6 +70,11 @@ QUERIES = [
     # A few events of one part, with common text: read through that part's index.
     "author=dev150&q=timeout",
     "repo=aperture/edge&q=session timeout&bots=exclude",
+    # Common text with a common kind or branch, together rare or none: PostgreSQL finds the
+    # two together in its text indexes once the newest events do not fill the page.
+    "kind=deployment&q=session timeout",
+    "kind=commit,revert&q=timeout&bots=exclude",
+    "branch=main&q=cache&around=incidents",
     # A kind and a branch, found together through the index of both.
     "kind=force_push&branch=main",
     "kind=revert,force_push&branch=release/*",
@@ -278,7 +283,7 @@ def test_merged_incident_windows_do_not_overlap(timeline: Database) -> None:
 @pytest.mark.parametrize(
     ("query", "indexes"),
     [
-        ("q=zeppelin", {"ix_events_title_trgm", "ix_events_body_trgm"}),
+        ("q=zeppelin", {"ix_events_title_search", "ix_events_body_search"}),
         ("path=*/race_condition_*", {"ix_event_files_path_trgm"}),
         ("repo=nobody/*", {"ix_events_repo_pattern"}),
         ("branch=hotfix/*", {"ix_events_branch_pattern"}),
@@ -287,7 +292,7 @@ def test_merged_incident_windows_do_not_overlap(timeline: Database) -> None:
 def test_postgresql_has_an_index_for_text_paths_and_globs(
     timeline: Database, query: str, indexes: set[str]
 ) -> None:
-    """The trigram and pattern indexes serve the statements `list_events` runs (the planner
+    """The text, trigram and pattern indexes serve the statements `list_events` runs (the planner
     picks them at a million events; on this small timeline only if other scans are ruled
     out)."""
     if timeline.engine.dialect.name != "postgresql":
@@ -400,7 +405,48 @@ def test_postgresql_reads_a_few_events_with_text_through_their_own_index(
         connection.exec_driver_sql("SET enable_indexscan = off")  # nor a walk of the timeline
         without = plans(connection)
         connection.rollback()
-    assert not [plan for plan in without if "_trgm" in plan], without
+    assert not [plan for plan in without if TEXT_LOOKED_UP.search(plan)], without
+
+
+# An index condition on text: the trigrams looked up (`~~` is LIKE).
+TEXT_LOOKED_UP = re.compile(r"Index Cond: .*lower\((title|body)\) ~~")
+
+
+@pytest.mark.parametrize("depths", [(40, 300), ()])
+def test_postgresql_finds_text_and_a_kind_that_rarely_meet_together_in_its_text_indexes(
+    timeline: Database, depths: tuple[int, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kind and text that each match many but rarely meet: once the kind's newest events
+    (its index walked down to a bound in time) do not fill the page, each text index looks the
+    kind and the text up together (the kind is a column of both) and the few found are
+    sorted, where the planner would walk every deployment (200 ms at a million)."""
+    if timeline.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's text indexes")
+    query = "kind=deployment&q=session timeout"
+    with timeline.read() as session:
+        deployments = session.scalar(select(func.count()).where(Event.kind == "deployment"))
+        assert session.scalar(select(func.count()).where(Event.title.ilike("%session timeout%")))
+    monkeypatch.setattr(store, "FEW", deployments // 2)  # as common as at a million events
+    monkeypatch.setattr(store, "MANY", deployments // 2)
+    ids, statements = reads_of_events(timeline, query, scan_depths=depths)
+    assert ids == []
+    with timeline.engine.connect() as connection:
+        connection.exec_driver_sql("SET enable_seqscan = off")  # as at a million events
+        connection.exec_driver_sql("SET cpu_operator_cost = 1")  # reading text costs
+        plans = [
+            "\n".join(row[0] for row in connection.exec_driver_sql("EXPLAIN " + s, p))
+            for s, p in statements
+        ]
+        connection.rollback()
+    walked = [p for p in plans if re.search(r"Index Cond: .*kind.*occurred_at >=", p)]
+    sorted_off_the_timeline = [p for p in plans if "occurred_at + '00:00:00'::interval" in p]
+    together = [
+        plan
+        for plan in sorted_off_the_timeline
+        if re.search(r"ix_events_title_search.*\n.*Index Cond: .*kind.*lower\(title\) ~~", plan)
+        and re.search(r"ix_events_body_search.*\n.*Index Cond: .*kind.*lower\(body\) ~~", plan)
+    ]
+    assert walked and len(together) == 1, "\n\n".join(plans)
 
 
 def test_a_scan_walks_the_timeline_down_to_one_lower_bound(timeline: Database) -> None:
