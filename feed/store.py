@@ -307,6 +307,10 @@ def _planned(
     author's 1,860 events with that text took 104 ms that way, 54 ms through the author's
     index). Text itself is not counted: the trigram index cannot stop at a bound. Without
     text, the planner's own plan did as well as a look-up in the benchmark's shapes.
+
+    Text with a part the text indexes hold that matches `MANY` or more has the planner
+    expect a page soon along that part's index (every deployment walked for
+    `kind=deployment&q=session timeout`, 220 ms): `_newest_then_searched` looks first.
     """
     if _narrows_more_than_time(filter):
         pairs = _pairs(filter)
@@ -315,14 +319,13 @@ def _planned(
         if few:
             return _driven(session, filter, few, windows, aliases, position, limit)
         searched = _searched_with(filter)
-        alone = searched and _only(filter, searched).apply(
-            select(Event.id), drive=searched, aliases=aliases
-        )
-        if searched and _count(session, alone, MANY) == MANY:
-            depth = min(depths[0], SAMPLE) if depths else 0
-            return _newest_then_searched(
-                session, filter, searched, windows, aliases, position, limit, depth
-            )
+        if searched is not None:
+            alone = _only(filter, searched).apply(select(Event.id), drive=searched, aliases=aliases)
+            if _count(session, alone, MANY) == MANY:
+                depth = min(depths[0], SAMPLE) if depths else 0
+                return _newest_then_searched(
+                    session, filter, searched, windows, aliases, position, limit, depth
+                )
     stmt = filter.apply(select(Event), windows=windows, aliases=aliases)
     return _page(session, stmt, position, limit)
 
@@ -351,23 +354,19 @@ def _newest_then_searched(
     limit: int,
     depth: int,
 ) -> list[Event]:
-    """PostgreSQL's page of text with a part its text indexes hold (`_searched_with`), none
-    of them few: first those among the newest `depth` events, read through the part's own
-    index. If they do not
-    fill the page but show the filter to match about `SEARCHED` events or fewer, the text
-    indexes find them all (each intersects the text with the part inside the index) and
-    they are sorted; if more, the planner's plan finds a page soon enough along an index.
-    """
+    """PostgreSQL's page of text with a common part its text indexes hold (`_searched_with`):
+    first the part's events among the newest `depth`, read through its own index. If they
+    do not fill the page but show the filter to match about `SEARCHED` events or fewer, the
+    text indexes find them all (each intersects the text with the part inside the index)
+    and they are sorted; if more, the planner's walk along an index finds a page soon."""
     low = session.scalar(_newest_first(filter, position).offset(depth).limit(1))
     events = _since(session, filter, low, windows, aliases, position, limit, drive=part)
     if len(events) > limit or low is None:
         return events
     total = session.scalar(select(func.max(Event.id))) or 0  # about how many there are
-    if len(events) * total <= SEARCHED * max(depth, 1):
-        stmt = filter.apply(select(Event), windows=windows, aliases=aliases)
-        return _page(session, stmt, position, limit, by_timeline=False)
+    few = len(events) * total <= SEARCHED * max(depth, 1)
     stmt = filter.apply(select(Event), windows=windows, aliases=aliases)
-    return _page(session, stmt, position, limit)
+    return _page(session, stmt, position, limit, by_timeline=not few)
 
 
 def _page(

@@ -20,7 +20,11 @@ def test_freeze_startup_leaves_what_exists_out_of_later_collections() -> None:
         garbage.append(garbage)  # a cycle made "during a request" is still collected
         del garbage
         assert gc.collect() >= 1
-        assert gc.get_freeze_count() == frozen
+        # Frozen objects may still die by reference count (another thread's, on this
+        # shared worker), which lowers the count; none goes back into the generations.
+        assert len(kept) <= gc.get_freeze_count() <= frozen
+        tracked = {id(thing) for thing in gc.get_objects()}
+        assert not [item for item in kept if id(item) in tracked]
     finally:
         gc.unfreeze()
 

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, select, text, tuple_
 from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import MultiDict
 
@@ -458,6 +458,35 @@ def test_a_scan_walks_the_timeline_down_to_one_lower_bound(timeline: Database) -
     scans = [s for s, _ in statements if s.startswith("SELECT events.id, events.uid")]
     assert scans
     assert all(scan.count("events.occurred_at >=") == 1 for scan in scans), scans
+
+
+@pytest.mark.parametrize("after_until", [True, False])
+def test_a_deep_page_states_one_upper_bound(timeline: Database, after_until: bool) -> None:
+    """A cursor and `until` both bound a page from above; only the tighter is stated (the
+    same events). Given both, PostgreSQL walked the timeline index from the later down to
+    the earlier: 16 ms at a million events for a page that has nothing."""
+    until = datetime(2025, 1, 1, tzinfo=UTC)
+    query = "kind=commit&author=*[bot]&until=2025-01-01T00:00:00Z"
+    at = until + timedelta(days=-30 if not after_until else 30)
+    with timeline.read() as session:
+        last = session.scalars(
+            select(Event).where(Event.occurred_at <= at).order_by(Event.occurred_at.desc())
+        ).first()
+        assert last is not None
+        cursor = encode_cursor(last)
+        newest_first = (Event.occurred_at.desc(), Event.id.desc())
+        before = tuple_(Event.occurred_at, Event.id) < (last.occurred_at, last.id)
+        expected = session.scalars(
+            parse(query).apply(select(Event.id)).where(before).order_by(*newest_first).limit(50)
+        ).all()
+    ids, statements = reads_of_events(timeline, query, cursor, scan_depths=(40, 300))
+    assert ids == expected and ids
+    bounded = [s for s, _ in statements if "occurred_at <" in s or "events.id) <" in s]
+    assert bounded
+    for statement in bounded:
+        by_until = re.search(r"occurred_at < (%\(|\?)", statement) is not None
+        by_cursor = re.search(r"events\.id( \+ 0)?\) < ", statement) is not None
+        assert by_until != by_cursor and by_cursor == (not after_until), statement
 
 
 @pytest.mark.parametrize(
