@@ -254,8 +254,8 @@ def list_events(
     by each part's share of the newest events (`_cheapest`): a deeper scan, a walk of one
     part's index value by value (`feed.walk`), a look-up through one part's index, or the
     incidents' windows (`feed.around`). PostgreSQL's planner weighs the whole filter
-    itself, but for a kind and a branch, and for text with a part that finds few
-    (`_planned`). Every way selects the same events.
+    itself, but for a kind and a branch, and for text with a part that finds few or with a
+    common part its text indexes hold (`_planned`). Every way selects the same events.
     """
     limit = max(1, min(limit, MAX_LIMIT))
     position = decode_cursor(cursor) if cursor else None
