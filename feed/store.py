@@ -363,7 +363,7 @@ def _newest_then_searched(
     events = _since(session, filter, low, windows, aliases, position, limit, drive=part)
     if len(events) > limit or low is None:
         return events
-    total = session.scalar(select(func.max(Event.id))) or 0  # about how many there are
+    total = _about_how_many(session)
     few = len(events) * total <= SEARCHED * max(depth, 1)
     stmt = filter.apply(select(Event), windows=windows, aliases=aliases)
     return _page(session, stmt, position, limit, by_timeline=not few)
@@ -502,7 +502,7 @@ def _cheapest(
     counts = _sample(session, filter, parts, windows, aliases, position, low)
     sampled = max(counts.pop("all"), 1)
     page = DEFAULT_LIMIT + 1
-    total = session.scalar(select(func.max(Event.id))) or 0  # about how many there are
+    total = _about_how_many(session)
     reach = page / pace
     plans: list[tuple[float, Plan, Drive]] = [(reach, "scan", "time")]
     for part, matched in counts.items():
@@ -606,6 +606,11 @@ def _most_selective(
             if found == 0:
                 break
     return best[1] if best else None
+
+
+def _about_how_many(session: Session) -> int:
+    """About how many events there are: the newest id, read off the primary key."""
+    return session.scalar(select(func.max(Event.id))) or 0
 
 
 def _count(session: Session, ids: Select[tuple[int]], bound: int) -> int:
