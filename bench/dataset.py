@@ -506,8 +506,9 @@ def _load_sqlite(engine: Engine, timeline: Timeline) -> float:
             insert(cursor, "event_files", FILE_COLUMNS, rows.files)
             insert(cursor, "incidents", INCIDENT_COLUMNS, rows.incidents)
         insert(cursor, "incidents", INCIDENT_COLUMNS, timeline.leftovers())
-        cursor.execute(search.SQLITE_CREATE[1])
-        cursor.execute(search.SQLITE_CREATE[-1])
+        _, insert_trigger, *_, rebuild = search.sqlite_create()
+        cursor.execute(insert_trigger)
+        cursor.execute(rebuild)
         cursor.execute("COMMIT")
         cursor.close()
     finally:

@@ -237,6 +237,7 @@ class Filter:
         windows: Sequence[tuple[datetime, datetime | None]] | None = None,
         drive: Drive | None = None,
         aliases: Collection[str] | None = None,
+        searched: bool = False,
     ) -> Select[Any]:
         """Narrow a select over Event to the events this filter matches.
 
@@ -246,6 +247,9 @@ class Filter:
         look events up through the files' and the search index). Any way selects the same
         events. `aliases`, the other names of the filter's authors read beforehand
         (`feed.store.author_aliases`), replace a subquery the index of actors cannot serve.
+        With `searched`, text also narrows another part's drive through the search index
+        (SQLite): each id the driving index finds is looked for among those the index finds
+        for the text, and only those found are read.
         """
 
         def column(part: Drive, column: Any) -> Any:
@@ -273,9 +277,14 @@ class Filter:
                     )
                 )
             )
-        if self.q and drive == "q" and len(self.q) >= search.MIN_INDEXED:
-            # The index folds case more widely than LIKE: it narrows, LIKE decides.
+        if self.q and len(self.q) >= search.MIN_INDEXED and drive == "q":
+            # The index narrows, LIKE decides.
             conditions.append(Event.id.in_(search.matching_ids(self.q)))
+        elif self.q and len(self.q) >= search.MIN_INDEXED and searched:
+            # Gathered once however many times the select is used (a walk's spans), and
+            # looked in for each id the driving index finds.
+            found = search.matching_ids(self.q).cte("searched")
+            conditions.append(unindexed(Event.id).in_(select(found.c.rowid)))
         if self.q:
             pattern = f"%{_escape_like(self.q.lower())}%"
             conditions.append(

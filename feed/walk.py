@@ -66,12 +66,19 @@ def page(
     aliases: Collection[str],
     position: Position | None,
     limit: int,
+    *,
+    searched: bool = False,
 ) -> list[Event]:
     """`limit` + 1 events of `filter` after `position`, newest first: the newest `limit` + 1
-    of each value's span of `part`'s index (`spans`, as `values` gives them), merged."""
+    of each value's span of `part`'s index (`spans`, as `values` gives them), merged. With
+    `searched`, the search index narrows each span before its events are read."""
     column, index = INDEXES[part]
     rest = replace(filter, **{part: ()}).apply(
-        select(Event.id, Event.occurred_at), windows=windows, drive=part, aliases=aliases
+        select(Event.id, Event.occurred_at),
+        windows=windows,
+        drive=part,
+        aliases=aliases,
+        searched=searched,
     )
     newest_first = (Event.occurred_at.desc(), Event.id.desc())
     walks = []

@@ -1,7 +1,7 @@
 """Free-text search index (SQLite FTS5, trigram) and each repository's API budget.
 
 The search index is kept by triggers on `events`. A later SQLite migration that rebuilds
-`events` in batch mode drops those triggers: run `feed.search.SQLITE_CREATE` again after it.
+`events` in batch mode drops those triggers: run `feed.search.sqlite_create()` again after it.
 
 Revision ID: 0005
 Revises: 0004
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from feed.search import SQLITE_CREATE, SQLITE_DROP
+from feed.search import SQLITE_DROP, sqlite_create
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -31,7 +31,7 @@ def upgrade() -> None:
             sa.Column("rate_limit_reset_at", sa.DateTime(timezone=True), nullable=True)
         )
     if op.get_bind().dialect.name == "sqlite":
-        for statement in SQLITE_CREATE:
+        for statement in sqlite_create("full"):
             op.execute(statement)
 
 

@@ -321,3 +321,54 @@ def test_an_author_is_found_by_login_or_by_git_name(authors: Database, author, e
         aliases = author_aliases(session, parsed.authors)
         everything = session.scalars(select(Event).options(selectinload(Event.files))).all()
     assert {e.title for e in everything if parsed.matches(e, aliases=aliases)} == set(expected)
+
+
+AWKWARD = [
+    "session timeout",
+    'say "hi" twice',
+    "naïve café ☕",
+    "Ünïcödé ÜBER",
+    "🚀 launch 🚀",
+    "two  spaces",
+    "abc",
+    "abcd",
+]
+
+
+@pytest.mark.parametrize(
+    "q",
+    [
+        "abc",
+        "abcd",
+        "bcd",
+        "timeout",
+        "session timeout",
+        '"hi"',
+        'y "h',
+        "café ☕",
+        "nïcödé",
+        "🚀 l",
+        "two spaces",
+        "zzz",
+    ],
+)
+def test_the_search_index_never_misses_what_like_finds(db: Database, q: str) -> None:
+    """SQLite finds text through its trigram index (some of each text's trigrams, each one
+    required), then LIKE decides: the index may keep a few more, never fewer, whatever the
+    text holds (quotes, accents, emoji, runs of spaces), found in a title or a body."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's search index")
+    with db.write() as session:
+        for n, title in enumerate(AWKWARD):
+            make_event(session, title=title, body=f"body {n}", occurred_at=T0 + timedelta(n))
+            make_event(session, title=f"other {n}", body=title, occurred_at=T0 - timedelta(n))
+    parsed = Filter.from_args(args(("q", q)))
+    with db.read() as session:
+        by_like = set(session.scalars(parsed.apply(select(Event.id))))
+        by_index = set(session.scalars(parsed.apply(select(Event.id), drive="q")))
+        searched = set(
+            session.scalars(parsed.apply(select(Event.id), drive="kinds", searched=True))
+        )
+    assert by_index == searched == by_like
+    assert parsed.q
+    assert len(by_like) == 2 * sum(parsed.q.lower() in title.lower() for title in AWKWARD)
