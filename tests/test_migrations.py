@@ -7,12 +7,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import select, text
 
 from bench.databases import postgres_schema
 from feed.db import Database
-from feed.migrate import upgrade
-from feed.models import AuthorAlias, BuildResult
+from feed.filters import Filter
+from feed.migrate import alembic_config, upgrade
+from feed.models import AuthorAlias, BuildResult, Event
+from feed.search import SEARCH_TABLE
 from tests.conftest import PG_SCHEMA, PG_URL
 
 
@@ -89,4 +92,47 @@ def test_build_results_stored_before_get_their_commit_s_position(empty_url: str)
     with db.read() as session:
         positions = dict(session.execute(select(BuildResult.key, BuildResult.position)).all())
     assert positions == {"on-a": commit_id, "on-b": None}  # a deployment is no position
+    db.dispose()
+
+
+def test_the_search_index_is_made_again_without_positions_and_back(tmp_path: Path) -> None:
+    """0024 makes SQLite's search table again keeping no positions (`detail=none`) and fills
+    it from the events stored before; a downgrade makes 0005's again. Text is found both ways,
+    and the events are untouched."""
+    db = Database(f"sqlite:///{tmp_path / 'search.db'}")
+    upgrade(db.engine, "0023")
+    with db.engine.begin() as connection:
+        for number, title in enumerate(["Session timeout on login", "cache warmed", 'say "hi"']):
+            connection.execute(
+                text(
+                    "INSERT INTO events (uid, kind, repo, title, body, occurred_at, updated_at, "
+                    "ingested_at, data) VALUES (:uid, 'commit', 'acme/api', :title, '', "
+                    "'2026-11-20 10:00:00', '2026-11-20 10:00:00', '2026-11-20 10:00:00', '{}')"
+                ),
+                {"uid": f"u{number}", "title": title},
+            )
+
+    def made() -> str:
+        with db.engine.connect() as connection:
+            return connection.execute(
+                text("SELECT sql FROM sqlite_schema WHERE name = :name"), {"name": SEARCH_TABLE}
+            ).scalar_one()
+
+    def found(q: str) -> list[str]:
+        with db.read() as session:
+            stmt = Filter(q=q).apply(select(Event.title), drive="q")
+            return list(session.scalars(stmt))
+
+    assert "detail='full'" in made()  # as 0005 made it: positions kept
+    upgrade(db.engine, "0024")
+    assert "detail='none'" in made()
+    assert found("session timeout") == ["Session timeout on login"]
+    assert found('"hi"') == ['say "hi"']
+    with db.write() as session:  # the triggers keep it in step
+        session.execute(text("UPDATE events SET title = 'cache cold' WHERE uid = 'u1'"))
+    assert found("cache cold") == ["cache cold"] and found("warmed") == []
+    command.downgrade(alembic_config(db.engine), "0023")
+    assert "detail='full'" in made()
+    assert found("session timeout") == ["Session timeout on login"]
+    assert found("cache cold") == ["cache cold"]
     db.dispose()
