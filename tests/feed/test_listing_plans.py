@@ -424,6 +424,20 @@ def test_postgresql_reads_a_few_events_with_text_through_their_own_index(
 TEXT_LOOKED_UP = re.compile(r"Index Cond: .*lower\((title|body)\) ~~")
 
 
+def costly_text_plans(db: Database, statements: list[tuple[str, Any]]) -> list[str]:
+    """PostgreSQL's plan of each statement as at a million events, where the table is not
+    read whole and reading an event's text costs."""
+    with db.engine.connect() as connection:
+        connection.exec_driver_sql("SET enable_seqscan = off")
+        connection.exec_driver_sql("SET cpu_operator_cost = 1")
+        plans = [
+            "\n".join(row[0] for row in connection.exec_driver_sql("EXPLAIN " + s, p))
+            for s, p in statements
+        ]
+        connection.rollback()
+    return plans
+
+
 def test_postgresql_tests_text_on_each_event_of_a_short_window(timeline: Database) -> None:
     """Text within a window of fewer than `FEW` events is tested on each of them, read
     through the timeline index: the planner intersected the window with the text indexes'
@@ -440,14 +454,7 @@ def test_postgresql_tests_text_on_each_event_of_a_short_window(timeline: Databas
         assert 0 < len(expected) < session.scalar(window) < store.FEW
     ids, statements = reads_of_events(timeline, query)
     assert ids == expected[:50]
-    with timeline.engine.connect() as connection:
-        connection.exec_driver_sql("SET enable_seqscan = off")  # as at a million events
-        connection.exec_driver_sql("SET cpu_operator_cost = 1")  # reading text costs
-        plans = [
-            "\n".join(row[0] for row in connection.exec_driver_sql("EXPLAIN " + s, p))
-            for s, p in statements
-        ]
-        connection.rollback()
+    plans = costly_text_plans(timeline, statements)
     page = plans[-1]
     assert "ix_events_timeline" in page and not TEXT_LOOKED_UP.search(page), page
 
@@ -470,14 +477,7 @@ def test_postgresql_finds_text_and_a_kind_that_rarely_meet_together_in_its_text_
     monkeypatch.setattr(store, "MANY", deployments // 2)
     ids, statements = reads_of_events(timeline, query, scan_depths=depths)
     assert ids == []
-    with timeline.engine.connect() as connection:
-        connection.exec_driver_sql("SET enable_seqscan = off")  # as at a million events
-        connection.exec_driver_sql("SET cpu_operator_cost = 1")  # reading text costs
-        plans = [
-            "\n".join(row[0] for row in connection.exec_driver_sql("EXPLAIN " + s, p))
-            for s, p in statements
-        ]
-        connection.rollback()
+    plans = costly_text_plans(timeline, statements)
     walked = [p for p in plans if re.search(r"Index Cond: .*kind.*occurred_at >=", p)]
     sorted_off_the_timeline = [p for p in plans if "occurred_at + '00:00:00'::interval" in p]
     together = [
