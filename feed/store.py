@@ -271,6 +271,7 @@ def list_events(
     aliases = author_aliases(session, filter.authors)
     if filter.cannot_match(aliases=aliases):
         return Page([], None)
+    filter = filter.without_implied(aliases=aliases)
     windows = incident_windows(session) if filter.around else None
     if session.get_bind().dialect.name != "sqlite":
         events = _planned(session, filter, windows, aliases, position, limit, scan_depths)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl
 
@@ -372,3 +373,26 @@ def test_the_search_index_never_misses_what_like_finds(db: Database, q: str) -> 
     assert by_index == searched == by_like
     assert parsed.q
     assert len(by_like) == 2 * sum(parsed.q.lower() in title.lower() for title in AWKWARD)
+
+
+@pytest.mark.parametrize(
+    ("query", "aliases", "implied"),
+    [
+        ([("author", "dev042"), ("bots", "exclude")], ["Developer 042"], True),
+        ([("author", "dev042,mara"), ("bots", "exclude")], [], True),
+        ([("author", "dev*"), ("bots", "exclude")], [], False),  # dev-ops[bot] is a dev*
+        ([("author", "mara"), ("bots", "exclude")], ["mara-ci[bot]"], False),
+        ([("author", "mara,renovate[bot]"), ("bots", "exclude")], [], False),
+        ([("repo", "acme/api"), ("bots", "exclude")], [], False),
+    ],
+)
+def test_bots_left_out_by_the_authors_named_are_not_asked_again(
+    query: list[tuple[str, str]], aliases: list[str], implied: bool
+) -> None:
+    """`bots=exclude` with authors named exactly, none of them nor their other names a bot's,
+    selects what the authors alone do: planning drops it (it misled PostgreSQL's planner),
+    and keeps it wherever a bot could still be among the events."""
+    parsed = Filter.from_args(args(*query))
+    simpler = parsed.without_implied(aliases=aliases)
+    assert (simpler.bots is None) == implied
+    assert simpler == (replace(parsed, bots=None) if implied else parsed)

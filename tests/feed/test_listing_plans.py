@@ -59,6 +59,7 @@ QUERIES = [
     "around=incidents&repo=acme/*&kind=commit,incident",
     "around=incidents&kind=incident&author=dev0*",
     "around=incidents&path=src/*&bots=exclude",
+    "around=incidents&author=dev042&bots=exclude",
     "around=incidents&until=2025-01-01T00:00:00Z",
     "repo=acme/*&kind=commit&branch=main",
     "repo=globex/*&author=dev1*&q=cache",
