@@ -453,6 +453,11 @@ def _scan_then_look_up(
         )
     if how == "drive":
         return _driven(session, filter, part, windows, aliases, position, limit, searched=searched)
+    if how == "bots":
+        stmt = filter.apply(
+            select(Event), windows=windows, drive=part, aliases=aliases, bots_index=True
+        )
+        return _page(session, stmt, position, limit)
     deeper = session.scalar(newest_first.offset(round(reach * RESCAN_MARGIN)).limit(1))
     # Then further back: events arrive at a steady pace, so the time the first depth spans,
     # stretched; at last, all. Each scan reads on from where the last stopped.
@@ -497,7 +502,7 @@ def _since(
     return _page(session, stmt, position, limit)
 
 
-Plan = Literal["scan", "walk", "drive", "around"]
+Plan = Literal["scan", "walk", "drive", "around", "bots"]
 
 
 def _cheapest(
@@ -519,7 +524,9 @@ def _cheapest(
     (`feed.walk`), in each of a part's spans until enough match the rest, at most all of
     them; a look-up (`_driven`), every event one part's index finds, costlier a row as it
     sorts them; `around` (`feed.around`), the incidents' windows until enough match the
-    rest. The search index pays where it finds fewer than `SEARCH_GAIN` times the events
+    rest; `bots`, where every author named is a bot, their own index (`BOTS_INDEX`) newest
+    first until enough match the rest. The search index pays where it finds fewer than
+    `SEARCH_GAIN` times the events
     the plan would read (it gathers every one it finds; the plan reads each row's text).
     """
     parts: list[Drive] = [part for part in DRIVERS if getattr(filter, part)]
@@ -538,6 +545,9 @@ def _cheapest(
             plans.append((page * share / pace, "around", part, page * share / pace))
         elif _countable(filter, part):
             plans.append((LOOKUP_COST * share * total, "drive", part, share * total))
+        if part == "authors" and filter.only_bots(aliases=aliases):
+            rows = min(share * total, page * share / pace)
+            plans.append((rows, "bots", part, rows))
     _, how, part, rows = min(plans, key=lambda plan: plan[0])
     searched = "q" in counts and max(counts["q"], 0.5) / sampled * total < SEARCH_GAIN * rows
     return how, part, reach, searched
