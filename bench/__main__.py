@@ -272,8 +272,10 @@ def scale_lines(results: dict[str, Any]) -> list[str]:
             f"patches, {r['build']['incidents']:,} incidents in {r['build']['seconds']:.0f} s"
             for name, r in runs.items()
         )
-        + ". Each case is a request for the page (`/?...`) through the app in this process, "
-        f"queries and rendering of 50 entries included; {queries.RUNS} runs after one warm-up "
+        + ". Each case is a request for the page (`/?...`), or the feed or API its name says, "
+        "through the app in this process, queries and rendering of 50 entries included (a "
+        "feed SQLite can tell unchanged is served from the feed cache after the warm-up); "
+        f"{queries.RUNS} runs after one warm-up "
         "(`bench/queries.py`). Target: p95 under 50 ms; the 1,000th page at most 1.5 times "
         "the first.",
         "",

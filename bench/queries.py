@@ -59,6 +59,10 @@ CASES: dict[str, str] = {
     "kind, repo glob and path glob": "kind=deployment&repo=acme/*&path=src/*",
     "repo glob and free text": "repo=globex/*&q=cache",
     "three filters with text": "repo=globex/*&author=dev1*&q=cache",
+    # The feeds and the API: a path of its own.
+    "Atom feed, three filters with text": "/feed.atom?repo=globex/*&author=dev1*&q=cache",
+    "JSON Feed, bots' events with text": "/feed.json?author=*[bot]&q=timeout",
+    "JSON API, a kind and two-word text": "/api/events?kind=deployment&q=session timeout",
 }
 
 # Each filter's values that match many events, few, and none in `bench.dataset`'s timeline.
@@ -148,7 +152,10 @@ def run(url: str) -> dict[str, Any]:
     app = create_app({"DATABASE_URL": url, "TESTING": False})
     freeze_startup()  # as `shiplog run` and gunicorn.conf.py do before serving
     client = app.test_client()
-    results: dict[str, Any] = {name: timed(client, f"/?{query}") for name, query in CASES.items()}
+    results: dict[str, Any] = {
+        name: timed(client, query if query.startswith("/") else f"/?{query}")
+        for name, query in CASES.items()
+    }
     cursor = deep_cursor(client, 1000)
     results["1,000th page by cursor"] = timed(client, f"/?cursor={cursor}")
     generated = generated_shapes(app, client)
