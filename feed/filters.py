@@ -302,7 +302,7 @@ class Filter:
             by_alias = actor.in_(other_names(self.authors) if aliases is None else sorted(aliases))
             conditions.append(or_(_any_glob(actor, self.authors), by_alias))
             if bots_index and aliases is not None and self.only_bots(aliases=aliases):
-                conditions.append(text(bots_condition("events.actor")))
+                conditions.append(text(bots_condition(f"{Event.__tablename__}.actor")))
         if self.paths and drive == "paths":
             conditions.append(Event.id.in_(touching(self.paths)))
         elif self.paths:

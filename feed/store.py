@@ -455,7 +455,12 @@ def _scan_then_look_up(
         return _driven(session, filter, part, windows, aliases, position, limit, searched=searched)
     if how == "bots":
         stmt = filter.apply(
-            select(Event), windows=windows, drive=part, aliases=aliases, bots_index=True
+            select(Event),
+            windows=windows,
+            drive=part,
+            aliases=aliases,
+            searched=searched,
+            bots_index=True,
         )
         return _page(session, stmt, position, limit)
     deeper = session.scalar(newest_first.offset(round(reach * RESCAN_MARGIN)).limit(1))
@@ -526,8 +531,8 @@ def _cheapest(
     sorts them; `around` (`feed.around`), the incidents' windows until enough match the
     rest; `bots`, where every author named is a bot, their own index (`BOTS_INDEX`) newest
     first until enough match the rest. The search index pays where it finds fewer than
-    `SEARCH_GAIN` times the events
-    the plan would read (it gathers every one it finds; the plan reads each row's text).
+    `SEARCH_GAIN` times the events the plan would read (it gathers every one it finds; the
+    plan reads each row's text).
     """
     parts: list[Drive] = [part for part in DRIVERS if getattr(filter, part)]
     counts = _sample(session, filter, parts, windows, aliases, position, low)

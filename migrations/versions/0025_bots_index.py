@@ -1,9 +1,10 @@
 """SQLite: a partial index of the events by bot accounts, newest first.
 
 No index finds `author=*[bot]` by its actor (a glob that starts with `*`): with other common
-parts (bots' events touching `src/*` with "timeout", at a million events) a page read tens of
-thousands of events (81 ms). The 82,000 bots' events have an index of their own, 1.6 s to
-build at a million; a page walks it newest first (8 ms). PostgreSQL's plans do well without.
+parts (a deep page of bots' events touching `src/*` with "session timeout", at a million
+events) a page read every event the search index found for the text (81 ms a request). The
+82,000 bots' events have an index of their own, 1.6 s to build at a million; the page walks
+it newest first (29 ms a request). PostgreSQL's plans do well without.
 
 Revision ID: 0025
 Revises: 0024
