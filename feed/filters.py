@@ -313,14 +313,15 @@ class Filter:
                     )
                 )
             )
-        if self.q and len(self.q) >= search.MIN_INDEXED and drive == "q":
+        if self.q and len(self.q) >= search.MIN_INDEXED:
             # The index narrows, LIKE decides.
-            conditions.append(Event.id.in_(search.matching_ids(self.q)))
-        elif self.q and len(self.q) >= search.MIN_INDEXED and searched:
-            # Gathered once however many times the select is used (a walk's spans), and
-            # looked in for each id the driving index finds.
-            found = search.matching_ids(self.q).cte("searched")
-            conditions.append(unindexed(Event.id).in_(select(found.c.rowid)))
+            if drive == "q":
+                conditions.append(Event.id.in_(search.matching_ids(self.q)))
+            elif searched:
+                # Gathered once however many times the select is used (a walk's spans), and
+                # looked in for each id the driving index finds.
+                found = search.matching_ids(self.q).cte("searched")
+                conditions.append(unindexed(Event.id).in_(select(found.c.rowid)))
         if self.q:
             pattern = f"%{_escape_like(self.q.lower())}%"
             conditions.append(

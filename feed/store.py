@@ -327,8 +327,9 @@ def _planned(
         if filter.q and (filter.since or filter.until):
             window = _newest_first(filter, position)
             if _count(session, window, FEW) < FEW:  # the timeline's few events, each tested
-                stmt = filter.apply(select(Event), windows=windows, drive="time", aliases=aliases)
-                return _page(session, stmt, position, limit)
+                return _since(
+                    session, filter, None, windows, aliases, position, limit, drive="time"
+                )
         searched = _searched_with(filter)
         if searched is not None:
             alone = _only(filter, searched).apply(select(Event.id), drive=searched, aliases=aliases)
@@ -547,7 +548,8 @@ def _cheapest(
             rows = min(share * total, len(spans[part]) * page * share / pace)
             plans.append((rows, "walk", part, rows))
         elif part == "around":
-            plans.append((page * share / pace, "around", part, page * share / pace))
+            rows = page * share / pace
+            plans.append((rows, "around", part, rows))
         elif _countable(filter, part):
             plans.append((LOOKUP_COST * share * total, "drive", part, share * total))
         if part == "authors" and filter.only_bots(aliases=aliases):
