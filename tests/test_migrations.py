@@ -15,7 +15,7 @@ from feed.db import Database
 from feed.filters import Filter
 from feed.migrate import alembic_config, upgrade
 from feed.models import AuthorAlias, BuildResult, Event
-from feed.search import SEARCH_TABLE
+from feed.search import SEARCH_TABLE, sqlite_create
 from tests.conftest import PG_SCHEMA, PG_URL
 
 
@@ -136,3 +136,8 @@ def test_the_search_index_is_made_again_without_positions_and_back(tmp_path: Pat
     assert found("session timeout") == ["Session timeout on login"]
     assert found("cache cold") == ["cache cold"]
     db.dispose()
+
+
+def test_the_search_table_is_made_only_with_a_known_detail() -> None:
+    with pytest.raises(ValueError, match="unknown detail 'column'"):
+        sqlite_create("column")
