@@ -81,6 +81,8 @@ Drive = Literal[
 PAIRS: dict[Drive, tuple[Drive, ...]] = {"kind_branch": ("kinds", "branches")}
 # The parts of a filter that can find events through an index of their own.
 DRIVERS: tuple[Drive, ...] = ("repos", "kinds", "branches", "authors", "paths", "q")
+# The parts whose values (and the authors' other names) `apply` ORs, by their column.
+ORED: dict[Drive, Any] = {"repos": Event.repo, "branches": Event.branch, "authors": Event.actor}
 BOTS_CHOICES = ("exclude",)
 BOT_SUFFIX = "[bot]"
 # SQLite's partial index of the events by bot accounts, newest first (migration 0025): no
@@ -344,6 +346,25 @@ class Filter:
             near = Within(column("around", Event.occurred_at), windows)
             conditions.append(or_(column("around", Event.kind).in_(INCIDENT_KINDS), near))
         return stmt.where(and_(*conditions)) if conditions else stmt
+
+    def alternatives(
+        self, part: Drive, *, aliases: Collection[str] = ()
+    ) -> list[ColumnElement[bool]]:
+        """The conditions that `part` (the repos, branches or authors) ORs in `apply`, each
+        one range of the part's own index: one a glob, one for the values named exactly,
+        one for the authors' other names (`aliases`). An event of the part meets at least
+        one of them."""
+        column = ORED[part]
+        values = getattr(self, part)
+        exact = [value for value in values if "*" not in value]
+        conditions = [
+            column.like(glob_to_like(value), escape="\\") for value in values if "*" in value
+        ]
+        if exact:
+            conditions.append(column.in_(exact))
+        if part == "authors" and aliases:
+            conditions.append(column.in_(sorted(aliases)))
+        return conditions
 
     def matches(self, event: Any, *, aliases: Collection[str] = ()) -> bool:
         """Whether one event (stored or about to be) passes, as `apply` would select it.

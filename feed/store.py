@@ -9,12 +9,22 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Select, delete, func, insert, select, tuple_
+from sqlalchemy import ColumnElement, Select, delete, func, insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
 from feed import around, reverts, search, walk
-from feed.filters import DRIVERS, PAIRS, Drive, Filter, merged, other_names, touching, unindexed
+from feed.filters import (
+    DRIVERS,
+    ORED,
+    PAIRS,
+    Drive,
+    Filter,
+    merged,
+    other_names,
+    touching,
+    unindexed,
+)
 from feed.models import (
     FILE_KINDS,
     AuthorAlias,
@@ -646,9 +656,14 @@ def _most_selective(
             alone = search.matching_ids(filter.q)
         elif part == "paths":  # files, not events: at least as many, and no list to build
             alone = touching(filter.paths)
+        elif part in ORED:
+            alone = None
         else:
             alone = _only(filter, part).apply(select(Event.id), drive=part, aliases=aliases)
-        found = _count(session, alone, limit)
+        if alone is None:
+            found = _count_each(session, filter.alternatives(part, aliases=aliases), limit)
+        else:
+            found = _count(session, alone, limit)
         if found < limit:
             best = (found, part)
             narrower.update(PAIRS.get(part, ()))
@@ -665,6 +680,21 @@ def _about_how_many(session: Session) -> int:
 def _count(session: Session, ids: Select[tuple[int]], bound: int) -> int:
     """How many rows `ids` selects, counting no further than `bound`."""
     return session.scalar(select(func.count()).select_from(ids.limit(bound).subquery())) or 0
+
+
+def _count_each(session: Session, conditions: Sequence[ColumnElement[bool]], bound: int) -> int:
+    """How many events the `conditions` select, each counted apart (no further than
+    `bound`) and summed: an event two of them select counts twice, so a part is never found
+    fewer than it is. One range of an index each: given their OR and a bound, PostgreSQL's
+    planner read an index from its start, past every event before the first that matched
+    (45 ms to count 2,000 events of `author=dev1*` with its 100 git names at a million)."""
+    counts = [
+        select(func.count())
+        .select_from(select(Event.id).where(condition).limit(bound).subquery())
+        .scalar_subquery()
+        for condition in conditions
+    ]
+    return min(sum(session.execute(select(*counts)).one()), bound)
 
 
 def _parts(filter: Filter, first: Sequence[Drive] = (), *, text: bool = True) -> list[Drive]:

@@ -463,6 +463,53 @@ def test_postgresql_tests_text_on_each_event_of_a_short_window(timeline: Databas
     assert "ix_events_timeline" in page and not TEXT_LOOKED_UP.search(page), page
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        "repo=*/api&repo=hooli/docs",
+        "branch=main,release/*",
+        "author=dev1*",
+        "author=gh-dev007",  # a login whose commits are stored under its git name
+        "author=Developer 04*,dev042,*[bot]",
+    ],
+)
+def test_the_alternatives_of_a_part_select_its_events_together(
+    timeline: Database, query: str
+) -> None:
+    """Each value of a part, and the authors' other names, selects events apart; together
+    they select the part's events, and counting them apart never finds fewer."""
+    filter = parse(query)
+    (part,) = [each for each in ("repos", "branches", "authors") if getattr(filter, each)]
+    with timeline.read() as session:
+        aliases = author_aliases(session, filter.authors)
+        conditions = filter.alternatives(part, aliases=aliases)
+        apart = [set(session.scalars(select(Event.id).where(each))) for each in conditions]
+        together = set(session.scalars(filter.apply(select(Event.id), aliases=aliases)))
+        assert set().union(*apart) == together and together
+        for bound in (1, len(together), 10 * len(together)):
+            counted = store._count_each(session, conditions, bound)
+            assert min(len(together), bound) <= counted <= bound
+
+
+def test_a_part_of_several_values_is_counted_one_index_range_at_a_time(
+    timeline: Database,
+) -> None:
+    """Each value of a part, and the authors' other names, is counted through its own
+    range of the part's index: given their OR and a bound, PostgreSQL's planner read the
+    actors' index from its start, past every event before the first that matched (45 ms to
+    count 2,000 events of `author=dev1*` with its 100 git names at a million events)."""
+    query = "repo=globex/*&author=dev1*&q=cache"
+    ids, statements = reads_of_events(timeline, query, scan_depths=(40, 300))
+    counts = [(s, p) for s, p in statements if "count(" in s and "actor" in s]
+    assert ids and counts
+    assert not [s for s, _ in counts if re.search(r"\bOR\b", s)], counts
+    if timeline.engine.dialect.name == "postgresql":
+        for plan in costly_text_plans(timeline, counts):
+            scans = [line for line in plan.splitlines() if re.search(r"(?<!Heap) Scan", line)]
+            conditions = plan.count("Index Cond")
+            assert scans and conditions == len(scans), plan
+
+
 @pytest.mark.parametrize("depths", [(40, 300), ()])
 def test_postgresql_finds_text_and_a_kind_that_rarely_meet_together_in_its_text_indexes(
     timeline: Database, depths: tuple[int, ...], monkeypatch: pytest.MonkeyPatch
