@@ -308,9 +308,9 @@ def _planned(
     depths: Sequence[int],
 ) -> list[Event]:
     """PostgreSQL's page: the planner's plan of the whole filter, unless a kind and a branch
-    glob are given, or text or `around` with other parts. Then the part (or the kind and the branch
-    together) whose own index finds fewer than `FEW` events is read through it, each event
-    checked against the rest, and sorted; none found answers at once.
+    glob are given, or text or `around` with other parts. Then the part (or the kind and the
+    branch together) whose own index finds fewer than `FEW` events is read through it, each
+    event checked against the rest, and sorted; none found answers at once.
 
     Taking the parts for independent, the planner expects a page soon along one part's index
     and may read it to the end (all 40,000 deployments for `kind=deployment&branch=feature/*`);
@@ -655,24 +655,25 @@ def _most_selective(
         if part in narrower:
             continue
         limit = bound if best is None else best[0]
-        if part == "q":  # the index alone: a few more than LIKE keeps, never fewer
-            alone = search.matching_ids(filter.q)
-        elif part == "paths":  # files, not events: at least as many, and no list to build
-            alone = touching(filter.paths)
-        elif part in ORED:
-            alone = None
-        else:
-            alone = _only(filter, part).apply(select(Event.id), drive=part, aliases=aliases)
-        if alone is None:
+        if part in ORED:  # each value apart
             found = _count_each(session, filter.alternatives(part, aliases=aliases), limit)
         else:
-            found = _count(session, alone, limit)
+            found = _count(session, _alone(filter, part, aliases), limit)
         if found < limit:
             best = (found, part)
             narrower.update(PAIRS.get(part, ()))
             if found == 0:
                 break
     return best[1] if best else None
+
+
+def _alone(filter: Filter, part: Drive, aliases: frozenset[str]) -> Select[tuple[int]]:
+    """The ids that `part` of `filter` selects on its own, through its own index."""
+    if part == "q":  # the index alone: a few more than LIKE keeps, never fewer
+        return search.matching_ids(filter.q)
+    if part == "paths":  # files, not events: at least as many, and no list to build
+        return touching(filter.paths)
+    return _only(filter, part).apply(select(Event.id), drive=part, aliases=aliases)
 
 
 def _about_how_many(session: Session) -> int:
