@@ -355,13 +355,7 @@ class Filter:
         one for the authors' other names (`aliases`). An event of the part meets at least
         one of them."""
         column = ORED[part]
-        values = getattr(self, part)
-        exact = [value for value in values if "*" not in value]
-        conditions = [
-            column.like(glob_to_like(value), escape="\\") for value in values if "*" in value
-        ]
-        if exact:
-            conditions.append(column.in_(exact))
+        conditions = _each_glob(column, getattr(self, part))
         if part == "authors" and aliases:
             conditions.append(column.in_(sorted(aliases)))
         return conditions
@@ -560,12 +554,17 @@ def _glob_match(glob: str, value: str) -> bool:
 
 
 def _any_glob(column: Any, globs: tuple[str, ...]) -> ColumnElement[bool]:
+    return or_(*_each_glob(column, globs))
+
+
+def _each_glob(column: Any, globs: tuple[str, ...]) -> list[ColumnElement[bool]]:
+    """What `_any_glob` ORs: the values named exactly, in one IN, then a LIKE a glob."""
     exact = [glob for glob in globs if "*" not in glob]
     clauses: list[ColumnElement[bool]] = []
     if exact:
         clauses.append(column.in_(exact))
     clauses.extend(column.like(glob_to_like(glob), escape="\\") for glob in globs if "*" in glob)
-    return or_(*clauses)
+    return clauses
 
 
 def _escape_like(text: str) -> str:
