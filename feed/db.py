@@ -13,6 +13,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from feed import search
+
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # Reads map the database file instead of copying each page out of the OS cache: a quarter
 # off reading many rows (40,000 deployments' text at a million events: 62 to 47 ms). SQLite
@@ -134,6 +136,7 @@ def make_engine(url: str, **options: object) -> Engine:
         # LIKE then matches case as PostgreSQL does, and can use the indexes.
         cursor.execute("PRAGMA case_sensitive_like=ON")
         cursor.close()
+        dbapi_connection.create_function(search.SQLITE_LOWER, 1, search.fold, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):  # type: ignore[no-untyped-def]

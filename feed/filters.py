@@ -325,11 +325,13 @@ class Filter:
                 found = search.matching_ids(self.q).cte("searched")
                 conditions.append(unindexed(Event.id).in_(select(found.c.rowid)))
         if self.q:
-            pattern = f"%{_escape_like(self.q.lower())}%"
+            needle = self.q.lower()
+            pattern = f"%{_escape_like(needle)}%"
+            lower = search.unicode_lower if search.has_case_beyond_ascii(needle) else func.lower
             conditions.append(
                 or_(
-                    func.lower(column("q", Event.title)).like(pattern, escape="\\"),
-                    func.lower(column("q", Event.body)).like(pattern, escape="\\"),
+                    lower(column("q", Event.title)).like(pattern, escape="\\"),
+                    lower(column("q", Event.body)).like(pattern, escape="\\"),
                 )
             )
         if self.since:

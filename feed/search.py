@@ -13,10 +13,46 @@ is one look-up in each index.
 
 from __future__ import annotations
 
-from sqlalchemy import Select, column, literal_column, select, table
+from typing import Any
+
+from sqlalchemy import Select, Text, column, literal_column, select, table
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 SEARCH_TABLE = "events_search"
 MIN_INDEXED = 3  # trigrams: shorter text cannot be looked up in the index
+# SQLite's own lower() folds ASCII only ("ÜBER" stays "ÜBER"): each of shiplog's SQLite
+# connections also has this one, Python's (feed.db), for text that is not ASCII.
+SQLITE_LOWER = "shiplog_lower"
+
+
+def fold(value: Any) -> Any:
+    """`SQLITE_LOWER`: text in lower case as PostgreSQL's lower() and Python's give it."""
+    return value.lower() if isinstance(value, str) else value
+
+
+def has_case_beyond_ascii(needle: str) -> bool:
+    """Whether `needle` holds a letter beyond ASCII with an upper case ("ü", not "修" nor
+    "☕"): only such a needle needs `unicode_lower` to find text in any case."""
+    return any(not char.isascii() and char.upper() != char for char in needle)
+
+
+class unicode_lower(FunctionElement[str]):
+    """lower() of any text: PostgreSQL's own; on SQLite, `SQLITE_LOWER`, a Python call a
+    row tested (`has_case_beyond_ascii` says when SQLite's own lower() will not do)."""
+
+    type = Text()
+    inherit_cache = True
+
+
+@compiles(unicode_lower)
+def _lower(element: unicode_lower, compiler: Any, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(unicode_lower, "sqlite")
+def _sqlite_lower(element: unicode_lower, compiler: Any, **kw: Any) -> str:
+    return f"{SQLITE_LOWER}({compiler.process(element.clauses, **kw)})"
 
 
 def sqlite_create(detail: str = "none") -> tuple[str, ...]:

@@ -13,7 +13,7 @@ from werkzeug.datastructures import MultiDict
 from feed.db import Database
 from feed.filters import Filter, FilterError, glob_to_like
 from feed.models import Event
-from feed.store import FileRecord
+from feed.store import FileRecord, list_events
 from tests.conftest import make_event
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -348,6 +348,10 @@ AWKWARD = [
         'y "h',
         "café ☕",
         "nïcödé",
+        "über",
+        "ÜBER",
+        "NAÏVE CAFÉ",
+        "ünÏ",
         "🚀 l",
         "two spaces",
         "zzz",
@@ -373,6 +377,30 @@ def test_the_search_index_never_misses_what_like_finds(db: Database, q: str) -> 
     assert by_index == searched == by_like
     assert parsed.q
     assert len(by_like) == 2 * sum(parsed.q.lower() in title.lower() for title in AWKWARD)
+
+
+@pytest.mark.parametrize("q", ["über", "ÜBER", "Über", "naïve CAFÉ", "ÜB"])
+def test_text_that_is_not_ascii_is_found_in_any_case(db: Database, q: str) -> None:
+    """`q` is case-insensitive beyond ASCII on both databases, as in Python: SQLite's own
+    lower() leaves "Ü" as it is. Through the page's planner, first page and by cursor."""
+    with db.write() as session:
+        for n, title in enumerate(AWKWARD):
+            make_event(session, title=title, body="", occurred_at=T0 + timedelta(n))
+        make_event(session, title="no such text", body="Ünïcödé ÜBER", occurred_at=T0)
+        for n in range(60):
+            make_event(session, title=f"filler {n}", occurred_at=T0 - timedelta(hours=n + 1))
+    found = []
+    cursor = None
+    with db.read() as session:
+        while True:
+            page = list_events(session, Filter.from_args(args(("q", q))), cursor=cursor, limit=1)
+            found += [event.title for event in page.events]
+            if not (cursor := page.next_cursor):
+                break
+    expected = [t for t in reversed(AWKWARD) if q.lower() in t.lower()]
+    expected += ["no such text"] if q.lower() in "ünïcödé über" else []
+    assert expected  # each q is meant to find something
+    assert found == expected
 
 
 @pytest.mark.parametrize(
