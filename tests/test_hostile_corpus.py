@@ -480,9 +480,16 @@ def test_every_chat_message_is_inert(
     isolated_env: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """An alert per event and a digest of them all, to every platform, end to end."""
+    """An alert per event and a digest of them all, to every platform, end to end. The
+    renderers never see the database: on PostgreSQL, where each message costs the most, two
+    platforms that escape in opposite ways (Slack's mrkdwn, Teams' Adaptive Card Markdown)
+    show that the corpus comes back from it as it went in; SQLite's run takes all six."""
+    on_sqlite = app_config["DATABASE_URL"].startswith("sqlite")
+    checked = INERT if on_sqlite else {name: INERT[name] for name in ("slack", "teams")}
     channels, subscriptions = [], []
     for name, module in PLATFORMS.items():
+        if name not in checked:
+            continue
         monkeypatch.setattr(module, "PACE", timedelta(0))  # no waiting between messages
         channels.append({"name": name, "platform": name, "url": chat.url(f"/{name}")})
         subscriptions += [
@@ -515,7 +522,7 @@ def test_every_chat_message_is_inert(
             payload = {"subscription": digest.id, **window}
             enqueue(session, "deliver", f"hostile-digest:{digest.id}", payload)
     work(app)
-    for name, inert in INERT.items():
+    for name, inert in checked.items():
         received = chat.to(f"/{name}")
         assert len(received) == 3 * len(CORPUS) + 1, name  # an alert per event, and the digest
         for message in received:
