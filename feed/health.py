@@ -178,11 +178,11 @@ def report(session: Session, now: datetime) -> Report:
             .limit(100)
         )
     )
-    deploys = last_deploys_before(session, [i.opened_at for i in incidents], links)
+    deploys = last_deploys_before(session, [(i.opened_at, i.repo) for i in incidents], links)
     return Report(
         branches=branches,
         environments=tuple(failed_environments(session, links)),
-        incidents=tuple(OpenIncident(i, deploys[i.opened_at]) for i in incidents),
+        incidents=tuple(OpenIncident(i, deploys[(i.opened_at, i.repo)]) for i in incidents),
     )
 
 
@@ -339,37 +339,46 @@ def _failed_deploys_query() -> Select[tuple[int]]:
 
 
 def last_deploy_before(
-    session: Session, moment: datetime, links: _RepoLinks | None = None
+    session: Session, moment: datetime, repo: str | None = None, links: _RepoLinks | None = None
 ) -> LastDeploy | None:
     """The last successful deployment before `moment` (to production when one is among the
-    newest HISTORY_DEPLOYS, else to any environment)."""
-    return last_deploys_before(session, [moment], links)[moment]
+    newest HISTORY_DEPLOYS, else to any environment): of `repo` when it deployed before then
+    (an incident filed in the service's own repository), else of any repository."""
+    return last_deploys_before(session, [(moment, repo)], links)[(moment, repo)]
 
 
 def last_deploys_before(
-    session: Session, moments: Sequence[datetime], links: _RepoLinks | None = None
-) -> dict[datetime, LastDeploy | None]:
-    """`last_deploy_before` for each of `moments`, read in one statement."""
+    session: Session,
+    wanted: Sequence[tuple[datetime, str | None]],
+    links: _RepoLinks | None = None,
+) -> dict[tuple[datetime, str | None], LastDeploy | None]:
+    """`last_deploy_before` for each (moment, repository) of `wanted`, read in two
+    statements: every repository's deployments before each moment, and each repository's."""
     links = links or _RepoLinks(session)
-    moments = sorted(set(moments))
-    deploys = _deploys_in(session, DEPLOYS_BEFORE, [{"at": m} for m in moments])
-    deploys.sort(key=_timeline, reverse=True)
-    found: dict[datetime, LastDeploy | None] = {}
-    for moment in moments:
-        before = [e for e in deploys if e.occurred_at <= moment]
-        good = [
-            e
-            for e in before[:HISTORY_DEPLOYS]
-            if (e.data or {}).get("state") == "success" and e.sha
-        ]
-        production = [e for e in good if str(e.data.get("environment", "")).lower() in PRODUCTION]
-        chosen = (production or good or [None])[0]
-        found[moment] = chosen and LastDeploy(
+    wanted = sorted(set(wanted), key=lambda item: (item[0], item[1] or ""))
+    anywhere = _deploys_in(session, DEPLOYS_BEFORE, [{"at": m} for m in {m for m, _ in wanted}])
+    anywhere.sort(key=_timeline, reverse=True)
+    own = _deploys_in(session, REPO_DEPLOYS_BEFORE, [{"at": m, "repo": r} for m, r in wanted if r])
+    own.sort(key=_timeline, reverse=True)
+    found: dict[tuple[datetime, str | None], LastDeploy | None] = {}
+    for moment, repo in wanted:
+        theirs = [e for e in own if e.repo == repo and e.occurred_at <= moment]
+        chosen = _last_good(theirs or anywhere, moment)
+        found[(moment, repo)] = chosen and LastDeploy(
             environment=str(chosen.data.get("environment")),
             version=_deploy_version(chosen, links),
             before=moment - chosen.occurred_at,
         )
     return found
+
+
+def _last_good(deploys: Sequence[Row], moment: datetime) -> Row | None:
+    """Of `deploys` (newest first), the last success before `moment` among the newest
+    HISTORY_DEPLOYS before it: to production if there is one, else to any environment."""
+    before = [e for e in deploys if e.occurred_at <= moment][:HISTORY_DEPLOYS]
+    good = [e for e in before if (e.data or {}).get("state") == "success" and e.sha]
+    production = [e for e in good if str(e.data.get("environment", "")).lower() in PRODUCTION]
+    return (production or good or [None])[0]
 
 
 def _deploys_before_part(values: Values) -> Select:
@@ -388,6 +397,17 @@ def _deploys_of(found: FromClause) -> Select:
 
 
 DEPLOYS_BEFORE = Lookup((("at", Event.occurred_at.type),), _deploys_before_part, _deploys_of)
+
+
+def _repo_deploys_before_part(values: Values) -> Select:
+    return _deploys_before_part(values).where(Event.repo == values["repo"])
+
+
+REPO_DEPLOYS_BEFORE = Lookup(
+    (("at", Event.occurred_at.type), ("repo", Event.repo.type)),
+    _repo_deploys_before_part,
+    _deploys_of,
+)
 
 
 def _deploys_in(session: Session, lookup: Lookup, items: Sequence[Mapping[str, Any]]) -> list[Row]:

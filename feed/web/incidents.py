@@ -53,7 +53,7 @@ def incident(incident_id: int) -> str:
             components=settings.components,
             now=now,
         )
-        last_deploy = health.last_deploy_before(session, found.opened_at)
+        last_deploy = health.last_deploy_before(session, found.opened_at, found.repo)
     notes = {event.id: parse_note(event.body, settings.incident_rules) for event in updates}
     return render_template(
         "incident.html",

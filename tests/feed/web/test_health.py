@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
-from sqlalchemy import event, text
+from sqlalchemy import event, select, text
 
 from feed.health import open_breaks_query
+from feed.models import Incident
 from tests.conftest import deliver
 from tests.feed.web.test_incident_pages import incident_id, open_incident
 from tests.integrations.github.test_builds import pushed, run
@@ -162,6 +163,44 @@ def test_an_open_incident_shows_the_last_good_deploy_before_it(client: FlaskClie
     )
     assert "3 h before it opened" in page
     assert "<script>alert(1)" not in page and "&lt;script&gt;" in page
+
+
+def test_an_incident_shows_its_own_repositorys_last_good_deploy(client: FlaskClient, db) -> None:
+    """An incident filed in a repository that deploys shows that repository's last good
+    deploy, not a later one of another service; one filed where nothing deploys (an
+    incidents repository) shows the newest of any, as before. On /health and its page."""
+    web = "acme/web"
+    deliver(client, "deployment_status", deployment(1, A, "success", "2026-11-20T11:00:00Z"))
+    later = deployment(2, B, "success", "2026-11-20T12:00:00Z")
+    later = {**later, "repository": repository(web)}
+    assert deliver(client, "deployment_status", later).status_code == 200
+    open_incident(client, 1, opened=OPENED, title="Checkout errors")  # filed in acme/api
+    ops = {
+        "number": 2,
+        "title": "Logins fail",
+        "body": "",
+        "state": "open",
+        "html_url": "https://github.com/acme/ops/issues/2",
+        "user": {"login": "sam"},
+        "labels": [{"name": "incident"}],
+        "created_at": "2026-11-20T14:30:00Z",
+        "updated_at": "2026-11-20T14:30:00Z",
+    }
+    opened = {"action": "opened", "issue": ops, "repository": repository("acme/ops")}
+    assert deliver(client, "issues", opened).status_code == 200
+    shown = {
+        item["title"]: item["last_good_deploy"]["sha"]
+        for item in client.get("/api/health").json["incidents"]
+    }
+    assert shown == {"Checkout errors": A, "Logins fail": B}
+    with db.read() as session:
+        ids = dict(session.execute(select(Incident.repo, Incident.id)).all())
+    page = client.get(f"/incidents/{ids['acme/api']}").get_data(as_text=True)
+    assert (
+        f'Last good deploy to production: <a href="https://github.com/acme/api/commit/{A}"' in page
+    )
+    page = client.get(f"/incidents/{ids['acme/ops']}").get_data(as_text=True)
+    assert f'Last good deploy to production: <a href="https://github.com/{web}/commit/{B}"' in page
 
 
 def test_hostile_check_names_are_inert_on_health(client: FlaskClient) -> None:
