@@ -8,7 +8,8 @@ decides. Triggers keep it in step with `events`. Queries shorter than three char
 which trigrams cannot index, use LIKE. On PostgreSQL, `q` is LIKE on `lower(title)` and
 `lower(body)`, each with a GIN index (`POSTGRES_INDEXES`) of its `pg_trgm` trigrams beside
 the event's kind, repository, branch and actor (`btree_gin`), so that text with one of those
-is one look-up in each index.
+is one look-up in each index. Case is ignored beyond ASCII on both: where SQLite's own
+lower() would not do (`has_case_beyond_ascii`), `unicode_lower` is Python's.
 """
 
 from __future__ import annotations
