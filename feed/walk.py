@@ -21,7 +21,9 @@ from feed.around import Position
 from feed.filters import Drive, Filter, Window, matches_any
 from feed.models import Event
 
-# Each part a walk can go through: its column and the index that lists it newest first.
+# Each part a walk can go through: its column and the index that lists it newest first. The
+# walk names no index: it applies the filter with `drive=part`, which writes the other parts'
+# columns so that no index serves them, and that leaves SQLite this one.
 INDEXES: dict[Drive, tuple[Any, str]] = {
     "kinds": (Event.kind, "ix_events_kind_timeline"),
     "repos": (Event.repo, "ix_events_repo_timeline"),
@@ -72,7 +74,7 @@ def page(
     """`limit` + 1 events of `filter` after `position`, newest first: the newest `limit` + 1
     of each value's span of `part`'s index (`spans`, as `values` gives them), merged. With
     `searched`, the search index narrows each span before its events are read."""
-    column, index = INDEXES[part]
+    column = INDEXES[part][0]
     rest = replace(filter, **{part: ()}).apply(
         select(Event.id, Event.occurred_at),
         windows=windows,
@@ -83,7 +85,7 @@ def page(
     newest_first = (Event.occurred_at.desc(), Event.id.desc())
     walks = []
     for value in spans:
-        walk = rest.where(column == value).with_hint(Event, f"INDEXED BY {index}", "sqlite")
+        walk = rest.where(column == value)
         if position is not None:
             walk = walk.where(tuple_(Event.occurred_at, Event.id) < position)
         walk = walk.order_by(*newest_first).limit(limit + 1).subquery()

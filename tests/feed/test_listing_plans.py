@@ -698,10 +698,16 @@ def test_a_walk_reads_each_span_newest_first_page_after_page(
     timeline: Database, query: str, part: str
 ) -> None:
     """Each value's span of the part's index, newest first and stopping at a page, merged:
-    the same events as the whole filter, first page and every page after it."""
+    the same events as the whole filter, first page and every page after it; each span read
+    through the part's own index and no other."""
     if timeline.engine.dialect.name != "sqlite":
         pytest.skip("SQLite's walks")
     filter = parse(query)
+    statements: list[tuple[str, Any]] = []
+
+    def record(conn, _cursor, statement, parameters, context, executemany) -> None:
+        statements.append((statement, parameters))
+
     with timeline.read() as session:
         aliases = author_aliases(session, filter.authors)
         newest_first = (Event.occurred_at.desc(), Event.id.desc())
@@ -709,13 +715,25 @@ def test_a_walk_reads_each_span_newest_first_page_after_page(
         spans = walk.values(session, filter, part, aliases)
         assert spans, part
         position, found = None, []
-        while True:
-            events = walk.page(session, filter, part, spans, None, aliases, position, 5)
-            found.extend(event.id for event in events[:5])
-            if len(events) <= 5:
-                break
-            position = (events[4].occurred_at, events[4].id)
+        event.listen(timeline.engine, "before_cursor_execute", record)
+        try:
+            while True:
+                events = walk.page(session, filter, part, spans, None, aliases, position, 5)
+                found.extend(event.id for event in events[:5])
+                if len(events) <= 5:
+                    break
+                position = (events[4].occurred_at, events[4].id)
+        finally:
+            event.remove(timeline.engine, "before_cursor_execute", record)
     assert found == expected and len(expected) > 5
+    index = walk.INDEXES[part][1]
+    with timeline.engine.connect() as connection:
+        for statement, parameters in statements:
+            plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+            reads = [row[-1] for row in plan if " events " in f"{row[-1]} "]
+            spans_read = [read for read in reads if "PRIMARY KEY" not in read]
+            assert len(spans_read) == len(spans), reads
+            assert all(f"USING INDEX {index} (" in read for read in spans_read), reads
 
 
 def test_a_glob_expands_to_its_values_by_seeks_in_the_index(
