@@ -554,21 +554,21 @@ def _cheapest(
     page = DEFAULT_LIMIT + 1
     total = _about_how_many(session)
     reach = page / pace
-    plans: list[tuple[float, Plan, Drive, float]] = [(reach, "scan", "time", reach)]
+    plans: list[tuple[Plan, Drive, float]] = [("scan", "time", reach)]  # (how, part, rows)
     for part, matched in counts.items():
         share = max(matched, 0.5) / sampled
         if part in spans:
-            rows = min(share * total, len(spans[part]) * page * share / pace)
-            plans.append((rows, "walk", part, rows))
+            plans.append(("walk", part, min(share * total, len(spans[part]) * page * share / pace)))
         elif part == "around":
-            rows = page * share / pace
-            plans.append((rows, "around", part, rows))
+            plans.append(("around", part, page * share / pace))
         elif _countable(filter, part):
-            plans.append((LOOKUP_COST * share * total, "drive", part, share * total))
+            plans.append(("drive", part, share * total))
         if part == "authors" and filter.only_bots(aliases=aliases):
-            rows = min(share * total, page * share / pace)
-            plans.append((rows, "bots", part, rows))
-    _, how, part, rows = min(plans, key=lambda plan: plan[0])
+            plans.append(("bots", part, min(share * total, page * share / pace)))
+    # A row a look-up finds costs LOOKUP_COST rows read in order: it is sorted with the rest.
+    how, part, rows = min(
+        plans, key=lambda plan: plan[2] * (LOOKUP_COST if plan[0] == "drive" else 1)
+    )
     searched = "q" in counts and max(counts["q"], 0.5) / sampled * total < SEARCH_GAIN * rows
     return how, part, reach, searched
 
