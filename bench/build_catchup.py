@@ -105,7 +105,7 @@ def lines(r: dict[str, Any]) -> list[str]:
         f"{i['sent']:,} (all 304) | {r['idle_seconds']:.1f} s |",
         "",
         "Build results per repository: the runs listing (100 a page), one request per earlier "
-        "attempt of a re-run run, and the check suites, check runs and combined status of the "
+        "attempt of a re-run run, and the check suites, check runs and statuses of the "
         "newest 10 commits; the rest of the counted requests are the repository, its commit "
         "listing pages, issues, comments and releases. Results of commits older than the "
         "newest 10 from CI other than Actions are not caught up: they come by webhook.",

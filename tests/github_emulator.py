@@ -27,7 +27,12 @@ import jwt
 RATE_LIMIT = 5000
 SHUTDOWN_POLL = 0.05  # seconds: how soon the server notices it is asked to stop
 INSTALLATION_TOKEN = "ghs_emulatedinstallationtoken"
-CI_LISTINGS = {"check-suites": "suites", "check-runs": "check_runs", "status": "statuses"}
+CI_LISTINGS = {
+    "check-suites": "suites",
+    "check-runs": "check_runs",
+    "status": "statuses",  # the combined status: each context's latest
+    "statuses": "statuses",  # every status, newest first, a bare list
+}
 
 
 @dataclass
@@ -217,6 +222,8 @@ class Emulator:
             if rest[2] == "status":
                 return self._respond(method, path, headers, self._combined(repo, rest[1]))
             items = getattr(repo, CI_LISTINGS[rest[2]]).get(rest[1], [])
+            if rest[2] == "statuses":
+                return self._list(method, path, headers, query, prefix, items[::-1])
             wrap = rest[2].replace("-", "_")
             if wrap == "check_runs":  # GitHub's default filter=latest: the newest run per name
                 items = list({run["name"]: run for run in items}.values())

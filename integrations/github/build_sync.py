@@ -8,7 +8,8 @@ GitHub does not count:
   attempts fetched once, so a failure that passed on a re-run is flaky, as by webhook;
 - for the newest `BUILD_COMMITS` commits of each counted branch the timeline holds, the
   commit's check suites, its check runs (only when a suite of an app other than GitHub
-  Actions has finished) and its combined status.
+  Actions has finished) and its statuses (every one: a context that failed and passed again
+  is flaky, as by webhook).
 
 Each object is routed through the webhook's own handlers (`builds.py`), so a result has the
 same key, and the same (repository, branch, check), whichever way it came, and is stored
@@ -205,12 +206,15 @@ def _commit_results(
         others = [s for s in found["check_suite"] if _app(s["check_suite"]) != ACTIONS_APP]
         if others:
             found["check_run"] = _check_runs(client, base, branches, branch, etags)
-    status = client.fetch(f"{base}/status", {"per_page": PER_PAGE}, etags.get("status"))
-    if status.modified and isinstance(status.data, dict):
-        etags["status"] = status.etag or ""
+    # Every status, not the combined status's latest of each context: a context that failed
+    # and passed again is flaky, as by webhook, though both deliveries were missed.
+    statuses = client.fetch(f"{base}/statuses", {"per_page": PER_PAGE}, etags.get("status"))
+    if statuses.modified and isinstance(statuses.data, list):
+        etags["status"] = statuses.etag or ""
         found["status"] = [
             {**item, "sha": sha, "branches": [{"name": branch}]}
-            for item in status.data.get("statuses") or []
+            for page in client.pages(statuses)
+            for item in page
             if isinstance(item, dict)
         ]
     return found

@@ -12,6 +12,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from feed import builds
 from feed.db import Database
 from feed.models import BuildResult, Event, Repo, SyncState
 from feed.state import shiplog_state
@@ -212,9 +213,11 @@ def test_an_idle_re_poll_costs_no_counted_request(gh_app, emulator, client_for) 
     assert cursor_written(gh_app) == written  # nothing changed, nothing written
     again = emulator.requests[before:]
     ci = [
-        (p, s) for _, p, s in again if "/actions/" in p or p.endswith(("suites", "runs", "status"))
+        (p, s)
+        for _, p, s in again
+        if "/actions/" in p or p.endswith(("suites", "runs", "statuses"))
     ]
-    # The runs listing, then the suites and the status of each of the two commits (check
+    # The runs listing, then the suites and the statuses of each of the two commits (check
     # runs are read again only when a suite has changed).
     assert len(ci) == 5 and {s for _, s in ci} == {304}
 
@@ -224,6 +227,38 @@ def test_an_idle_re_poll_costs_no_counted_request(gh_app, emulator, client_for) 
     assert emulator.counted == counted + 1
     checks = sorted(data["check"] for _, _, data in build_events(db_of(gh_app), "acme/api"))
     assert checks == ["CircleCI", "CircleCI / lint", "tests"]
+
+
+def test_a_status_that_failed_and_passed_between_two_polls_is_flaky(
+    gh_app, emulator, client_for
+) -> None:
+    """Both deliveries missed, the failure and the re-run's success both before the sync:
+    every status is read, not the combined status (which shows the success alone), so the
+    commit is flaky on that context, as the webhook path makes it; and the same statuses
+    delivered afterwards are not stored again."""
+    repo = ci_story(emulator, runs=False)
+    repo.statuses[B] += [
+        make_status(B, "failure", status_id=990, when=at(2), context="ci/deploy-check"),
+        make_status(B, "success", status_id=991, when=at(3), context="ci/deploy-check"),
+    ]
+    sync(gh_app, client_for)
+
+    def results() -> list[tuple[str, bool]]:
+        with db_of(gh_app).read() as session:
+            query = (
+                select(BuildResult.conclusion, BuildResult.passed)
+                .where(BuildResult.sha == B, BuildResult.check == "ci/deploy-check")
+                .order_by(BuildResult.completed_at)
+            )
+            return [tuple(row) for row in session.execute(query)]
+
+    assert results() == [("failure", False), ("success", True)]
+    assert builds.verdict({passed for _, passed in results()}) == "flaky"
+    client = gh_app.test_client()
+    for status in repo.statuses[B][-2:]:
+        delivered = {**status, "sha": B, "branches": [{"name": "main"}], "repository": repository()}
+        assert deliver(client, "status", delivered).status_code == 200
+    assert len(results()) == 2
 
 
 def test_only_the_newest_commits_of_counted_branches_are_asked(gh_app, emulator, client_for):
