@@ -244,6 +244,9 @@ def _webhook_hosts(section: Any) -> tuple[str, ...]:
     return tuple(host.strip("[]").lower() for host in hosts)
 
 
+LANE_LIKE = re.compile(r"[a-z][a-z_-]{0,19}")
+
+
 def _threads(value: Any) -> dict[str, int]:
     """WORKER_THREADS: `alerts=16,digests=4,github=4` (or a TOML table); lanes not named
     keep their default."""
@@ -259,8 +262,11 @@ def _threads(value: Any) -> dict[str, int]:
     for lane, count in pairs:
         lane = str(lane).strip()
         if lane not in LANES:
+            # Named only when it looks like a misspelt lane: the text may be a secret pasted
+            # into the wrong setting (a webhook URL, a token).
+            named = f" {lane!r}" if LANE_LIKE.fullmatch(lane) else ""
             raise ConfigError(
-                f"config: WORKER_THREADS: unknown lane {_shown(lane)}; lanes: {', '.join(LANES)}"
+                f"config: WORKER_THREADS: unknown lane{named}; lanes: {', '.join(LANES)}"
             )
         try:
             number = int(str(count).strip())

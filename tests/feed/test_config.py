@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import MISSING, FrozenInstanceError, fields
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,6 +102,25 @@ def test_a_secret_never_appears_in_an_error() -> None:
     with pytest.raises(ConfigError) as caught:
         Settings.from_mapping({**BASE, "GITHUB_WEBHOOK_SECRET": ["hunter2"]})
     assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("threads", "named"),
+    [
+        ("alert=4", "unknown lane 'alert'; lanes: alerts, digests, github"),
+        ("https://hooks.slack.com/services/T0/B0/XXXXS3CR3T", None),
+        ("alerts=4,ghp_S3CR3Ttoken=2", None),
+        ({"alert": 4}, "unknown lane 'alert'"),
+    ],
+)
+def test_a_bad_lane_is_named_only_when_it_looks_like_one(threads: Any, named: str | None) -> None:
+    """WORKER_THREADS's text may be a secret pasted into the wrong setting (found by the
+    hostile config property): a lane that is no lane's spelling is not echoed."""
+    with pytest.raises(ConfigError, match="WORKER_THREADS: unknown lane") as caught:
+        Settings.from_mapping({**BASE, "WORKER_THREADS": threads})
+    assert "S3CR3T" not in str(caught.value)
+    if named:
+        assert named in str(caught.value)
 
 
 def test_a_component_name_with_a_newline_is_refused_on_one_line() -> None:
