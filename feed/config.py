@@ -24,6 +24,7 @@ DEFAULT_INCIDENT_LABEL = "incident"
 LOG_FORMATS = ("text", "json")
 REPO_NAME = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+SHOWN_VALUE = re.compile(r"[A-Za-z0-9_./ -]{1,24}")  # no URL, nor a token's length
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 HOST_PATTERN = re.compile(r"(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|\[?[0-9a-fA-F:.]+\]?")
 FLAG_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False}
@@ -123,6 +124,13 @@ def _shown(name: str) -> str:
     return name if PLAIN_NAME.fullmatch(name) else repr(name)
 
 
+def _value(text: str, otherwise: str) -> str:
+    """A setting's value as an error shows it: quoted when it is short and plain, like a
+    misspelt word or name; else `otherwise`. A value may be a secret read from the wrong
+    variable (`repos_env` naming the webhook URL's), and an error is printed and logged."""
+    return repr(text) if SHOWN_VALUE.fullmatch(text) else otherwise
+
+
 def _text(config: Mapping[str, Any], key: str) -> str | None:
     value = config.get(key)
     if value is None:
@@ -142,7 +150,7 @@ def _repos(value: Any) -> tuple[str, ...]:
     repos = tuple(str(item).strip() for item in items if str(item).strip())
     for repo in repos:
         if not REPO_NAME.fullmatch(repo):
-            raise ConfigError(f"config: REPOS: {repo!r} is not owner/name")
+            raise ConfigError(f"config: REPOS: {_value(repo, 'an item')} is not owner/name")
     return repos
 
 
@@ -163,7 +171,9 @@ def _choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> st
     """One of `choices` (any case); the first when unset."""
     value = (_text(config, key) or choices[0]).lower()
     if value not in choices:
-        raise ConfigError(f"config: {key} must be one of {', '.join(choices)}, not {value!r}")
+        shown = _value(value, "")
+        not_this = f", not {shown}" if shown else ""
+        raise ConfigError(f"config: {key} must be one of {', '.join(choices)}{not_this}")
     return value
 
 
@@ -222,7 +232,8 @@ def _flag(config: Mapping[str, Any], key: str) -> bool:
     text = str(value).strip().lower()
     if text in FLAG_WORDS:
         return FLAG_WORDS[text]
-    raise ConfigError(f"config: {key} must be true or false, not {text!r}")
+    shown = _value(text, "")
+    raise ConfigError(f"config: {key} must be true or false" + (f", not {shown}" if shown else ""))
 
 
 def _webhook_hosts(section: Any) -> tuple[str, ...]:
@@ -244,9 +255,6 @@ def _webhook_hosts(section: Any) -> tuple[str, ...]:
     return tuple(host.strip("[]").lower() for host in hosts)
 
 
-LANE_LIKE = re.compile(r"[a-z][a-z_-]{0,19}")
-
-
 def _threads(value: Any) -> dict[str, int]:
     """WORKER_THREADS: `alerts=16,digests=4,github=4` (or a TOML table); lanes not named
     keep their default."""
@@ -262,11 +270,10 @@ def _threads(value: Any) -> dict[str, int]:
     for lane, count in pairs:
         lane = str(lane).strip()
         if lane not in LANES:
-            # Named only when it looks like a misspelt lane: the text may be a secret pasted
-            # into the wrong setting (a webhook URL, a token).
-            named = f" {lane!r}" if LANE_LIKE.fullmatch(lane) else ""
+            named = _value(lane, "")
             raise ConfigError(
-                f"config: WORKER_THREADS: unknown lane{named}; lanes: {', '.join(LANES)}"
+                f"config: WORKER_THREADS: unknown lane{' ' + named if named else ''}; "
+                f"lanes: {', '.join(LANES)}"
             )
         try:
             number = int(str(count).strip())

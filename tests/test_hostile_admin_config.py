@@ -771,7 +771,7 @@ def test_any_config_file_loads_or_says_what_is_wrong(
     if message is not None:
         assert message.strip()
         assert "\n" not in message.strip()
-        assert MARK not in message, message
+        assert MARK.lower() not in message.lower(), message  # some values are read lowered
         assert "Traceback" not in message
 
 
@@ -882,7 +882,7 @@ def test_a_config_with_one_thing_wrong_is_refused_naming_it(
     message = load(database_url)
     assert message is not None, f"loaded despite one of {names}"
     assert any(name.lower() in message.lower() for name in names), (names, message)
-    assert MARK not in message, message
+    assert MARK.lower() not in message.lower(), message
 
 
 def test_the_valid_config_loads(config_file, database_url) -> None:
