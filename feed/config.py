@@ -249,8 +249,8 @@ def _webhook_hosts(section: Any) -> tuple[str, ...]:
     for host in hosts:
         if not HOST_PATTERN.fullmatch(host):
             raise ConfigError(
-                f"config: security.allow_webhook_hosts: {host!r} is not a host name "
-                "(a name, an IP address or *.domain; no scheme, port or path)"
+                f"config: security.allow_webhook_hosts: {_value(host, 'an item')} is not a host "
+                "name (a name, an IP address or *.domain; no scheme, port or path)"
             )
     return tuple(host.strip("[]").lower() for host in hosts)
 

@@ -122,6 +122,8 @@ TOKEN = "ghp_S3CR3T" + "x" * 30
         ("LOG_FORMAT", HOOK, "LOG_FORMAT must be one of text, json"),
         ("PRIVATE", "maybe", "PRIVATE must be true or false, not 'maybe'"),
         ("PRIVATE", TOKEN, "PRIVATE must be true or false"),
+        ("SECURITY", {"allow_webhook_hosts": ["chat.example/x"]}, "'chat.example/x' is not a"),
+        ("SECURITY", {"allow_webhook_hosts": [HOOK]}, "hosts: an item is not a host name"),
     ],
 )
 def test_a_bad_value_is_shown_only_when_it_is_short_and_plain(
