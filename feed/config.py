@@ -131,6 +131,12 @@ def _value(text: str, otherwise: str) -> str:
     return repr(text) if SHOWN_VALUE.fullmatch(text) else otherwise
 
 
+def _not(text: str) -> str:
+    """The end of an error naming the value refused (`, not 'xml'`), when `_value` shows it."""
+    shown = _value(text, "")
+    return f", not {shown}" if shown else ""
+
+
 def _text(config: Mapping[str, Any], key: str) -> str | None:
     value = config.get(key)
     if value is None:
@@ -171,9 +177,7 @@ def _choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> st
     """One of `choices` (any case); the first when unset."""
     value = (_text(config, key) or choices[0]).lower()
     if value not in choices:
-        shown = _value(value, "")
-        not_this = f", not {shown}" if shown else ""
-        raise ConfigError(f"config: {key} must be one of {', '.join(choices)}{not_this}")
+        raise ConfigError(f"config: {key} must be one of {', '.join(choices)}{_not(value)}")
     return value
 
 
@@ -232,8 +236,7 @@ def _flag(config: Mapping[str, Any], key: str) -> bool:
     text = str(value).strip().lower()
     if text in FLAG_WORDS:
         return FLAG_WORDS[text]
-    shown = _value(text, "")
-    raise ConfigError(f"config: {key} must be true or false" + (f", not {shown}" if shown else ""))
+    raise ConfigError(f"config: {key} must be true or false{_not(text)}")
 
 
 def _webhook_hosts(section: Any) -> tuple[str, ...]:
