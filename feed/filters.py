@@ -81,8 +81,16 @@ Drive = Literal[
 PAIRS: dict[Drive, tuple[Drive, ...]] = {"kind_branch": ("kinds", "branches")}
 # The parts of a filter that can find events through an index of their own.
 DRIVERS: tuple[Drive, ...] = ("repos", "kinds", "branches", "authors", "paths", "q")
-# The parts whose values (and the authors' other names) `apply` ORs, by their column.
-ORED: dict[Drive, Any] = {"repos": Event.repo, "branches": Event.branch, "authors": Event.actor}
+# The parts that name values of one column of the events, each with an index of its own
+# (value, occurred_at, id); and of those, the ones whose values (globs among them, and the
+# authors' other names) `apply` ORs.
+COLUMNS: dict[Drive, Any] = {
+    "kinds": Event.kind,
+    "repos": Event.repo,
+    "authors": Event.actor,
+    "branches": Event.branch,
+}
+ORED: tuple[Drive, ...] = ("repos", "branches", "authors")
 BOTS_CHOICES = ("exclude",)
 BOT_SUFFIX = "[bot]"
 # SQLite's partial index of the events by bot accounts, newest first (migration 0025): no
@@ -356,7 +364,7 @@ class Filter:
         one range of the part's own index: one a glob, one for the values named exactly,
         one for the authors' other names (`aliases`). An event of the part meets at least
         one of them."""
-        column = ORED[part]
+        column = COLUMNS[part]
         conditions = _each_glob(column, getattr(self, part))
         if part == "authors" and aliases:
             conditions.append(column.in_(sorted(aliases)))

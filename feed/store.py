@@ -444,7 +444,7 @@ def _scan_then_look_up(
         return events
     spans = {
         part: found
-        for part in walk.INDEXES
+        for part in walk.PARTS
         if (found := walk.values(session, filter, part, aliases)) is not None
     }
     if any(not found for found in spans.values()):

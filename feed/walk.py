@@ -18,18 +18,14 @@ from sqlalchemy import select, text, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from feed.around import Position
-from feed.filters import Drive, Filter, Window, matches_any
+from feed.filters import COLUMNS, Drive, Filter, Window, matches_any
 from feed.models import Event
 
-# Each part a walk can go through: its column and the index that lists it newest first. The
-# walk names no index: it applies the filter with `drive=part`, which writes the other parts'
-# columns so that no index serves them, and that leaves SQLite this one.
-INDEXES: dict[Drive, tuple[Any, str]] = {
-    "kinds": (Event.kind, "ix_events_kind_timeline"),
-    "repos": (Event.repo, "ix_events_repo_timeline"),
-    "authors": (Event.actor, "ix_events_actor_timeline"),
-    "branches": (Event.branch, "ix_events_branch_timeline"),
-}
+# The parts a walk can go through: each value's span of the part's own index (`COLUMNS`)
+# lists its events newest first. The walk names no index: it applies the filter with
+# `drive=part`, which writes the other parts' columns so that no index serves them, and that
+# leaves SQLite this one.
+PARTS: tuple[Drive, ...] = tuple(COLUMNS)
 MAX_SPANS = 50  # more values than this: each walk's page would cost more than it saves
 
 
@@ -39,11 +35,11 @@ def values(
     """The exact values whose spans a walk through `part` goes through, or None if it
     cannot: not a part with such an index, a glob that starts with `*` (no index range
     finds it), or more than `MAX_SPANS` values."""
-    if part not in INDEXES or not getattr(filter, part):
+    if part not in PARTS or not getattr(filter, part):
         return None
     if part == "kinds":
         return list(filter.expanded_kinds())
-    column = INDEXES[part][0]
+    column = COLUMNS[part]
     found: set[str] = set(aliases) if part == "authors" else set()
     for glob in getattr(filter, part):
         if "*" not in glob:
@@ -74,7 +70,7 @@ def page(
     """`limit` + 1 events of `filter` after `position`, newest first: the newest `limit` + 1
     of each value's span of `part`'s index (`spans`, as `values` gives them), merged. With
     `searched`, the search index narrows each span before its events are read."""
-    column = INDEXES[part][0]
+    column = COLUMNS[part]
     rest = replace(filter, **{part: ()}).apply(
         select(Event.id, Event.occurred_at),
         windows=windows,

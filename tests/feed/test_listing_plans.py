@@ -726,7 +726,12 @@ def test_a_walk_reads_each_span_newest_first_page_after_page(
         finally:
             event.remove(timeline.engine, "before_cursor_execute", record)
     assert found == expected and len(expected) > 5
-    index = walk.INDEXES[part][1]
+    index = {
+        "kinds": "ix_events_kind_timeline",
+        "repos": "ix_events_repo_timeline",
+        "authors": "ix_events_actor_timeline",
+        "branches": "ix_events_branch_timeline",
+    }[part]
     with timeline.engine.connect() as connection:
         for statement, parameters in statements:
             plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
