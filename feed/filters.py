@@ -336,10 +336,12 @@ class Filter:
             needle = self.q.lower()
             pattern = f"%{_escape_like(needle)}%"
             lower = search.unicode_lower if search.has_case_beyond_ascii(needle) else func.lower
+            title, body = column("q", Event.title), column("q", Event.body)
+            indexed = not isinstance(title, Unindexed)
             conditions.append(
                 or_(
-                    lower(column("q", Event.title)).like(pattern, escape="\\"),
-                    lower(column("q", Event.body)).like(pattern, escape="\\"),
+                    search.holds(lower(title), needle, pattern, indexed=indexed),
+                    search.holds(lower(body), needle, pattern, indexed=indexed),
                 )
             )
         if self.since:
