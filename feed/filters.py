@@ -104,6 +104,12 @@ def bots_condition(actor: str = "actor") -> str:
     return f"substr({actor}, -{len(BOT_SUFFIX)}) = '{BOT_SUFFIX}'"
 
 
+def postgres_bots_condition(actor: str = "actor") -> str:
+    """PostgreSQL's condition of `BOTS_INDEX`: the LIKE that `author=*[bot]` is, which the
+    planner then proves the index holds every match of."""
+    return f"{actor} LIKE '%{BOT_SUFFIX}'"
+
+
 # Left as they are in a canonical query: readable in a repo or a glob, and never a separator.
 CANONICAL_SAFE = "/:*@"
 

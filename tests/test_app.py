@@ -104,7 +104,7 @@ def test_migrations_build_exactly_the_models(database_url: str) -> None:
         )
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
-    assert current_revision(db.engine) == "0025"
+    assert current_revision(db.engine) == "0026"
     db.dispose()
 
 
@@ -259,7 +259,7 @@ def test_upgrade_is_idempotent(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'twice.db'}")
     upgrade(db.engine)
     upgrade(db.engine)
-    assert current_revision(db.engine) == "0025"
+    assert current_revision(db.engine) == "0026"
     db.dispose()
 
 
