@@ -468,15 +468,18 @@ def _scan_then_look_up(
     if how == "drive":
         return _driven(session, filter, part, windows, aliases, position, limit, searched=searched)
     if how == "bots":
-        stmt = filter.apply(
-            select(Event),
-            windows=windows,
+        return _since(
+            session,
+            filter,
+            None,
+            windows,
+            aliases,
+            position,
+            limit,
             drive=part,
-            aliases=aliases,
             searched=searched,
             bots_index=True,
         )
-        return _page(session, stmt, position, limit)
     deeper = session.scalar(newest_first.offset(round(reach * RESCAN_MARGIN)).limit(1))
     # Then further back: events arrive at a steady pace, so the time the first depth spans,
     # stretched; at last, all. Each scan reads on from where the last stopped.
@@ -511,13 +514,23 @@ def _since(
     limit: int,
     *,
     drive: Drive | None,
+    searched: bool = False,
+    bots_index: bool = False,
 ) -> list[Event]:
-    """The page among the events since `low` (all, if None)."""
+    """The page among the events since `low` (all, if None); `searched` and `bots_index` as
+    `Filter.apply` takes them."""
     near = None if windows is None else _overlapping(windows, low, position)
     # One lower bound: with two, SQLite may walk down to the looser one.
     tighter = low is not None and (filter.since is None or filter.since < low)
     within = replace(filter, since=low) if tighter else filter
-    stmt = within.apply(select(Event), windows=near, drive=drive, aliases=aliases)
+    stmt = within.apply(
+        select(Event),
+        windows=near,
+        drive=drive,
+        aliases=aliases,
+        searched=searched,
+        bots_index=bots_index,
+    )
     return _page(session, stmt, position, limit)
 
 
