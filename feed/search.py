@@ -8,7 +8,7 @@ decides. Triggers keep it in step with `events`. Queries shorter than three char
 which trigrams cannot index, use LIKE. On PostgreSQL, `q` is LIKE on `lower(title)` and
 `lower(body)`, each with a GIN index (`POSTGRES_INDEXES`) of its `pg_trgm` trigrams beside
 the event's kind, repository, branch and actor (`btree_gin`), so that text with one of those
-is one look-up in each index; the indexes are asked only for the text's `key_trigrams`
+is one look-up in each index; the indexes are asked only for the text's `key_pattern`
 (`holds`). Case is ignored beyond ASCII on both: where SQLite's own
 lower() would not do (`has_case_beyond_ascii`), `unicode_lower` is Python's.
 """
@@ -64,18 +64,25 @@ def _sqlite_lower(element: unicode_lower, compiler: Any, **kw: Any) -> str:
 WORD_RUN = re.compile(r"[a-z0-9]{3,}")
 
 
-def key_trigrams(needle: str) -> list[str]:
-    """Trigrams of `needle` (lower case) that any text holding it holds, in its order and
-    none overlapping another: every third within each run of ASCII letters and digits. A
-    trigram index reads one list of events a trigram: these are 4 for "session timeout"
-    where pg_trgm takes 13 from the whole text (with the padded ones of word starts, among
-    its longest lists)."""
-    return [run[i : i + 3] for run in WORD_RUN.findall(needle) for i in range(0, len(run) - 2, 3)]
+def key_pattern(needle: str) -> str | None:
+    """A LIKE pattern that any text holding `needle` (lower case) matches, which gives a
+    trigram index few trigrams to read: of each run of ASCII letters and digits, three
+    characters kept and one left to `_`, in turn; every other character left to `_`
+    ("session timeout": `%ses_ion_tim_out%`, 4 trigrams where pg_trgm takes 13 from the
+    whole text, the padded ones of each word's start and end among them). Its characters
+    stay where the needle has them, so the planner's estimate of it is that of the whole
+    text. None when no run is three long: the whole text then."""
+    kept = ["_"] * len(needle)
+    for run in WORD_RUN.finditer(needle):
+        for start in range(run.start(), run.end() - 2, 4):
+            kept[start : start + 3] = needle[start : start + 3]
+    pattern = "".join(kept)
+    return f"%{pattern}%" if pattern.strip("_") else None
 
 
 class Holds(ColumnElement[bool]):
     """Whether a lower-cased title or body holds the text: `like`, its LIKE, on SQLite; on
-    PostgreSQL `keyed`, which asks the trigram index for the text's `key_trigrams` only
+    PostgreSQL `keyed`, which asks the trigram index for the text's `key_pattern` only
     and tests the whole text with strpos (see `holds`)."""
 
     type = Boolean()
@@ -109,17 +116,15 @@ def holds(lowered: Any, needle: str, pattern: str, *, indexed: bool = True) -> C
     On PostgreSQL, pg_trgm reads the list of every trigram of a LIKE's text in its GIN
     index, padded ones included: 13 for "session timeout", about 1 ms each at a million
     events (28 ms for a branch's events with that text). Here the index is asked for the
-    `key_trigrams` in one LIKE (4 lists, 7 ms) and strpos tests the whole text on the rows
-    it finds. The planner estimates that LIKE from its sample of the column as it did the
-    text's, and takes strpos(...) <> 0 for nearly always true, so its plans weigh the text
-    as before. Text without three ASCII letters or digits in a row keeps its LIKE."""
+    text's `key_pattern` (4 lists) and strpos tests the whole text on the rows it finds.
+    The planner estimates that pattern from its sample of the column as it did the text,
+    and takes strpos(...) <> 0 for nearly always true, so its plans weigh the text as
+    before. Text without three ASCII letters or digits in a row keeps its LIKE."""
     like = lowered.like(pattern, escape="\\")
-    keys = key_trigrams(needle) if indexed else []
-    if not keys:
+    keys = key_pattern(needle) if indexed else None
+    if keys is None:
         return like
-    keyed = and_(
-        lowered.like(f"%{'%'.join(keys)}%"), func.strpos(lowered, needle) != 0
-    ).self_group()
+    keyed = and_(lowered.like(keys), func.strpos(lowered, needle) != 0).self_group()
     return Holds(like, keyed)
 
 

@@ -333,7 +333,7 @@ AWKWARD = [
     "two  spaces",
     "abc",
     "abcd",
-    "ses sio-tim eou",  # session timeout's key trigrams, in order, without it
+    "ses-ion tim.out",  # session timeout's key pattern (`%ses_ion_tim_out%`), not it
     "100%_done",
     "v2.10.3 → v2.10.4",
     "C:\\path\\to\\file",
