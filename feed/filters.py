@@ -93,9 +93,11 @@ COLUMNS: dict[Drive, Any] = {
 ORED: tuple[Drive, ...] = ("repos", "branches", "authors")
 BOTS_CHOICES = ("exclude",)
 BOT_SUFFIX = "[bot]"
-# SQLite's partial index of the events by bot accounts, newest first (migration 0025): no
-# index finds `author=*[bot]` by its actor. A query uses it when it states the same condition
-# as `bots_condition` writes it (`Filter.apply`'s `bots_index`); the models leave it out.
+# The partial index of the events by bot accounts, newest first: no index finds
+# `author=*[bot]` by its actor. SQLite's (migration 0025) serves a query that states its
+# condition as `bots_condition` writes it (`Filter.apply`'s `bots_index`, asked for on SQLite
+# alone: PostgreSQL's substr reads a negative start otherwise); PostgreSQL's (0026) is on the
+# glob's own LIKE (`postgres_bots_condition`). The models leave both out.
 BOTS_INDEX = "ix_events_bots"
 
 
